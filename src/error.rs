@@ -1,0 +1,414 @@
+//! The crate's one error type.
+//!
+//! Every variant says what was being done (the ioctl, the group, the device, the region or IRQ
+//! index, the path) and carries the `errno` that explains it: the kernel's own for a failed system
+//! call, or the closest one (`EINVAL`, `ERANGE`, `EPROTO`, ...) for a problem the crate detected
+//! itself. [`Error::errno`] therefore always has an answer, and `From<Error> for std::io::Error`
+//! keeps it.
+//!
+//! Errors a user can act on (permission denied, a missing `/dev/vfio`, a group that is not
+//! viable, the `RLIMIT_MEMLOCK` limit, no IOMMU type set yet) carry a hint in their message that
+//! says what to do.
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use nix::errno::Errno;
+
+use crate::uapi::caps::CapChainError;
+
+/// `Result` with [`Error`] as its default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The kernel object (or part of one) an operation was acting on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Object {
+    /// The container, `/dev/vfio/vfio`.
+    Container,
+    /// The group `/dev/vfio/N`.
+    Group(u32),
+    /// A device, by the name it was opened with (a PCI address for vfio-pci).
+    Device(String),
+    /// One region of a device, by the kernel's region index.
+    Region {
+        /// The device's name.
+        device: String,
+        /// The kernel's region index (`VFIO_PCI_BAR0_REGION_INDEX`, ...).
+        index: u32,
+    },
+    /// One IRQ index of a device, by the kernel's IRQ index.
+    Irq {
+        /// The device's name.
+        device: String,
+        /// The kernel's IRQ index (`VFIO_PCI_MSIX_IRQ_INDEX`, ...).
+        index: u32,
+    },
+    /// A PCI function on the host, by its sysfs address.
+    PciDevice(String),
+}
+
+impl fmt::Display for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Object::Container => f.write_str("the VFIO container"),
+            Object::Group(n) => write!(f, "VFIO group {n}"),
+            Object::Device(d) => write!(f, "device {d}"),
+            Object::Region { device, index } => write!(f, "region {index} of device {device}"),
+            Object::Irq { device, index } => write!(f, "IRQ index {index} of device {device}"),
+            Object::PciDevice(a) => write!(f, "PCI device {a}"),
+        }
+    }
+}
+
+/// A device of a group and the driver it is bound to, as reported for a non-viable group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// The device's sysfs name (a PCI address for PCI devices).
+    pub device: String,
+    /// The driver it is bound to, or `None` when it has none.
+    pub driver: Option<String>,
+}
+
+impl fmt::Display for GroupMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.driver {
+            Some(d) => write!(f, "{} (bound to {d})", self.device),
+            None => write!(f, "{} (no driver)", self.device),
+        }
+    }
+}
+
+/// Everything that can go wrong in uvfio.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An ioctl on a VFIO file descriptor failed.
+    #[error("{ioctl} on {object} failed: {}{}", describe(*errno), hint_for_ioctl(ioctl, *errno))]
+    Ioctl {
+        /// The ioctl's kernel name, e.g. `VFIO_GROUP_GET_STATUS`.
+        ioctl: &'static str,
+        /// What it was issued on.
+        object: Object,
+        /// The kernel's error.
+        errno: Errno,
+    },
+
+    /// Opening a file (a `/dev/vfio` node, a sysfs attribute) failed.
+    #[error("opening {} failed: {}{}", path.display(), describe(*errno), hint_for_open(path, *errno))]
+    Open {
+        /// The path that was opened.
+        path: PathBuf,
+        /// The kernel's error.
+        errno: Errno,
+    },
+
+    /// Reading, writing or listing something in sysfs failed.
+    #[error("{op} {} failed: {}", path.display(), describe(*errno))]
+    Sysfs {
+        /// What was being done: `"reading"`, `"writing"`, `"listing"`, `"resolving"`.
+        op: &'static str,
+        /// The sysfs path.
+        path: PathBuf,
+        /// The kernel's error.
+        errno: Errno,
+    },
+
+    /// A system call other than an ioctl or open (mmap, read, write, eventfd, epoll) failed.
+    #[error("{op} on {object} failed: {}", describe(*errno))]
+    Syscall {
+        /// The system call, e.g. `"mmap"`, `"pread"`.
+        op: &'static str,
+        /// What it acted on.
+        object: Object,
+        /// The kernel's error.
+        errno: Errno,
+    },
+
+    /// The container speaks a VFIO API version this crate does not know.
+    #[error(
+        "VFIO_GET_API_VERSION returned {found}, this crate speaks version {expected}: the kernel's \
+         VFIO is incompatible"
+    )]
+    ApiVersion {
+        /// What the kernel reported.
+        found: i32,
+        /// What the crate expects (`VFIO_API_VERSION`).
+        expected: i32,
+        /// Always `EPROTO`.
+        errno: Errno,
+    },
+
+    /// A group cannot be used because some of its devices are bound to host drivers.
+    #[error(
+        "VFIO group {group} is not viable: {}; bind every device of the group to vfio-pci \
+         (or unbind it from its driver) first",
+        list_members(members)
+    )]
+    GroupNotViable {
+        /// The group number.
+        group: u32,
+        /// The group's devices that keep it from being viable (empty when they could not be listed).
+        members: Vec<GroupMember>,
+        /// Always `EPERM`.
+        errno: Errno,
+    },
+
+    /// The kernel returned data the crate refuses to trust (a bad capability chain, an `argsz`
+    /// that does not make sense, a count out of range).
+    #[error("{ioctl} on {object} returned malformed data: {reason}")]
+    Malformed {
+        /// The ioctl whose answer was malformed.
+        ioctl: &'static str,
+        /// What it was issued on.
+        object: Object,
+        /// What was wrong with it.
+        reason: Malformation,
+        /// Always `EPROTO`.
+        errno: Errno,
+    },
+
+    /// The caller passed an argument the operation cannot accept.
+    #[error("{op} on {object}: {reason}")]
+    InvalidArgument {
+        /// The operation, e.g. `"region_info"`, `"write_u32"`.
+        op: &'static str,
+        /// What it was acting on.
+        object: Object,
+        /// Why the argument is invalid.
+        reason: String,
+        /// `EINVAL`, or `ERANGE`/`EOVERFLOW` for out-of-range values.
+        errno: Errno,
+    },
+
+    /// The device, the IOMMU or the host does not support the operation.
+    #[error("{op} is not supported by {object}: {reason}")]
+    NotSupported {
+        /// The operation.
+        op: &'static str,
+        /// What was asked.
+        object: Object,
+        /// Why (which flag or extension is missing).
+        reason: String,
+        /// `ENOTSUP` or the kernel's own error.
+        errno: Errno,
+    },
+}
+
+/// What was wrong with data the kernel returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Malformation {
+    /// The capability chain is broken.
+    #[error("bad capability chain: {0}")]
+    CapChain(#[from] CapChainError),
+    /// The kernel asked for an `argsz` smaller than the fixed part or absurdly large.
+    #[error("argsz {argsz} is not usable (fixed part {min} bytes, limit {max})")]
+    Argsz {
+        /// What the kernel asked for.
+        argsz: u32,
+        /// The size of the fixed part of the struct.
+        min: usize,
+        /// The most the crate will allocate.
+        max: usize,
+    },
+    /// Some other inconsistency, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// The `errno` behind this error: the kernel's for failed system calls, the closest match for
+    /// errors the crate detected itself.
+    pub fn errno(&self) -> Errno {
+        match self {
+            Error::Ioctl { errno, .. }
+            | Error::Open { errno, .. }
+            | Error::Sysfs { errno, .. }
+            | Error::Syscall { errno, .. }
+            | Error::ApiVersion { errno, .. }
+            | Error::GroupNotViable { errno, .. }
+            | Error::Malformed { errno, .. }
+            | Error::InvalidArgument { errno, .. }
+            | Error::NotSupported { errno, .. } => *errno,
+        }
+    }
+
+    pub(crate) fn ioctl(ioctl: &'static str, object: Object, errno: Errno) -> Self {
+        Error::Ioctl {
+            ioctl,
+            object,
+            errno,
+        }
+    }
+
+    pub(crate) fn invalid(op: &'static str, object: Object, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            op,
+            object,
+            reason: reason.into(),
+            errno: Errno::EINVAL,
+        }
+    }
+
+    pub(crate) fn out_of_range(op: &'static str, object: Object, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            op,
+            object,
+            reason: reason.into(),
+            errno: Errno::ERANGE,
+        }
+    }
+
+    pub(crate) fn malformed(ioctl: &'static str, object: Object, reason: impl Into<Malformation>) -> Self {
+        Error::Malformed {
+            ioctl,
+            object,
+            reason: reason.into(),
+            errno: Errno::EPROTO,
+        }
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        let kind = std::io::Error::from_raw_os_error(e.errno() as i32).kind();
+        std::io::Error::new(kind, e)
+    }
+}
+
+fn describe(errno: Errno) -> String {
+    format!("{} ({})", errno.desc(), errno)
+}
+
+fn list_members(members: &[GroupMember]) -> String {
+    if members.is_empty() {
+        return "its devices could not be listed".to_string();
+    }
+    let list: Vec<String> = members.iter().map(ToString::to_string).collect();
+    format!("not bound to vfio-pci: {}", list.join(", "))
+}
+
+fn hint_for_open(path: &std::path::Path, errno: Errno) -> &'static str {
+    let vfio = path.starts_with("/dev/vfio");
+    match errno {
+        Errno::ENOENT if path == std::path::Path::new("/dev/vfio/vfio") => {
+            "; the vfio module is not loaded (modprobe vfio-pci) or the kernel lacks VFIO"
+        }
+        Errno::ENOENT if vfio => {
+            "; no such group: bind a device to vfio-pci first, or check the group number in \
+             /sys/bus/pci/devices/<addr>/iommu_group"
+        }
+        Errno::EACCES | Errno::EPERM if vfio => {
+            "; run as root, or give your user access to the node (chown/udev rule) and a large \
+             enough RLIMIT_MEMLOCK"
+        }
+        Errno::EBUSY if vfio => "; the group is already open, in this process or another one",
+        Errno::EACCES | Errno::EPERM => "; writing sysfs needs root",
+        _ => "",
+    }
+}
+
+fn hint_for_ioctl(ioctl: &str, errno: Errno) -> &'static str {
+    match (ioctl, errno) {
+        ("VFIO_IOMMU_MAP_DMA", Errno::ENOMEM) | ("VFIO_IOMMU_SPAPR_REGISTER_MEMORY", Errno::ENOMEM) => {
+            "; pinning this memory would exceed RLIMIT_MEMLOCK: raise it (ulimit -l, or \
+             LimitMEMLOCK= in systemd) or map less"
+        }
+        ("VFIO_IOMMU_MAP_DMA", Errno::ENOSPC) => {
+            "; the IOMMU's mapping budget (vfio_iommu_type1 dma_entry_limit) is used up: use \
+             fewer, larger mappings or raise the module parameter"
+        }
+        ("VFIO_GROUP_GET_DEVICE_FD", Errno::EINVAL) => {
+            "; a device can only be opened once its group is in a container whose IOMMU type is \
+             set (Container::set_iommu), or the name is not a device of this group"
+        }
+        ("VFIO_GROUP_SET_CONTAINER", Errno::EPERM) => {
+            "; the group is not viable: all of its devices must be bound to vfio-pci"
+        }
+        ("VFIO_SET_IOMMU", Errno::EINVAL) => {
+            "; the IOMMU type can only be set once at least one group has joined the container, \
+             and only once"
+        }
+        ("VFIO_SET_IOMMU", Errno::EPERM) => {
+            "; the IOMMU lacks interrupt remapping (enable it, or load vfio_iommu_type1 with \
+             allow_unsafe_interrupts=1)"
+        }
+        (i, Errno::EINVAL) if i.starts_with("VFIO_IOMMU_") => {
+            "; is the IOMMU type set yet (Container::set_iommu)? Are the address, size and \
+             flags aligned and valid?"
+        }
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_is_kept_through_io_error() {
+        let e = Error::ioctl("VFIO_DEVICE_RESET", Object::Device("0000:00:01.0".into()), Errno::ENOTTY);
+        assert_eq!(e.errno(), Errno::ENOTTY);
+        let io: std::io::Error = e.into();
+        assert_eq!(io.kind(), std::io::ErrorKind::Other);
+        let inner = io.get_ref().unwrap().downcast_ref::<Error>().unwrap();
+        assert_eq!(inner.errno(), Errno::ENOTTY);
+
+        let e = Error::Open {
+            path: "/dev/vfio/7".into(),
+            errno: Errno::EACCES,
+        };
+        assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::PermissionDenied);
+    }
+
+    #[test]
+    fn messages_name_the_operation_and_the_object() {
+        let e = Error::ioctl(
+            "VFIO_DEVICE_GET_REGION_INFO",
+            Object::Region {
+                device: "0000:00:04.0".into(),
+                index: 3,
+            },
+            Errno::EINVAL,
+        );
+        assert_eq!(
+            e.to_string(),
+            "VFIO_DEVICE_GET_REGION_INFO on region 3 of device 0000:00:04.0 failed: \
+             Invalid argument (EINVAL)"
+        );
+    }
+
+    #[test]
+    fn actionable_errors_carry_a_hint() {
+        let missing = Error::Open {
+            path: "/dev/vfio/vfio".into(),
+            errno: Errno::ENOENT,
+        };
+        assert!(missing.to_string().contains("modprobe vfio-pci"), "{missing}");
+
+        let denied = Error::Open {
+            path: "/dev/vfio/12".into(),
+            errno: Errno::EACCES,
+        };
+        assert!(denied.to_string().contains("run as root"), "{denied}");
+
+        let memlock = Error::ioctl("VFIO_IOMMU_MAP_DMA", Object::Container, Errno::ENOMEM);
+        assert!(memlock.to_string().contains("RLIMIT_MEMLOCK"), "{memlock}");
+
+        let no_iommu = Error::ioctl("VFIO_GROUP_GET_DEVICE_FD", Object::Group(3), Errno::EINVAL);
+        assert!(no_iommu.to_string().contains("Container::set_iommu"), "{no_iommu}");
+
+        let not_viable = Error::GroupNotViable {
+            group: 5,
+            members: vec![GroupMember {
+                device: "0000:00:05.0".into(),
+                driver: Some("e1000".into()),
+            }],
+            errno: Errno::EPERM,
+        };
+        let msg = not_viable.to_string();
+        assert!(msg.contains("0000:00:05.0 (bound to e1000)"), "{msg}");
+        assert!(msg.contains("bind every device of the group to vfio-pci"), "{msg}");
+    }
+}

@@ -1,0 +1,1 @@
+//! PCI on the host: addresses and sysfs.

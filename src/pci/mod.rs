@@ -1,1 +1,12 @@
 //! PCI on the host: addresses and sysfs.
+//!
+//! [`PciAddress`] parses and prints the kernel's `domain:bus:device.function` notation, and
+//! [`sysfs::Sysfs`] answers the questions a VFIO user has to ask the host before opening a
+//! group: which IOMMU group a function is in, which devices share it and what drivers they are
+//! bound to, and, for root, binding a function to `vfio-pci` for as long as a
+//! [`sysfs::VfioBinding`] lives.
+
+pub mod address;
+pub mod sysfs;
+
+pub use address::PciAddress;

@@ -251,7 +251,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn out_of_range(op: &'static str, object: Object, reason: impl Into<String>) -> Self {
+    pub(crate) fn out_of_range(
+        op: &'static str,
+        object: Object,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::InvalidArgument {
             op,
             object,
@@ -260,7 +264,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn malformed(ioctl: &'static str, object: Object, reason: impl Into<Malformation>) -> Self {
+    pub(crate) fn malformed(
+        ioctl: &'static str,
+        object: Object,
+        reason: impl Into<Malformation>,
+    ) -> Self {
         Error::Malformed {
             ioctl,
             object,
@@ -311,7 +319,8 @@ fn hint_for_open(path: &std::path::Path, errno: Errno) -> &'static str {
 
 fn hint_for_ioctl(ioctl: &str, errno: Errno) -> &'static str {
     match (ioctl, errno) {
-        ("VFIO_IOMMU_MAP_DMA", Errno::ENOMEM) | ("VFIO_IOMMU_SPAPR_REGISTER_MEMORY", Errno::ENOMEM) => {
+        ("VFIO_IOMMU_MAP_DMA", Errno::ENOMEM)
+        | ("VFIO_IOMMU_SPAPR_REGISTER_MEMORY", Errno::ENOMEM) => {
             "; pinning this memory would exceed RLIMIT_MEMLOCK: raise it (ulimit -l, or \
              LimitMEMLOCK= in systemd) or map less"
         }
@@ -348,7 +357,11 @@ mod tests {
 
     #[test]
     fn errno_is_kept_through_io_error() {
-        let e = Error::ioctl("VFIO_DEVICE_RESET", Object::Device("0000:00:01.0".into()), Errno::ENOTTY);
+        let e = Error::ioctl(
+            "VFIO_DEVICE_RESET",
+            Object::Device("0000:00:01.0".into()),
+            Errno::ENOTTY,
+        );
         assert_eq!(e.errno(), Errno::ENOTTY);
         let io: std::io::Error = e.into();
         let inner = io.get_ref().unwrap().downcast_ref::<Error>().unwrap();
@@ -358,7 +371,10 @@ mod tests {
             path: "/dev/vfio/7".into(),
             errno: Errno::EACCES,
         };
-        assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            std::io::Error::from(e).kind(),
+            std::io::ErrorKind::PermissionDenied
+        );
     }
 
     #[test]
@@ -384,7 +400,10 @@ mod tests {
             path: "/dev/vfio/vfio".into(),
             errno: Errno::ENOENT,
         };
-        assert!(missing.to_string().contains("modprobe vfio-pci"), "{missing}");
+        assert!(
+            missing.to_string().contains("modprobe vfio-pci"),
+            "{missing}"
+        );
 
         let denied = Error::Open {
             path: "/dev/vfio/12".into(),
@@ -396,7 +415,10 @@ mod tests {
         assert!(memlock.to_string().contains("RLIMIT_MEMLOCK"), "{memlock}");
 
         let no_iommu = Error::ioctl("VFIO_GROUP_GET_DEVICE_FD", Object::Group(3), Errno::EINVAL);
-        assert!(no_iommu.to_string().contains("Container::set_iommu"), "{no_iommu}");
+        assert!(
+            no_iommu.to_string().contains("Container::set_iommu"),
+            "{no_iommu}"
+        );
 
         let not_viable = Error::GroupNotViable {
             group: 5,
@@ -408,6 +430,9 @@ mod tests {
         };
         let msg = not_viable.to_string();
         assert!(msg.contains("0000:00:05.0 (bound to e1000)"), "{msg}");
-        assert!(msg.contains("bind every device of the group to vfio-pci"), "{msg}");
+        assert!(
+            msg.contains("bind every device of the group to vfio-pci"),
+            "{msg}"
+        );
     }
 }

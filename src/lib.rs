@@ -1,6 +1,96 @@
 //! uvfio: safe userspace device drivers on Linux VFIO.
 //!
-//! (Crate documentation is written in full once the object layer lands.)
+//! VFIO lets a process own a PCI (or platform) device: map its registers, program its DMA
+//! through the IOMMU, and receive its interrupts on eventfds. uvfio wraps every part of that
+//! kernel interface in safe, owned Rust types.
+//!
+//! # The object model
+//!
+//! One type per kernel object, each owning its file descriptor (kvm-ioctls' model):
+//!
+//! | type | kernel object | created by |
+//! |---|---|---|
+//! | [`Container`] | `/dev/vfio/vfio`: an IOMMU context | [`Container::new`] |
+//! | [`Group`] | `/dev/vfio/N`: the devices the IOMMU cannot tell apart | [`Group::open`], [`Group::open_pci`] |
+//! | [`Device`] | a device fd | [`Group::open_device`], [`Container::open_pci_device`] |
+//!
+//! The *group* is the unit of ownership: the kernel hands it out only when every device in it is
+//! bound to vfio-pci. Groups join a container; the container's IOMMU model is set once the first
+//! group has joined; devices are then opened from their group.
+//!
+//! Handles are cheap clones of an `Arc`. A device keeps its group alive and a group keeps its
+//! container: dropping the last handle closes the device fd, then the group leaves the container
+//! and closes, then the container closes, in that order, without panicking.
+//!
+//! # Walkthrough
+//!
+//! ```no_run
+//! use uvfio::device::{IrqIndex, RegionIndex};
+//! use uvfio::{Container, Group, IommuType};
+//!
+//! // 1. The container, and the host's capabilities.
+//! let container = Container::new()?;
+//! let extensions = container.extensions()?;
+//! assert!(extensions.contains(uvfio::Extension::Type1v2Iommu));
+//!
+//! // 2. The group of the device (from sysfs), checked for viability, joins the container.
+//! let address = "0000:00:03.0".parse()?;
+//! let group = Group::open_pci(&address)?;
+//! group.set_container(&container)?;
+//!
+//! // 3. Now the IOMMU model can be set, and the device opened.
+//! container.set_iommu(IommuType::Type1v2)?;
+//! let iommu = container.iommu_info()?;
+//! println!("IOMMU page size {:?}, ranges {:?}", iommu.min_page_size(), iommu.iova_ranges());
+//! let device = group.open_device("0000:00:03.0")?;
+//!
+//! // 4. Its regions and interrupts, by the kernel's index.
+//! let bar0 = device.region_info(RegionIndex::BAR0)?;
+//! println!("BAR0: {} bytes, mappable parts {:?}", bar0.size, bar0.mmap_areas());
+//! let msix = device.irq_info(IrqIndex::MSIX)?;
+//! println!("{} MSI-X vectors", msix.count);
+//!
+//! // Steps 1-3 in one call, reusing groups already in the container:
+//! let other = container.open_pci_device(&"0000:00:04.0".parse()?)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # ioctls and where they are
+//!
+//! | ioctl | method |
+//! |---|---|
+//! | `VFIO_GET_API_VERSION` | [`Container::api_version`] (checked by [`Container::new`]) |
+//! | `VFIO_CHECK_EXTENSION` | [`Container::check_extension`], [`Container::extensions`] |
+//! | `VFIO_SET_IOMMU` | [`Container::set_iommu`] |
+//! | `VFIO_IOMMU_GET_INFO` (type1) | [`Container::iommu_info`] |
+//! | `VFIO_GROUP_GET_STATUS` | [`Group::status`] |
+//! | `VFIO_GROUP_SET_CONTAINER` / `UNSET_CONTAINER` | [`Group::set_container`], [`Group::unset_container`] |
+//! | `VFIO_GROUP_GET_DEVICE_FD` | [`Group::open_device`] |
+//! | `VFIO_DEVICE_GET_INFO` | [`Device::info`] |
+//! | `VFIO_DEVICE_GET_REGION_INFO` | [`Device::region_info`], [`Device::regions`] |
+//! | `VFIO_DEVICE_GET_IRQ_INFO` | [`Device::irq_info`], [`Device::irqs`] |
+//! | `VFIO_DEVICE_SET_IRQS` | [`Device::set_irqs`] |
+//! | `VFIO_DEVICE_RESET` | [`Device::reset`] |
+//!
+//! Every constant, struct and ioctl number of `<linux/vfio.h>` is in [`uapi::vfio`] under the
+//! kernel's name, checked against the system header by the ABI test.
+//!
+//! # Not covered yet
+//!
+//! DMA mapping and DMA memory, region mmap and MMIO accessors, the RAII interrupt API, PCI hot
+//! reset, ioeventfd, device features, SPAPR TCE/EEH, and the iommufd / device-cdev path are being
+//! built (the raw definitions are already in [`uapi::vfio`]).
+//!
+//! # Errors
+//!
+//! Every fallible call returns [`Error`], which names the ioctl or operation, the object (group,
+//! device, region or IRQ index) and carries the errno; see [`error`].
+//!
+//! # References
+//!
+//! - Kernel documentation, "VFIO - Virtual Function I/O":
+//!   <https://docs.kernel.org/driver-api/vfio.html>
+//! - `include/uapi/linux/vfio.h`
 
 #![deny(
     missing_docs,
@@ -9,9 +99,22 @@
     clippy::undocumented_unsafe_blocks,
     clippy::missing_safety_doc
 )]
+#![deny(unsafe_code)]
 
+pub mod container;
+pub mod device;
 pub mod error;
+pub mod group;
+pub mod iommu;
 pub mod pci;
 pub mod uapi;
 
+pub use container::{Container, Extension, Extensions, IommuType};
+
+// The README's examples are compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+pub use device::Device;
 pub use error::{Errno, Error, Object, Result};
+pub use group::Group;

@@ -1,0 +1,410 @@
+//! `lsvfio`: an `lspci` for VFIO.
+//!
+//! Lists the VFIO groups of the devices bound to vfio-pci (or of the PCI addresses given), the
+//! container's extensions and IOMMU info, and for each device its flags, regions and IRQs.
+//!
+//! ```text
+//! lsvfio [--json] [PCI-ADDRESS ...]
+//! ```
+//!
+//! Needs access to `/dev/vfio` (root, or a user the nodes belong to).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use uvfio::device::{DeviceInfo, IrqInfo, RegionCap, RegionInfo};
+use uvfio::iommu::{IommuCap, IommuInfo};
+use uvfio::pci::sysfs::Sysfs;
+use uvfio::pci::PciAddress;
+use uvfio::{Container, Extension, Group};
+
+/// Everything lsvfio learned, ready to print.
+struct Report {
+    api_version: i32,
+    extensions: Vec<Extension>,
+    iommu: Option<String>,
+    iommu_info: Option<Result<IommuInfo, String>>,
+    groups: Vec<GroupReport>,
+}
+
+struct GroupReport {
+    id: u32,
+    viable: bool,
+    error: Option<String>,
+    devices: Vec<DeviceReport>,
+}
+
+struct DeviceReport {
+    name: String,
+    result: Result<(DeviceInfo, Vec<RegionInfo>, Vec<IrqInfo>), String>,
+}
+
+fn main() -> ExitCode {
+    let mut json = false;
+    let mut addresses = Vec::new();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--json" => json = true,
+            "-h" | "--help" => {
+                println!("usage: lsvfio [--json] [PCI-ADDRESS ...]");
+                return ExitCode::SUCCESS;
+            }
+            other => match other.parse::<PciAddress>() {
+                Ok(a) => addresses.push(a),
+                Err(e) => {
+                    eprintln!("lsvfio: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+        }
+    }
+    match run(addresses) {
+        Ok(report) => {
+            if json {
+                print!("{}", to_json(&report));
+            } else {
+                print!("{}", to_table(&report));
+            }
+            let failed = report
+                .groups
+                .iter()
+                .any(|g| g.error.is_some() || g.devices.iter().any(|d| d.result.is_err()));
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("lsvfio: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The PCI devices bound to vfio-pci, from sysfs.
+fn vfio_pci_devices() -> Vec<PciAddress> {
+    let mut out: Vec<PciAddress> = std::fs::read_dir("/sys/bus/pci/drivers/vfio-pci")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    out.sort();
+    out
+}
+
+fn run(addresses: Vec<PciAddress>) -> uvfio::Result<Report> {
+    let addresses = if addresses.is_empty() {
+        vfio_pci_devices()
+    } else {
+        addresses
+    };
+    let sysfs = Sysfs::new();
+    let mut by_group: BTreeMap<u32, Vec<PciAddress>> = BTreeMap::new();
+    for a in addresses {
+        by_group.entry(sysfs.iommu_group(&a)?).or_default().push(a);
+    }
+
+    let container = Container::new()?;
+    let extensions = container.extensions()?;
+    let mut report = Report {
+        api_version: container.api_version()?,
+        extensions: extensions.iter().collect(),
+        iommu: None,
+        iommu_info: None,
+        groups: Vec::new(),
+    };
+
+    // Groups must stay open until every device is listed: keep them here.
+    let mut open_groups = Vec::new();
+    for (&id, members) in &by_group {
+        let mut g = GroupReport {
+            id,
+            viable: false,
+            error: None,
+            devices: Vec::new(),
+        };
+        let joined = Group::open(id).and_then(|group| {
+            g.viable = group.is_viable()?;
+            group.set_container(&container)?;
+            if container.iommu().is_none() {
+                if let Some(t) = extensions.preferred_iommu() {
+                    container.set_iommu(t)?;
+                }
+            }
+            Ok(group)
+        });
+        match joined {
+            Ok(group) => {
+                for a in members {
+                    let name = a.to_string();
+                    let result = group
+                        .open_device(&name)
+                        .and_then(|d| Ok((d.info().clone(), d.regions()?, d.irqs()?)))
+                        .map_err(|e| e.to_string());
+                    g.devices.push(DeviceReport { name, result });
+                }
+                open_groups.push(group);
+            }
+            Err(e) => g.error = Some(e.to_string()),
+        }
+        report.groups.push(g);
+    }
+    if let Some(t) = container.iommu() {
+        report.iommu = Some(format!("{t:?}"));
+        if t.is_type1() {
+            report.iommu_info = Some(container.iommu_info().map_err(|e| e.to_string()));
+        }
+    }
+    Ok(report)
+}
+
+fn size(n: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    for (unit, div) in UNITS {
+        if n >= div && n % div == 0 {
+            return format!("{}{unit}", n / div);
+        }
+    }
+    n.to_string()
+}
+
+fn pgsizes(bitmap: u64) -> String {
+    (0..64)
+        .filter(|b| bitmap & (1 << b) != 0)
+        .map(|b| size(1 << b))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn region_name(r: &RegionInfo) -> String {
+    r.index
+        .pci_name()
+        .map_or_else(|| format!("#{}", r.index.0), str::to_string)
+}
+
+fn cap_text(c: &RegionCap) -> String {
+    match c {
+        RegionCap::SparseMmap(areas) => {
+            let a: Vec<String> = areas
+                .iter()
+                .map(|a| format!("{:#x}+{}", a.offset, size(a.size)))
+                .collect();
+            format!("sparse[{}]", a.join(" "))
+        }
+        RegionCap::Type { ty, subtype } => format!("type {ty:#x}/{subtype:#x}"),
+        RegionCap::MsixMappable => "msix-mappable".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn to_table(r: &Report) -> String {
+    let mut o = String::new();
+    let exts: Vec<&str> = r.extensions.iter().map(|e| e.name()).collect();
+    let _ = writeln!(
+        o,
+        "VFIO API version {}; extensions: {}",
+        r.api_version,
+        exts.join(" ")
+    );
+    if let Some(t) = &r.iommu {
+        let _ = writeln!(o, "IOMMU: {t}");
+    }
+    match &r.iommu_info {
+        Some(Ok(info)) => {
+            if let Some(p) = info.iova_pgsizes {
+                let _ = writeln!(o, "  page sizes: {}", pgsizes(p));
+            }
+            for cap in &info.caps {
+                match cap {
+                    IommuCap::IovaRanges(ranges) => {
+                        for range in ranges {
+                            let _ = writeln!(
+                                o,
+                                "  IOVA range: {:#018x}-{:#018x}",
+                                range.start, range.end
+                            );
+                        }
+                    }
+                    IommuCap::DmaAvail(n) => {
+                        let _ = writeln!(o, "  DMA mappings available: {n}");
+                    }
+                    other => {
+                        let _ = writeln!(o, "  {other:?}");
+                    }
+                }
+            }
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(o, "  IOMMU info: error: {e}");
+        }
+        None => {}
+    }
+    if r.groups.is_empty() {
+        let _ = writeln!(o, "no device is bound to vfio-pci");
+    }
+    for g in &r.groups {
+        let _ = writeln!(
+            o,
+            "\ngroup {} ({})",
+            g.id,
+            if g.viable { "viable" } else { "not viable" }
+        );
+        if let Some(e) = &g.error {
+            let _ = writeln!(o, "  error: {e}");
+        }
+        for d in &g.devices {
+            match &d.result {
+                Err(e) => {
+                    let _ = writeln!(o, "  {}: error: {e}", d.name);
+                }
+                Ok((info, regions, irqs)) => {
+                    let _ = writeln!(
+                        o,
+                        "  {}  flags {:?}  regions {}  irqs {}",
+                        d.name, info.flags, info.num_regions, info.num_irqs
+                    );
+                    let _ = writeln!(
+                        o,
+                        "    {:<7} {:>8} {:>14}  {:<14} caps",
+                        "region", "size", "offset", "flags"
+                    );
+                    for rg in regions.iter().filter(|rg| rg.size > 0) {
+                        let caps: Vec<String> = rg.caps.iter().map(cap_text).collect();
+                        let _ = writeln!(
+                            o,
+                            "    {:<7} {:>8} {:>#14x}  {:<14} {}",
+                            region_name(rg),
+                            size(rg.size),
+                            rg.offset,
+                            region_flags(rg),
+                            caps.join(" ")
+                        );
+                    }
+                    let _ = writeln!(o, "    {:<7} {:>8}  flags", "irq", "count");
+                    for irq in irqs {
+                        let name = irq
+                            .index
+                            .pci_name()
+                            .map_or_else(|| format!("#{}", irq.index.0), str::to_string);
+                        let _ = writeln!(o, "    {:<7} {:>8}  {:?}", name, irq.count, irq.flags);
+                    }
+                }
+            }
+        }
+    }
+    o
+}
+
+fn region_flags(r: &RegionInfo) -> String {
+    use uvfio::device::RegionFlags as F;
+    [(F::READ, "read"), (F::WRITE, "write"), (F::MMAP, "mmap")]
+        .iter()
+        .filter(|(f, _)| r.flags.contains(*f))
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn to_json(r: &Report) -> String {
+    let exts: Vec<String> = r.extensions.iter().map(|e| json_str(e.name())).collect();
+    let iommu_info = match &r.iommu_info {
+        None => "null".to_string(),
+        Some(Err(e)) => format!("{{\"error\":{}}}", json_str(e)),
+        Some(Ok(info)) => {
+            let ranges: Vec<String> = info
+                .iova_ranges()
+                .unwrap_or(&[])
+                .iter()
+                .map(|x| format!("{{\"start\":{},\"end\":{}}}", x.start, x.end))
+                .collect();
+            format!(
+                "{{\"iova_pgsizes\":{},\"iova_ranges\":[{}],\"dma_avail\":{}}}",
+                info.iova_pgsizes.map_or("null".into(), |p| p.to_string()),
+                ranges.join(","),
+                info.dma_avail().map_or("null".into(), |n| n.to_string())
+            )
+        }
+    };
+    let groups: Vec<String> = r
+        .groups
+        .iter()
+        .map(|g| {
+            let devices: Vec<String> = g
+                .devices
+                .iter()
+                .map(|d| match &d.result {
+                    Err(e) => format!("{{\"name\":{},\"error\":{}}}", json_str(&d.name), json_str(e)),
+                    Ok((info, regions, irqs)) => {
+                        let regions: Vec<String> = regions
+                            .iter()
+                            .map(|rg| {
+                                let caps: Vec<String> = rg.caps.iter().map(|c| json_str(&cap_text(c))).collect();
+                                format!(
+                                    "{{\"index\":{},\"name\":{},\"size\":{},\"offset\":{},\"flags\":{},\"mmap_areas\":[{}],\"caps\":[{}]}}",
+                                    rg.index.0,
+                                    json_str(&region_name(rg)),
+                                    rg.size,
+                                    rg.offset,
+                                    rg.flags.bits(),
+                                    rg.mmap_areas()
+                                        .iter()
+                                        .map(|(o, s)| format!("[{o},{s}]"))
+                                        .collect::<Vec<_>>()
+                                        .join(","),
+                                    caps.join(",")
+                                )
+                            })
+                            .collect();
+                        let irqs: Vec<String> = irqs
+                            .iter()
+                            .map(|i| format!("{{\"index\":{},\"count\":{},\"flags\":{}}}", i.index.0, i.count, i.flags.bits()))
+                            .collect();
+                        format!(
+                            "{{\"name\":{},\"flags\":{},\"num_regions\":{},\"num_irqs\":{},\"regions\":[{}],\"irqs\":[{}]}}",
+                            json_str(&d.name),
+                            info.flags.bits(),
+                            info.num_regions,
+                            info.num_irqs,
+                            regions.join(","),
+                            irqs.join(",")
+                        )
+                    }
+                })
+                .collect();
+            format!(
+                "{{\"group\":{},\"viable\":{},\"error\":{},\"devices\":[{}]}}",
+                g.id,
+                g.viable,
+                g.error.as_deref().map_or("null".into(), json_str),
+                devices.join(",")
+            )
+        })
+        .collect();
+    format!(
+        "{{\"api_version\":{},\"extensions\":[{}],\"iommu\":{},\"iommu_info\":{},\"groups\":[{}]}}\n",
+        r.api_version,
+        exts.join(","),
+        r.iommu.as_deref().map_or("null".into(), json_str),
+        iommu_info,
+        groups.join(",")
+    )
+}

@@ -1,0 +1,552 @@
+//! [`Container`]: `/dev/vfio/vfio`, the IOMMU context that groups join.
+//!
+//! A container is where IOMMU mappings live. Groups join it with
+//! [`Group::set_container`](crate::Group::set_container); once at least one group has joined,
+//! [`Container::set_iommu`] picks the IOMMU model (type1v2 on x86 and Arm, SPAPR TCE on POWER),
+//! and only then can devices be opened and DMA be mapped.
+//!
+//! # References
+//!
+//! - Kernel docs, "VFIO - Virtual Function I/O": <https://docs.kernel.org/driver-api/vfio.html>
+//! - `include/uapi/linux/vfio.h`: `VFIO_GET_API_VERSION`, `VFIO_CHECK_EXTENSION`, `VFIO_SET_IOMMU`
+
+use std::collections::HashMap;
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use crate::error::{Errno, Error, Object, Result};
+use crate::group::{Group, GroupInner};
+use crate::iommu::IommuInfo;
+use crate::uapi::ioctl::ContainerFd;
+use crate::uapi::vfio;
+
+/// The path of the container node.
+pub const CONTAINER_PATH: &str = "/dev/vfio/vfio";
+
+/// A VFIO extension (`VFIO_CHECK_EXTENSION` argument): an IOMMU model or an optional feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Extension {
+    /// `VFIO_TYPE1_IOMMU`: the original type1 IOMMU (unmaps may split mappings).
+    Type1Iommu,
+    /// `VFIO_SPAPR_TCE_IOMMU`: POWER's TCE IOMMU, v1.
+    SpaprTceIommu,
+    /// `VFIO_TYPE1v2_IOMMU`: type1 with strict unmap semantics; the one to use on x86 and Arm.
+    Type1v2Iommu,
+    /// `VFIO_DMA_CC_IOMMU`: DMA is cache coherent for all groups in the container.
+    DmaCcIommu,
+    /// `VFIO_EEH`: POWER's Enhanced Error Handling is available.
+    Eeh,
+    /// `VFIO_TYPE1_NESTING_IOMMU`: type1 with nesting (deprecated by the kernel).
+    Type1NestingIommu,
+    /// `VFIO_SPAPR_TCE_v2_IOMMU`: POWER's TCE IOMMU, v2 (dynamic DMA windows, pre-registration).
+    SpaprTceV2Iommu,
+    /// `VFIO_NOIOMMU_IOMMU`: no IOMMU at all (unsafe mode, needs the enable_unsafe_noiommu_mode
+    /// module parameter); DMA addresses are physical.
+    NoIommu,
+    /// `VFIO_UNMAP_ALL`: type1 can unmap the whole address space in one call.
+    UnmapAll,
+    /// `VFIO_UPDATE_VADDR`: type1 can invalidate and update the process address of mappings.
+    UpdateVaddr,
+}
+
+impl Extension {
+    /// Every extension the header defines, in the order of their numbers.
+    pub const ALL: [Extension; 10] = [
+        Extension::Type1Iommu,
+        Extension::SpaprTceIommu,
+        Extension::Type1v2Iommu,
+        Extension::DmaCcIommu,
+        Extension::Eeh,
+        Extension::Type1NestingIommu,
+        Extension::SpaprTceV2Iommu,
+        Extension::NoIommu,
+        Extension::UnmapAll,
+        Extension::UpdateVaddr,
+    ];
+
+    /// The kernel's number for this extension.
+    pub const fn raw(self) -> u32 {
+        match self {
+            Extension::Type1Iommu => vfio::VFIO_TYPE1_IOMMU,
+            Extension::SpaprTceIommu => vfio::VFIO_SPAPR_TCE_IOMMU,
+            Extension::Type1v2Iommu => vfio::VFIO_TYPE1v2_IOMMU,
+            Extension::DmaCcIommu => vfio::VFIO_DMA_CC_IOMMU,
+            Extension::Eeh => vfio::VFIO_EEH,
+            Extension::Type1NestingIommu => vfio::VFIO_TYPE1_NESTING_IOMMU,
+            Extension::SpaprTceV2Iommu => vfio::VFIO_SPAPR_TCE_v2_IOMMU,
+            Extension::NoIommu => vfio::VFIO_NOIOMMU_IOMMU,
+            Extension::UnmapAll => vfio::VFIO_UNMAP_ALL,
+            Extension::UpdateVaddr => vfio::VFIO_UPDATE_VADDR,
+        }
+    }
+
+    /// The kernel's name for this extension.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Extension::Type1Iommu => "VFIO_TYPE1_IOMMU",
+            Extension::SpaprTceIommu => "VFIO_SPAPR_TCE_IOMMU",
+            Extension::Type1v2Iommu => "VFIO_TYPE1v2_IOMMU",
+            Extension::DmaCcIommu => "VFIO_DMA_CC_IOMMU",
+            Extension::Eeh => "VFIO_EEH",
+            Extension::Type1NestingIommu => "VFIO_TYPE1_NESTING_IOMMU",
+            Extension::SpaprTceV2Iommu => "VFIO_SPAPR_TCE_v2_IOMMU",
+            Extension::NoIommu => "VFIO_NOIOMMU_IOMMU",
+            Extension::UnmapAll => "VFIO_UNMAP_ALL",
+            Extension::UpdateVaddr => "VFIO_UPDATE_VADDR",
+        }
+    }
+}
+
+impl fmt::Display for Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An IOMMU model that [`Container::set_iommu`] can select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IommuType {
+    /// `VFIO_TYPE1_IOMMU`. Prefer [`IommuType::Type1v2`]: v1 lets unmaps split mappings and,
+    /// under iommufd's compatibility container, disables huge IOMMU pages.
+    Type1,
+    /// `VFIO_TYPE1v2_IOMMU`: the default on x86 and Arm.
+    Type1v2,
+    /// `VFIO_SPAPR_TCE_IOMMU` (POWER).
+    SpaprTce,
+    /// `VFIO_SPAPR_TCE_v2_IOMMU` (POWER).
+    SpaprTceV2,
+    /// `VFIO_NOIOMMU_IOMMU`: no isolation and no translation. Needs
+    /// `vfio.enable_unsafe_noiommu_mode=1`; DMA addresses are physical addresses.
+    NoIommu,
+}
+
+impl IommuType {
+    /// The extension that says whether the host supports this model.
+    pub const fn extension(self) -> Extension {
+        match self {
+            IommuType::Type1 => Extension::Type1Iommu,
+            IommuType::Type1v2 => Extension::Type1v2Iommu,
+            IommuType::SpaprTce => Extension::SpaprTceIommu,
+            IommuType::SpaprTceV2 => Extension::SpaprTceV2Iommu,
+            IommuType::NoIommu => Extension::NoIommu,
+        }
+    }
+
+    /// Whether this is one of the type1 models (which share the type1 map/unmap/info ioctls).
+    pub const fn is_type1(self) -> bool {
+        matches!(self, IommuType::Type1 | IommuType::Type1v2)
+    }
+}
+
+/// Which extensions the host's VFIO reports, as answered by `VFIO_CHECK_EXTENSION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extensions {
+    supported: Vec<Extension>,
+}
+
+impl Extensions {
+    /// Whether `extension` is supported.
+    pub fn contains(&self, extension: Extension) -> bool {
+        self.supported.contains(&extension)
+    }
+
+    /// The supported extensions, in the order of their numbers.
+    pub fn iter(&self) -> impl Iterator<Item = Extension> + '_ {
+        self.supported.iter().copied()
+    }
+
+    /// The IOMMU model a driver should pick on this host: type1v2, else SPAPR TCE v2, else type1,
+    /// else SPAPR TCE v1. No-IOMMU mode is never picked automatically.
+    pub fn preferred_iommu(&self) -> Option<IommuType> {
+        [
+            IommuType::Type1v2,
+            IommuType::SpaprTceV2,
+            IommuType::Type1,
+            IommuType::SpaprTce,
+        ]
+        .into_iter()
+        .find(|t| self.contains(t.extension()))
+    }
+}
+
+pub(crate) struct ContainerInner {
+    pub(crate) fd: ContainerFd,
+    state: Mutex<ContainerState>,
+}
+
+#[derive(Default)]
+struct ContainerState {
+    iommu: Option<IommuType>,
+    /// The groups that joined, by number. Entries of dropped groups are pruned lazily.
+    groups: HashMap<u32, Weak<GroupInner>>,
+}
+
+/// `/dev/vfio/vfio`: an IOMMU context shared by the groups that join it.
+///
+/// `Container` is a cheap handle (an `Arc`): clones refer to the same container, and the file
+/// stays open while any clone, group or device in it is alive.
+///
+/// # Examples
+///
+/// ```no_run
+/// use uvfio::{Container, Group, IommuType};
+///
+/// let container = Container::new()?;
+/// let group = Group::open(26)?;
+/// group.set_container(&container)?;
+/// container.set_iommu(IommuType::Type1v2)?;
+/// let device = group.open_device("0000:06:0d.0")?;
+/// # Ok::<(), uvfio::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Container(pub(crate) Arc<ContainerInner>);
+
+impl fmt::Debug for Container {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Container")
+            .field("fd", &self.0.fd.as_raw_fd())
+            .field("iommu", &state.iommu)
+            .field("groups", &state.live_groups())
+            .finish()
+    }
+}
+
+impl ContainerState {
+    fn live_groups(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.strong_count() > 0)
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+impl Container {
+    /// Opens `/dev/vfio/vfio` and checks that the kernel speaks VFIO API version
+    /// `VFIO_API_VERSION`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] when the node is missing (`ENOENT`: vfio not loaded) or not accessible
+    /// (`EACCES`), [`Error::ApiVersion`] for an unknown API version.
+    #[doc(alias = "VFIO_GET_API_VERSION")]
+    pub fn new() -> Result<Container> {
+        Self::open(CONTAINER_PATH)
+    }
+
+    /// Opens a container node at `path` (for a non-standard `/dev` layout) and checks its API
+    /// version.
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::new`]; `ENOTTY` from `VFIO_GET_API_VERSION` when `path` is not a VFIO
+    /// container.
+    pub fn open(path: impl AsRef<Path>) -> Result<Container> {
+        let path = path.as_ref();
+        let fd = ContainerFd::open(path).map_err(|errno| Error::Open {
+            path: path.to_path_buf(),
+            errno,
+        })?;
+        Self::adopt(fd)
+    }
+
+    /// Adopts an already-open container fd (for example one passed by a privileged parent
+    /// process), checking its API version.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be an open `/dev/vfio/vfio` (the crate issues VFIO container ioctls on it, and an
+    /// ioctl number can mean something else to another driver). Groups already attached to it
+    /// and an IOMMU type already set are not known to the returned `Container`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::open`].
+    #[allow(unsafe_code)] // Adopting a foreign fd is the caller's promise; nothing else here is unsafe.
+    pub unsafe fn from_owned_fd_unchecked(fd: OwnedFd) -> Result<Container> {
+        // SAFETY: the caller promises `fd` is a VFIO container.
+        let fd = unsafe { ContainerFd::from_owned_unchecked(fd) };
+        Self::adopt(fd)
+    }
+
+    /// Wraps a container fd and checks the API version; on error the fd is closed.
+    fn adopt(fd: ContainerFd) -> Result<Container> {
+        let container = Container(Arc::new(ContainerInner {
+            fd,
+            state: Mutex::new(ContainerState::default()),
+        }));
+        let found = container.api_version()?;
+        if found != vfio::VFIO_API_VERSION {
+            return Err(Error::ApiVersion {
+                found,
+                expected: vfio::VFIO_API_VERSION,
+                errno: Errno::EPROTO,
+            });
+        }
+        Ok(container)
+    }
+
+    fn state(&self) -> MutexGuard<'_, ContainerState> {
+        // A panic while holding the lock cannot leave the state inconsistent (every update is a
+        // single assignment or insert), so a poisoned lock is still usable.
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `VFIO_GET_API_VERSION`: the kernel's VFIO API version (0 for every kernel so far).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Ioctl`] if the ioctl fails.
+    #[doc(alias = "VFIO_GET_API_VERSION")]
+    pub fn api_version(&self) -> Result<i32> {
+        self.0
+            .fd
+            .get_api_version()
+            .map_err(|f| f.on(Object::Container))
+    }
+
+    /// `VFIO_CHECK_EXTENSION`: whether the host supports `extension`.
+    ///
+    /// Before an IOMMU type is set this asks about the host; afterwards the kernel answers for
+    /// the selected IOMMU driver (e.g. [`Extension::DmaCcIommu`], [`Extension::UnmapAll`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Ioctl`] if the ioctl fails.
+    #[doc(alias = "VFIO_CHECK_EXTENSION")]
+    pub fn check_extension(&self, extension: Extension) -> Result<bool> {
+        self.0
+            .fd
+            .check_extension(extension.raw())
+            .map(|r| r > 0)
+            .map_err(|f| f.on(Object::Container))
+    }
+
+    /// Asks about every extension of the header: a typed report of what the host supports.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Ioctl`] if an ioctl fails.
+    pub fn extensions(&self) -> Result<Extensions> {
+        let mut supported = Vec::new();
+        for ext in Extension::ALL {
+            if self.check_extension(ext)? {
+                supported.push(ext);
+            }
+        }
+        Ok(Extensions { supported })
+    }
+
+    /// `VFIO_SET_IOMMU`: selects the IOMMU model. Allowed once, after at least one group has
+    /// joined the container (the kernel's rule, checked here first for a clearer error).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] before any group joined or when a type is already set,
+    /// [`Error::NotSupported`] when the host lacks the model, [`Error::Ioctl`] when the kernel
+    /// refuses (`EPERM`: no interrupt remapping on type1).
+    #[doc(alias = "VFIO_SET_IOMMU")]
+    pub fn set_iommu(&self, iommu: IommuType) -> Result<()> {
+        let mut state = self.state();
+        if let Some(current) = state.iommu {
+            return Err(Error::invalid(
+                "set_iommu",
+                Object::Container,
+                format!("the IOMMU type is already set to {current:?}; it can be set only once"),
+            ));
+        }
+        if state.live_groups().is_empty() {
+            return Err(Error::invalid(
+                "set_iommu",
+                Object::Container,
+                "no group has joined the container yet: call Group::set_container first",
+            ));
+        }
+        if !self.check_extension(iommu.extension())? {
+            return Err(Error::NotSupported {
+                op: "set_iommu",
+                object: Object::Container,
+                reason: format!("the host does not support {}", iommu.extension()),
+                errno: Errno::ENOTSUP,
+            });
+        }
+        self.0
+            .fd
+            .set_iommu(iommu.extension().raw())
+            .map_err(|f| f.on(Object::Container))?;
+        state.iommu = Some(iommu);
+        Ok(())
+    }
+
+    /// The IOMMU model set with [`Container::set_iommu`], if any.
+    pub fn iommu(&self) -> Option<IommuType> {
+        self.state().iommu
+    }
+
+    /// The numbers of the groups currently in this container.
+    pub fn groups(&self) -> Vec<u32> {
+        self.state().live_groups()
+    }
+
+    /// `VFIO_IOMMU_GET_INFO` for a type1 IOMMU: page sizes, valid IOVA ranges, the DMA mapping
+    /// budget and migration capabilities.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] unless a type1 model is set, [`Error::Ioctl`] if the ioctl fails,
+    /// [`Error::Malformed`] if the kernel's capability chain is broken.
+    #[doc(alias = "VFIO_IOMMU_GET_INFO")]
+    pub fn iommu_info(&self) -> Result<IommuInfo> {
+        match self.iommu() {
+            Some(t) if t.is_type1() => {}
+            other => {
+                return Err(Error::NotSupported {
+                    op: "iommu_info",
+                    object: Object::Container,
+                    reason: format!("needs a type1 IOMMU, the container has {other:?}"),
+                    errno: Errno::EINVAL,
+                })
+            }
+        }
+        let buf = self
+            .0
+            .fd
+            .iommu_get_info()
+            .map_err(|f| f.on(Object::Container))?;
+        IommuInfo::parse(buf.bytes())
+            .map_err(|m| Error::malformed("VFIO_IOMMU_GET_INFO", Object::Container, m))
+    }
+
+    /// Opens the PCI device at `address` in this container: finds its group through sysfs,
+    /// opens the group (or reuses it if it already joined this container), joins it, selects the
+    /// preferred IOMMU model if none is set yet, and opens the device.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the steps return: [`Error::Sysfs`] when the device or its group is unknown,
+    /// [`Error::GroupNotViable`], [`Error::Open`], [`Error::Ioctl`].
+    pub fn open_pci_device(&self, address: &crate::pci::PciAddress) -> Result<crate::Device> {
+        let sysfs = crate::pci::sysfs::Sysfs::new();
+        let id = sysfs.iommu_group(address)?;
+        let group = match self.group(id) {
+            Some(g) => g,
+            None => {
+                let g = Group::open(id)?;
+                g.set_container(self)?;
+                g
+            }
+        };
+        if self.iommu().is_none() {
+            let preferred =
+                self.extensions()?
+                    .preferred_iommu()
+                    .ok_or_else(|| Error::NotSupported {
+                        op: "open_pci_device",
+                        object: Object::Container,
+                        reason: "the host supports no IOMMU model this crate can select".into(),
+                        errno: Errno::ENOTSUP,
+                    })?;
+            self.set_iommu(preferred)?;
+        }
+        group.open_device(&address.to_string())
+    }
+
+    /// The group `id`, if it is in this container and still open.
+    pub fn group(&self, id: u32) -> Option<Group> {
+        self.state()
+            .groups
+            .get(&id)
+            .and_then(Weak::upgrade)
+            .map(Group)
+    }
+
+    pub(crate) fn register_group(&self, id: u32, group: &Arc<GroupInner>) {
+        let mut state = self.state();
+        state.groups.retain(|_, g| g.strong_count() > 0);
+        state.groups.insert(id, Arc::downgrade(group));
+    }
+
+    pub(crate) fn forget_group(&self, id: u32) {
+        let mut state = self.state();
+        state.groups.remove(&id);
+        state.groups.retain(|_, g| g.strong_count() > 0);
+    }
+
+    pub(crate) fn fd(&self) -> &ContainerFd {
+        &self.0.fd
+    }
+
+    /// Whether two handles refer to the same container.
+    pub fn same_as(&self, other: &Container) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl AsFd for Container {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Container {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_numbers_and_names_match_the_header() {
+        let raws: Vec<u32> = Extension::ALL.iter().map(|e| e.raw()).collect();
+        assert_eq!(raws, (1..=10).collect::<Vec<u32>>());
+        for e in Extension::ALL {
+            assert!(e.name().starts_with("VFIO_"), "{e}");
+        }
+    }
+
+    #[test]
+    fn preferred_iommu_order() {
+        let ext = |v: &[Extension]| Extensions {
+            supported: v.to_vec(),
+        };
+        assert_eq!(
+            ext(&[Extension::Type1Iommu, Extension::Type1v2Iommu]).preferred_iommu(),
+            Some(IommuType::Type1v2)
+        );
+        assert_eq!(
+            ext(&[Extension::Type1Iommu]).preferred_iommu(),
+            Some(IommuType::Type1)
+        );
+        assert_eq!(
+            ext(&[Extension::SpaprTceIommu, Extension::SpaprTceV2Iommu]).preferred_iommu(),
+            Some(IommuType::SpaprTceV2)
+        );
+        assert_eq!(ext(&[Extension::NoIommu]).preferred_iommu(), None);
+    }
+
+    #[test]
+    fn opening_a_missing_node_names_it() {
+        let err = Container::open("/nonexistent/vfio").unwrap_err();
+        assert_eq!(err.errno(), Errno::ENOENT);
+        assert!(err.to_string().contains("/nonexistent/vfio"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_container_is_rejected() {
+        // /dev/null accepts the open but not the ioctl: the fd must not leak either.
+        let err = Container::open("/dev/null").unwrap_err();
+        assert_eq!(err.errno(), Errno::ENOTTY, "{err}");
+        assert!(err.to_string().contains("VFIO_GET_API_VERSION"), "{err}");
+    }
+}

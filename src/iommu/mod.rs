@@ -1,0 +1,89 @@
+//! The IOMMU behind a container: what it can map (page sizes, valid IOVA ranges, budget).
+//!
+//! # References
+//!
+//! - `include/uapi/linux/vfio.h`: `VFIO_IOMMU_GET_INFO`, `VFIO_IOMMU_TYPE1_INFO_CAP_*`
+
+use crate::error::Malformation;
+use crate::uapi::buf::read_pod;
+use crate::uapi::caps::{self, Cap};
+use crate::uapi::vfio;
+
+pub use crate::uapi::caps::{IommuCap, IovaRange};
+
+bitflags::bitflags! {
+    /// `vfio_iommu_type1_info.flags`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct IommuInfoFlags: u32 {
+        /// `VFIO_IOMMU_INFO_PGSIZES`: `iova_pgsizes` is valid.
+        const PGSIZES = vfio::VFIO_IOMMU_INFO_PGSIZES;
+        /// `VFIO_IOMMU_INFO_CAPS`: the info carries a capability chain.
+        const CAPS = vfio::VFIO_IOMMU_INFO_CAPS;
+        // Flags a newer kernel may add are kept, not dropped.
+        const _ = !0;
+    }
+}
+
+/// `VFIO_IOMMU_GET_INFO` (type1): what the IOMMU can map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IommuInfo {
+    /// The info's flags.
+    pub flags: IommuInfoFlags,
+    /// Bitmap of the supported IOMMU page sizes (bit n set: 2^n bytes), when reported. The
+    /// smallest set bit is the mapping granularity.
+    pub iova_pgsizes: Option<u64>,
+    /// Every capability, in chain order.
+    pub caps: Vec<IommuCap>,
+}
+
+impl IommuInfo {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<IommuInfo, Malformation> {
+        let fixed = std::mem::size_of::<vfio::vfio_iommu_type1_info>();
+        let Some(raw) = read_pod::<vfio::vfio_iommu_type1_info>(bytes, 0) else {
+            return Err(Malformation::Other(format!(
+                "the answer is {} bytes, shorter than the fixed part",
+                bytes.len()
+            )));
+        };
+        let flags = IommuInfoFlags::from_bits_retain(raw.flags);
+        let mut out = IommuInfo {
+            flags,
+            iova_pgsizes: flags
+                .contains(IommuInfoFlags::PGSIZES)
+                .then_some(raw.iova_pgsizes),
+            caps: Vec::new(),
+        };
+        if flags.contains(IommuInfoFlags::CAPS) {
+            for cap in caps::CapChain::new(bytes, raw.cap_offset, fixed) {
+                let cap: Cap<'_> = cap?;
+                out.caps.push(IommuCap::decode(&cap)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The smallest IOMMU page size (the alignment every mapping needs), when reported.
+    pub fn min_page_size(&self) -> Option<u64> {
+        self.iova_pgsizes
+            .filter(|&p| p != 0)
+            .map(|p| 1u64 << p.trailing_zeros())
+    }
+
+    /// The valid IOVA ranges (`VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE`), when reported. Kernels
+    /// without the capability accept the whole 64-bit space minus what they reject at map time.
+    pub fn iova_ranges(&self) -> Option<&[IovaRange]> {
+        self.caps.iter().find_map(|c| match c {
+            IommuCap::IovaRanges(r) => Some(r.as_slice()),
+            _ => None,
+        })
+    }
+
+    /// How many more DMA mappings the container may create
+    /// (`VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL`, bounded by `vfio_iommu_type1.dma_entry_limit`).
+    pub fn dma_avail(&self) -> Option<u32> {
+        self.caps.iter().find_map(|c| match *c {
+            IommuCap::DmaAvail(n) => Some(n),
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,562 @@
+//! The crate's only `ioctl(2)` calls, behind one owned-fd type per kind of VFIO file.
+//!
+//! [`ContainerFd`], [`GroupFd`] and [`DeviceFd`] each wrap an [`OwnedFd`] that is known to be that
+//! kind of VFIO file: they are only built by opening `/dev/vfio/vfio`, by opening a
+//! `/dev/vfio/N` group node, by `VFIO_GROUP_GET_DEVICE_FD`, or by an `unsafe` constructor whose
+//! caller promises the kind. Every VFIO ioctl request is therefore only ever issued on a file whose
+//! driver interprets it as the header says, with the argument type the header gives.
+//!
+//! # Safety
+//!
+//! Each `unsafe` block below rests on three facts, repeated briefly at each site:
+//! - **kind**: the fd is of the kind the newtype says (see above);
+//! - **argument**: the pointer passed is to a live, correctly sized and aligned value of the type
+//!   the kernel expects for that request, and `argsz` never exceeds the bytes behind it (buffers
+//!   come from [`ArgszBuf`], which sets `argsz` to its own length or less);
+//! - **lifetime**: the kernel does not keep the pointer after the call returns (true of every VFIO
+//!   request; for `VFIO_IOMMU_MAP_DMA` the *mapped memory* is kept, which is why
+//!   [`ContainerFd::map_dma`] is an `unsafe fn`).
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::mem::size_of;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+
+use super::buf::{ArgszBuf, Pod, MAX_ARGSZ};
+use super::vfio::{self, IoctlRequest};
+use crate::error::{Error, Malformation, Object};
+
+/// An ioctl that failed, with its kernel name; the object layer adds what it was issued on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failed {
+    /// The ioctl's kernel name.
+    pub(crate) ioctl: &'static str,
+    /// Why it failed.
+    pub(crate) cause: Cause,
+}
+
+/// Why an ioctl failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// The kernel returned an error.
+    Errno(Errno),
+    /// The kernel's answer made no sense.
+    Malformed(Malformation),
+}
+
+impl Failed {
+    /// Attaches the object the ioctl was issued on.
+    pub(crate) fn on(self, object: Object) -> Error {
+        match self.cause {
+            Cause::Errno(errno) => Error::ioctl(self.ioctl, object, errno),
+            Cause::Malformed(m) => Error::malformed(self.ioctl, object, m),
+        }
+    }
+}
+
+type Res<T> = std::result::Result<T, Failed>;
+
+fn fail(ioctl: &'static str) -> impl FnOnce(Errno) -> Failed {
+    move |errno| Failed {
+        ioctl,
+        cause: Cause::Errno(errno),
+    }
+}
+
+/// `ioctl(fd, request, arg)` with an integer (or no) argument.
+///
+/// # Safety
+///
+/// `request` must be a request that the driver behind `fd` reads as an integer argument (or
+/// ignores), so that the kernel dereferences no memory.
+unsafe fn ioctl_int(
+    fd: BorrowedFd<'_>,
+    request: IoctlRequest,
+    arg: libc::c_ulong,
+) -> Result<libc::c_int, Errno> {
+    // SAFETY: the caller guarantees the request takes an integer; `fd` is a live borrowed fd.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request, arg) };
+    Errno::result(ret)
+}
+
+/// `ioctl(fd, request, ptr)`.
+///
+/// # Safety
+///
+/// `request` on the driver behind `fd` must read and/or write at most the bytes `ptr` points to,
+/// which must be live, writable and aligned for the request's struct for the whole call.
+unsafe fn ioctl_ptr(
+    fd: BorrowedFd<'_>,
+    request: IoctlRequest,
+    ptr: *mut libc::c_void,
+) -> Result<libc::c_int, Errno> {
+    // SAFETY: forwarded to the caller's contract.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request, ptr) };
+    Errno::result(ret)
+}
+
+/// Runs an info query whose struct starts with `argsz` and may be followed by a capability chain:
+/// first with `initial` bytes, then again with the `argsz` the kernel asks for, until it fits.
+///
+/// # Safety
+///
+/// `request` on `fd` must be a VFIO info request whose argument starts with `u32 argsz` and whose
+/// kernel handler writes at most `argsz` bytes; `init` must build a valid request in the buffer.
+unsafe fn query_argsz<T: Pod>(
+    fd: BorrowedFd<'_>,
+    request: IoctlRequest,
+    ioctl: &'static str,
+    init: T,
+) -> Res<ArgszBuf> {
+    let min = size_of::<T>();
+    let mut len = min.max(256);
+    // The kernel only ever raises argsz once (to fit the chain); the extra rounds guard against a
+    // chain that grows between calls.
+    for _ in 0..4 {
+        let mut buf = ArgszBuf::with(&init, len);
+        buf.write(0, &(len as u32));
+        // SAFETY: (kind, argument) forwarded from the caller: the buffer is `len` bytes, aligned
+        // to 8, starts with a valid request and its argsz is `len`; (lifetime) `buf` outlives the
+        // call.
+        unsafe { ioctl_ptr(fd, request, buf.as_mut_ptr()) }.map_err(fail(ioctl))?;
+        let want = buf.argsz() as usize;
+        if want <= len {
+            return Ok(buf);
+        }
+        if want > MAX_ARGSZ {
+            return Err(Failed {
+                ioctl,
+                cause: Cause::Malformed(Malformation::Argsz {
+                    argsz: want as u32,
+                    min,
+                    max: MAX_ARGSZ,
+                }),
+            });
+        }
+        len = want;
+    }
+    Err(Failed {
+        ioctl,
+        cause: Cause::Malformed(Malformation::Other(
+            "argsz kept growing across four queries".to_string(),
+        )),
+    })
+}
+
+fn open_vfio_node(path: &Path) -> Result<OwnedFd, Errno> {
+    nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+macro_rules! fd_newtype {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug)]
+        pub(crate) struct $name(OwnedFd);
+
+        impl $name {
+            /// Adopts an fd of this kind.
+            ///
+            /// # Safety
+            ///
+            /// `fd` must be an open file of this kind (see the type's docs); VFIO requests will be
+            /// issued on it.
+            #[allow(dead_code)] // Not every kind is adopted from outside yet.
+            pub(crate) unsafe fn from_owned_unchecked(fd: OwnedFd) -> Self {
+                $name(fd)
+            }
+        }
+
+        impl AsFd for $name {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.0.as_fd()
+            }
+        }
+
+        impl AsRawFd for $name {
+            fn as_raw_fd(&self) -> RawFd {
+                self.0.as_raw_fd()
+            }
+        }
+
+        impl From<$name> for OwnedFd {
+            fn from(fd: $name) -> OwnedFd {
+                fd.0
+            }
+        }
+    };
+}
+
+fd_newtype!(
+    /// An open `/dev/vfio/vfio`.
+    ContainerFd
+);
+fd_newtype!(
+    /// An open `/dev/vfio/N` group node.
+    GroupFd
+);
+fd_newtype!(
+    /// A device fd returned by `VFIO_GROUP_GET_DEVICE_FD`.
+    DeviceFd
+);
+
+impl ContainerFd {
+    /// `open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC)`.
+    pub(crate) fn open(path: &Path) -> Result<Self, Errno> {
+        open_vfio_node(path).map(ContainerFd)
+    }
+
+    /// `VFIO_GET_API_VERSION`.
+    pub(crate) fn get_api_version(&self) -> Res<i32> {
+        // SAFETY: kind: container fd; argument: none.
+        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_GET_API_VERSION, 0) }
+            .map_err(fail("VFIO_GET_API_VERSION"))
+    }
+
+    /// `VFIO_CHECK_EXTENSION`: the kernel's answer (0 = unsupported, >0 = supported).
+    pub(crate) fn check_extension(&self, extension: u32) -> Res<i32> {
+        // SAFETY: kind: container fd; argument: an integer.
+        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_CHECK_EXTENSION, extension.into()) }
+            .map_err(fail("VFIO_CHECK_EXTENSION"))
+    }
+
+    /// `VFIO_SET_IOMMU`.
+    pub(crate) fn set_iommu(&self, iommu_type: u32) -> Res<()> {
+        // SAFETY: kind: container fd; argument: an integer.
+        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_SET_IOMMU, iommu_type.into()) }
+            .map(drop)
+            .map_err(fail("VFIO_SET_IOMMU"))
+    }
+
+    /// `VFIO_IOMMU_GET_INFO` (type1), with its capability chain.
+    pub(crate) fn iommu_get_info(&self) -> Res<ArgszBuf> {
+        // SAFETY: kind: container fd with a type1 IOMMU (the kernel rejects the request with an
+        // errno otherwise and writes nothing); the argument starts with argsz.
+        unsafe {
+            query_argsz(
+                self.as_fd(),
+                vfio::VFIO_IOMMU_GET_INFO,
+                "VFIO_IOMMU_GET_INFO",
+                vfio::vfio_iommu_type1_info::default(),
+            )
+        }
+    }
+
+    /// `VFIO_IOMMU_MAP_DMA`.
+    ///
+    /// # Safety
+    ///
+    /// From a successful return until the range is unmapped, the device may read and (unless
+    /// the map is read-only) write `map.vaddr .. map.vaddr + map.size` at any time: that memory
+    /// must stay allocated and mapped, and no Rust reference may assume it is unaliased or
+    /// unchanging.
+    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
+    pub(crate) unsafe fn map_dma(&self, map: &vfio::vfio_iommu_type1_dma_map) -> Res<()> {
+        let mut map = *map;
+        map.argsz = size_of::<vfio::vfio_iommu_type1_dma_map>() as u32;
+        // SAFETY: kind: container fd; argument: a vfio_iommu_type1_dma_map with a matching argsz,
+        // read by the kernel during the call only; the caller takes on the mapped memory.
+        unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_IOMMU_MAP_DMA,
+                (&raw mut map).cast(),
+            )
+        }
+        .map(drop)
+        .map_err(fail("VFIO_IOMMU_MAP_DMA"))
+    }
+
+    /// `VFIO_IOMMU_UNMAP_DMA`: returns the number of bytes the kernel unmapped.
+    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
+    pub(crate) fn unmap_dma(&self, unmap: &vfio::vfio_iommu_type1_dma_unmap) -> Res<u64> {
+        let mut unmap = *unmap;
+        unmap.argsz = size_of::<vfio::vfio_iommu_type1_dma_unmap>() as u32;
+        // SAFETY: kind: container fd; argument: a vfio_iommu_type1_dma_unmap with a matching argsz
+        // (no dirty bitmap flag is ever set through this path, so the kernel reads no further);
+        // the kernel writes back `size`.
+        unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_IOMMU_UNMAP_DMA,
+                (&raw mut unmap).cast(),
+            )
+        }
+        .map_err(fail("VFIO_IOMMU_UNMAP_DMA"))?;
+        Ok(unmap.size)
+    }
+}
+
+impl GroupFd {
+    /// `open("/dev/vfio/N", O_RDWR | O_CLOEXEC)`.
+    pub(crate) fn open(path: &Path) -> Result<Self, Errno> {
+        open_vfio_node(path).map(GroupFd)
+    }
+
+    /// `VFIO_GROUP_GET_STATUS`: the status flags.
+    pub(crate) fn get_status(&self) -> Res<u32> {
+        let mut status = vfio::vfio_group_status {
+            argsz: size_of::<vfio::vfio_group_status>() as u32,
+            flags: 0,
+        };
+        // SAFETY: kind: group fd; argument: a vfio_group_status with a matching argsz, written by
+        // the kernel during the call only.
+        unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_GROUP_GET_STATUS,
+                (&raw mut status).cast(),
+            )
+        }
+        .map_err(fail("VFIO_GROUP_GET_STATUS"))?;
+        Ok(status.flags)
+    }
+
+    /// `VFIO_GROUP_SET_CONTAINER`.
+    pub(crate) fn set_container(&self, container: &ContainerFd) -> Res<()> {
+        let mut fd: i32 = container.as_raw_fd();
+        // SAFETY: kind: group fd; argument: a pointer to an int holding the container's fd, read
+        // during the call only.
+        unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_GROUP_SET_CONTAINER,
+                (&raw mut fd).cast(),
+            )
+        }
+        .map(drop)
+        .map_err(fail("VFIO_GROUP_SET_CONTAINER"))
+    }
+
+    /// `VFIO_GROUP_UNSET_CONTAINER`.
+    pub(crate) fn unset_container(&self) -> Res<()> {
+        // SAFETY: kind: group fd; argument: none.
+        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_GROUP_UNSET_CONTAINER, 0) }
+            .map(drop)
+            .map_err(fail("VFIO_GROUP_UNSET_CONTAINER"))
+    }
+
+    /// `VFIO_GROUP_GET_DEVICE_FD`.
+    pub(crate) fn get_device_fd(&self, name: &CStr) -> Res<DeviceFd> {
+        // SAFETY: kind: group fd; argument: a NUL-terminated string the kernel reads during the
+        // call only.
+        let fd = unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_GROUP_GET_DEVICE_FD,
+                name.as_ptr().cast_mut().cast(),
+            )
+        }
+        .map_err(fail("VFIO_GROUP_GET_DEVICE_FD"))?;
+        // SAFETY: on success the kernel returns a new fd (opened O_CLOEXEC by the kernel's
+        // anon-inode code) that nothing else owns: it is a VFIO device fd.
+        Ok(DeviceFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+}
+
+impl DeviceFd {
+    /// `VFIO_DEVICE_GET_INFO`, with its capability chain.
+    pub(crate) fn get_info(&self) -> Res<ArgszBuf> {
+        // SAFETY: kind: device fd; the argument starts with argsz.
+        unsafe {
+            query_argsz(
+                self.as_fd(),
+                vfio::VFIO_DEVICE_GET_INFO,
+                "VFIO_DEVICE_GET_INFO",
+                vfio::vfio_device_info::default(),
+            )
+        }
+    }
+
+    /// `VFIO_DEVICE_GET_REGION_INFO` for `index`, with its capability chain.
+    pub(crate) fn get_region_info(&self, index: u32) -> Res<ArgszBuf> {
+        let init = vfio::vfio_region_info {
+            index,
+            ..Default::default()
+        };
+        // SAFETY: kind: device fd; the argument starts with argsz.
+        unsafe {
+            query_argsz(
+                self.as_fd(),
+                vfio::VFIO_DEVICE_GET_REGION_INFO,
+                "VFIO_DEVICE_GET_REGION_INFO",
+                init,
+            )
+        }
+    }
+
+    /// `VFIO_DEVICE_GET_IRQ_INFO` for `index`.
+    pub(crate) fn get_irq_info(&self, index: u32) -> Res<vfio::vfio_irq_info> {
+        let mut info = vfio::vfio_irq_info {
+            argsz: size_of::<vfio::vfio_irq_info>() as u32,
+            index,
+            ..Default::default()
+        };
+        // SAFETY: kind: device fd; argument: a vfio_irq_info with a matching argsz, written during
+        // the call only.
+        unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_DEVICE_GET_IRQ_INFO,
+                (&raw mut info).cast(),
+            )
+        }
+        .map_err(fail("VFIO_DEVICE_GET_IRQ_INFO"))?;
+        Ok(info)
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS` with a request built by [`super::buf::irq_set`].
+    pub(crate) fn set_irqs(&self, request: &ArgszBuf) -> Res<()> {
+        let mut request = request.clone();
+        // SAFETY: kind: device fd; argument: a vfio_irq_set whose argsz equals the buffer length
+        // (built by `irq_set`), read during the call only. Eventfd numbers in it are only looked
+        // up by the kernel; a wrong one is an EBADF/EINVAL, not memory unsafety.
+        unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_DEVICE_SET_IRQS,
+                request.as_mut_ptr(),
+            )
+        }
+        .map(drop)
+        .map_err(fail("VFIO_DEVICE_SET_IRQS"))
+    }
+
+    /// `VFIO_DEVICE_RESET`.
+    pub(crate) fn reset(&self) -> Res<()> {
+        // SAFETY: kind: device fd; argument: none.
+        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_DEVICE_RESET, 0) }
+            .map(drop)
+            .map_err(fail("VFIO_DEVICE_RESET"))
+    }
+
+    /// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: the header and the dependent devices.
+    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
+    pub(crate) fn get_pci_hot_reset_info(&self) -> Res<Vec<vfio::vfio_pci_dependent_device>> {
+        const IOCTL: &str = "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO";
+        let header = size_of::<vfio::vfio_pci_hot_reset_info>();
+        let entry = size_of::<vfio::vfio_pci_dependent_device>();
+        let mut count = 8usize;
+        for _ in 0..4 {
+            let len = header + count * entry;
+            let mut buf = ArgszBuf::with(
+                &vfio::vfio_pci_hot_reset_info {
+                    argsz: len as u32,
+                    ..Default::default()
+                },
+                len,
+            );
+            // SAFETY: kind: device fd; argument: a vfio_pci_hot_reset_info header followed by room
+            // for `count` entries, argsz = buffer length; written during the call only.
+            let ret = unsafe {
+                ioctl_ptr(
+                    self.as_fd(),
+                    vfio::VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
+                    buf.as_mut_ptr(),
+                )
+            };
+            let info: vfio::vfio_pci_hot_reset_info = buf.read(0).unwrap_or_default();
+            match ret {
+                Ok(_) => {
+                    let n = info.count as usize;
+                    if n > count {
+                        return Err(Failed {
+                            ioctl: IOCTL,
+                            cause: Cause::Malformed(Malformation::Other(format!(
+                                "count {n} is larger than the {count} entries the buffer holds"
+                            ))),
+                        });
+                    }
+                    return Ok((0..n)
+                        .filter_map(|i| buf.read(header + i * entry))
+                        .collect());
+                }
+                // The kernel reports the count it needs with ENOSPC.
+                Err(Errno::ENOSPC)
+                    if (info.count as usize) > count
+                        && (info.count as usize) * entry <= MAX_ARGSZ =>
+                {
+                    count = info.count as usize;
+                }
+                Err(e) => return Err(fail(IOCTL)(e)),
+            }
+        }
+        Err(fail(IOCTL)(Errno::ENOSPC))
+    }
+
+    /// `VFIO_DEVICE_PCI_HOT_RESET` with the group fds the kernel wants as proof of ownership.
+    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
+    pub(crate) fn pci_hot_reset(&self, group_fds: &[BorrowedFd<'_>]) -> Res<()> {
+        let fds: Vec<i32> = group_fds.iter().map(AsRawFd::as_raw_fd).collect();
+        let mut buf = super::buf::pci_hot_reset(&fds);
+        // SAFETY: kind: device fd; argument: a vfio_pci_hot_reset with argsz = buffer length,
+        // read during the call only; the fds are borrowed, so open for the call.
+        unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_DEVICE_PCI_HOT_RESET,
+                buf.as_mut_ptr(),
+            )
+        }
+        .map(drop)
+        .map_err(fail("VFIO_DEVICE_PCI_HOT_RESET"))
+    }
+
+    /// `VFIO_DEVICE_IOEVENTFD`.
+    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
+    pub(crate) fn ioeventfd(&self, request: &vfio::vfio_device_ioeventfd) -> Res<()> {
+        let mut request = *request;
+        request.argsz = size_of::<vfio::vfio_device_ioeventfd>() as u32;
+        // SAFETY: kind: device fd; argument: a vfio_device_ioeventfd with a matching argsz, read
+        // during the call only.
+        unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_DEVICE_IOEVENTFD,
+                (&raw mut request).cast(),
+            )
+        }
+        .map(drop)
+        .map_err(fail("VFIO_DEVICE_IOEVENTFD"))
+    }
+
+    /// `VFIO_DEVICE_FEATURE` with `data` following the header; the kernel may write `data` back
+    /// (GET).
+    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
+    pub(crate) fn feature(&self, flags: u32, data: &mut [u8]) -> Res<()> {
+        let header = size_of::<vfio::vfio_device_feature>();
+        let len = header + data.len();
+        let mut buf = ArgszBuf::with(
+            &vfio::vfio_device_feature {
+                argsz: len as u32,
+                flags,
+            },
+            len,
+        );
+        buf.bytes_mut()[header..].copy_from_slice(data);
+        // SAFETY: kind: device fd; argument: a vfio_device_feature header followed by
+        // `data.len()` bytes, argsz = buffer length; read/written during the call only.
+        unsafe { ioctl_ptr(self.as_fd(), vfio::VFIO_DEVICE_FEATURE, buf.as_mut_ptr()) }
+            .map_err(fail("VFIO_DEVICE_FEATURE"))?;
+        data.copy_from_slice(&buf.bytes()[header..]);
+        Ok(())
+    }
+
+    /// `pread(2)` on the device fd (region access at `offset` = region offset + position).
+    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
+    pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
+        nix::sys::uio::pread(self, buf, offset)
+    }
+
+    /// `pwrite(2)` on the device fd.
+    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
+    pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
+        nix::sys::uio::pwrite(self, buf, offset)
+    }
+}

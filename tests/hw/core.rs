@@ -1,0 +1,364 @@
+//! Hardware tests of the kernel objects: container, group, device, in the emulated IOMMU host.
+
+use uvfio::device::{DeviceFlags, IrqIndex, RegionFlags, RegionIndex};
+use uvfio::pci::PciAddress;
+use uvfio::{Container, Errno, Error, Extension, Group, IommuType};
+
+use crate::common::device;
+
+/// The number of open fds of this process.
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+fn group_of(addr: &str) -> u32 {
+    let addr: PciAddress = addr.parse().expect("PCI address");
+    uvfio::pci::sysfs::Sysfs::new()
+        .iommu_group(&addr)
+        .expect("iommu group")
+}
+
+/// Opens `addr` in a fresh container with type1v2.
+fn open(addr: &str) -> uvfio::Device {
+    let container = Container::new().expect("container");
+    let group = Group::open(group_of(addr)).expect("group");
+    group.set_container(&container).expect("set_container");
+    container.set_iommu(IommuType::Type1v2).expect("set_iommu");
+    group.open_device(addr).expect("open_device")
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn container_reports_version_and_type1v2() {
+    let c = Container::new().unwrap();
+    assert_eq!(c.api_version().unwrap(), 0);
+    let ext = c.extensions().unwrap();
+    assert!(ext.contains(Extension::Type1v2Iommu), "{ext:?}");
+    assert!(ext.contains(Extension::Type1Iommu), "{ext:?}");
+    assert!(!ext.contains(Extension::SpaprTceIommu), "{ext:?}");
+    assert_eq!(ext.preferred_iommu(), Some(IommuType::Type1v2));
+    assert_eq!(c.iommu(), None);
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn set_iommu_needs_a_group_first_and_only_once() {
+    let edu = device("UVFIO_TEST_EDU");
+    let c = Container::new().unwrap();
+    let err = c.set_iommu(IommuType::Type1v2).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+
+    let g = Group::open(group_of(&edu)).unwrap();
+    // A device cannot be opened before the group is in a container.
+    let err = g.open_device(&edu).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    g.set_container(&c).unwrap();
+    // ... nor before the IOMMU type is set: the kernel says EINVAL and the message says why.
+    let err = g.open_device(&edu).unwrap_err();
+    assert_eq!(err.errno(), Errno::EINVAL, "{err}");
+    assert!(err.to_string().contains("Container::set_iommu"), "{err}");
+
+    c.set_iommu(IommuType::Type1v2).unwrap();
+    assert_eq!(c.iommu(), Some(IommuType::Type1v2));
+    let err = c.set_iommu(IommuType::Type1).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(g.open_device(&edu).is_ok());
+}
+
+/// Expected facts per device, from the emulated host's notes (`VFIO_DEVICE_GET_INFO` and
+/// `GET_IRQ_INFO` as seen in the guest).
+struct Expect {
+    var: &'static str,
+    reset: bool,
+    intx: u32,
+    msi: u32,
+    msix: u32,
+    bar0: u64,
+}
+
+const EXPECT: &[Expect] = &[
+    Expect {
+        var: "UVFIO_TEST_EDU",
+        reset: false,
+        intx: 1,
+        msi: 1,
+        msix: 0,
+        bar0: 1 << 20,
+    },
+    Expect {
+        var: "UVFIO_TEST_E1000_A",
+        reset: false,
+        intx: 1,
+        msi: 0,
+        msix: 0,
+        bar0: 128 << 10,
+    },
+    Expect {
+        var: "UVFIO_TEST_E1000E_A",
+        reset: true,
+        intx: 1,
+        msi: 1,
+        msix: 5,
+        bar0: 128 << 10,
+    },
+    Expect {
+        var: "UVFIO_TEST_NVME",
+        reset: true,
+        intx: 1,
+        msi: 0,
+        msix: 65,
+        bar0: 16 << 10,
+    },
+];
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn device_info_regions_and_irqs_match_the_emulated_devices() {
+    for e in EXPECT {
+        let addr = device(e.var);
+        let d = open(&addr);
+        let info = d.info();
+        assert!(info.flags.contains(DeviceFlags::PCI), "{addr}: {info:?}");
+        assert_eq!(
+            info.flags.contains(DeviceFlags::RESET),
+            e.reset,
+            "{addr}: {info:?}"
+        );
+        assert_eq!(info.num_regions, 9, "{addr}: vfio-pci has 9 fixed regions");
+        assert_eq!(info.num_irqs, 5, "{addr}: vfio-pci has 5 IRQ indexes");
+
+        let bar0 = d.region_info(RegionIndex::BAR0).unwrap();
+        assert_eq!(bar0.size, e.bar0, "{addr}: BAR0 {bar0:?}");
+        assert!(
+            bar0.flags
+                .contains(RegionFlags::READ | RegionFlags::WRITE | RegionFlags::MMAP),
+            "{addr}: {bar0:?}"
+        );
+        let config = d.region_info(RegionIndex::CONFIG).unwrap();
+        assert!(config.size >= 256, "{addr}: {config:?}");
+        assert!(
+            !config.flags.contains(RegionFlags::MMAP),
+            "{addr}: config space is never mmappable"
+        );
+
+        // Regions are keyed by the kernel's index, even with holes (VGA is absent).
+        let regions = d.regions().unwrap();
+        assert!(
+            regions.iter().all(|r| r.index != RegionIndex::VGA),
+            "{addr}"
+        );
+        for r in &regions {
+            assert_eq!(d.region_info(r.index).unwrap(), *r);
+        }
+
+        let count = |i: IrqIndex| d.irq_info(i).unwrap().count;
+        assert_eq!(count(IrqIndex::INTX), e.intx, "{addr}");
+        assert_eq!(count(IrqIndex::MSI), e.msi, "{addr}");
+        assert_eq!(count(IrqIndex::MSIX), e.msix, "{addr}");
+        let irqs = d.irqs().unwrap();
+        assert_eq!(irqs.len(), 5);
+        assert!(irqs
+            .iter()
+            .enumerate()
+            .all(|(i, q)| q.index == IrqIndex(i as u32)));
+    }
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn bad_indexes_are_typed_errors() {
+    let d = open(&device("UVFIO_TEST_EDU"));
+    let err = d.region_info(9).unwrap_err();
+    assert_eq!(err.errno(), Errno::ERANGE, "{err}");
+    let err = d.region_info(u32::MAX).unwrap_err();
+    assert_eq!(err.errno(), Errno::ERANGE, "{err}");
+    let err = d.region_info(RegionIndex::VGA).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Ioctl {
+                errno: Errno::EINVAL,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = d.irq_info(5).unwrap_err();
+    assert_eq!(err.errno(), Errno::ERANGE, "{err}");
+    // edu has no reset: a typed "not supported", not an ioctl error.
+    let err = d.reset().unwrap_err();
+    assert!(matches!(err, Error::NotSupported { .. }), "{err}");
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn reset_works_where_the_device_offers_it() {
+    let d = open(&device("UVFIO_TEST_E1000E_A"));
+    d.reset().unwrap();
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn open_close_cycles_leave_no_fd_behind() {
+    let all = device("UVFIO_TEST_DEVICES");
+    let addrs: Vec<&str> = all.split_whitespace().collect();
+    assert!(
+        addrs.len() >= 7,
+        "expected every test device, got {addrs:?}"
+    );
+    // Warm up (lazy statics in std, the first /proc read) before counting.
+    drop(open(addrs[0]));
+    let before = fd_count();
+    for _ in 0..10 {
+        for a in &addrs {
+            let d = open(a);
+            assert!(fd_count() > before);
+            drop(d);
+        }
+    }
+    assert_eq!(fd_count(), before);
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn dropping_the_device_last_releases_group_and_container() {
+    let edu = device("UVFIO_TEST_EDU");
+    let before = fd_count();
+    let d = {
+        let c = Container::new().unwrap();
+        let g = Group::open(group_of(&edu)).unwrap();
+        g.set_container(&c).unwrap();
+        c.set_iommu(IommuType::Type1v2).unwrap();
+        g.open_device(&edu).unwrap()
+        // c and g go out of scope here; the device keeps them alive.
+    };
+    assert_eq!(fd_count(), before + 3);
+    let c = d
+        .group()
+        .container()
+        .expect("the device keeps its group in the container");
+    assert_eq!(c.groups(), vec![d.group().id()]);
+    drop(c);
+    drop(d);
+    assert_eq!(fd_count(), before);
+    // The group was released: it can be opened again.
+    let g = Group::open(group_of(&edu)).unwrap();
+    assert!(g.container().is_none());
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn two_groups_share_one_container() {
+    let a = device("UVFIO_TEST_EDU");
+    let b = device("UVFIO_TEST_E1000_A");
+    let c = Container::new().unwrap();
+    let ga = Group::open(group_of(&a)).unwrap();
+    let gb = Group::open(group_of(&b)).unwrap();
+    ga.set_container(&c).unwrap();
+    c.set_iommu(IommuType::Type1v2).unwrap();
+    // The second group joins a container whose IOMMU is already set.
+    gb.set_container(&c).unwrap();
+    let mut groups = vec![ga.id(), gb.id()];
+    groups.sort_unstable();
+    assert_eq!(c.groups(), groups);
+    let da = ga.open_device(&a).unwrap();
+    let db = gb.open_device(&b).unwrap();
+    assert!(da.group().container().unwrap().same_as(&c));
+    assert!(db.group().container().unwrap().same_as(&c));
+    // A group with an open device cannot leave.
+    let err = gb.unset_container().unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    drop(db);
+    gb.unset_container().unwrap();
+    assert_eq!(c.groups(), vec![ga.id()]);
+    // Joining the same container twice is a no-op.
+    ga.set_container(&c).unwrap();
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn open_pci_device_finds_and_reuses_the_group() {
+    let a: PciAddress = device("UVFIO_TEST_E1000E_A").parse().unwrap();
+    let b: PciAddress = device("UVFIO_TEST_E1000E_B").parse().unwrap();
+    let c = Container::new().unwrap();
+    let da = c.open_pci_device(&a).unwrap();
+    assert_eq!(c.iommu(), Some(IommuType::Type1v2));
+    let db = c.open_pci_device(&b).unwrap();
+    assert_eq!(c.groups().len(), 2);
+    // The same device twice: the group is reused and the kernel hands out a second fd.
+    let da2 = c.open_pci_device(&a).unwrap();
+    assert_eq!(da2.group().id(), da.group().id());
+    assert!(!da2.same_as(&da));
+    drop((da, db, da2));
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn an_already_open_group_is_a_typed_busy_error() {
+    let edu = device("UVFIO_TEST_EDU");
+    let id = group_of(&edu);
+    let g = Group::open(id).unwrap();
+    let before = fd_count();
+    let err = Group::open(id).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Open {
+                errno: Errno::EBUSY,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("already open"), "{err}");
+    assert_eq!(fd_count(), before, "the failed open leaked an fd");
+    drop(g);
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn a_device_not_in_the_group_is_a_typed_error() {
+    let edu = device("UVFIO_TEST_EDU");
+    let nic = device("UVFIO_TEST_E1000_A");
+    let c = Container::new().unwrap();
+    let g = Group::open(group_of(&edu)).unwrap();
+    g.set_container(&c).unwrap();
+    c.set_iommu(IommuType::Type1v2).unwrap();
+    let before = fd_count();
+    for name in [nic.as_str(), "0000:ff:1f.7", "not-a-device", ""] {
+        let err = g.open_device(name).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Ioctl {
+                    ioctl: "VFIO_GROUP_GET_DEVICE_FD",
+                    ..
+                }
+            ),
+            "{name}: {err}"
+        );
+    }
+    let err = g.open_device("bad\0name").unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert_eq!(fd_count(), before);
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn type1_iommu_info_has_page_sizes_and_ranges() {
+    let d = open(&device("UVFIO_TEST_EDU"));
+    let c = d.group().container().unwrap();
+    let info = c.iommu_info().unwrap();
+    assert_eq!(info.min_page_size(), Some(4096), "{info:?}");
+    let ranges = info.iova_ranges().expect("the IOVA range capability");
+    assert!(!ranges.is_empty());
+    // VT-d reserves the MSI window at 0xfee00000: no valid range contains it.
+    assert!(
+        ranges.iter().all(|r| !r.contains(0xfee0_0000)),
+        "{ranges:?}"
+    );
+    assert!(ranges.iter().any(|r| r.contains(0x10_0000)), "{ranges:?}");
+    assert!(info.dma_avail().is_some_and(|n| n > 0), "{info:?}");
+}

@@ -35,6 +35,9 @@ macro_rules! pod {
     };
 }
 
+/// Lets another uapi module declare its kernel structs `Pod` next to where it uses them.
+pub(crate) use pod;
+
 pod!(
     u8,
     u16,

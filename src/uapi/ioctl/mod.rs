@@ -27,6 +27,10 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
+mod dma;
+mod irq;
+mod region;
+
 use super::buf::{ArgszBuf, Pod, MAX_ARGSZ};
 use super::vfio::{self, IoctlRequest};
 use crate::error::{Error, Malformation, Object};
@@ -59,9 +63,9 @@ impl Failed {
     }
 }
 
-type Res<T> = std::result::Result<T, Failed>;
+pub(super) type Res<T> = std::result::Result<T, Failed>;
 
-fn fail(ioctl: &'static str) -> impl FnOnce(Errno) -> Failed {
+pub(super) fn fail(ioctl: &'static str) -> impl FnOnce(Errno) -> Failed {
     move |errno| Failed {
         ioctl,
         cause: Cause::Errno(errno),
@@ -74,7 +78,7 @@ fn fail(ioctl: &'static str) -> impl FnOnce(Errno) -> Failed {
 ///
 /// `request` must be a request that the driver behind `fd` reads as an integer argument (or
 /// ignores), so that the kernel dereferences no memory.
-unsafe fn ioctl_int(
+pub(super) unsafe fn ioctl_int(
     fd: BorrowedFd<'_>,
     request: IoctlRequest,
     arg: libc::c_ulong,
@@ -90,7 +94,7 @@ unsafe fn ioctl_int(
 ///
 /// `request` on the driver behind `fd` must read and/or write at most the bytes `ptr` points to,
 /// which must be live, writable and aligned for the request's struct for the whole call.
-unsafe fn ioctl_ptr(
+pub(super) unsafe fn ioctl_ptr(
     fd: BorrowedFd<'_>,
     request: IoctlRequest,
     ptr: *mut libc::c_void,
@@ -107,7 +111,7 @@ unsafe fn ioctl_ptr(
 ///
 /// `request` on `fd` must be a VFIO info request whose argument starts with `u32 argsz` and whose
 /// kernel handler writes at most `argsz` bytes; `init` must build a valid request in the buffer.
-unsafe fn query_argsz<T: Pod>(
+pub(super) unsafe fn query_argsz<T: Pod>(
     fd: BorrowedFd<'_>,
     request: IoctlRequest,
     ioctl: &'static str,
@@ -245,50 +249,6 @@ impl ContainerFd {
             )
         }
     }
-
-    /// `VFIO_IOMMU_MAP_DMA`.
-    ///
-    /// # Safety
-    ///
-    /// From a successful return until the range is unmapped, the device may read and (unless
-    /// the map is read-only) write `map.vaddr .. map.vaddr + map.size` at any time: that memory
-    /// must stay allocated and mapped, and no Rust reference may assume it is unaliased or
-    /// unchanging.
-    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
-    pub(crate) unsafe fn map_dma(&self, map: &vfio::vfio_iommu_type1_dma_map) -> Res<()> {
-        let mut map = *map;
-        map.argsz = size_of::<vfio::vfio_iommu_type1_dma_map>() as u32;
-        // SAFETY: kind: container fd; argument: a vfio_iommu_type1_dma_map with a matching argsz,
-        // read by the kernel during the call only; the caller takes on the mapped memory.
-        unsafe {
-            ioctl_ptr(
-                self.as_fd(),
-                vfio::VFIO_IOMMU_MAP_DMA,
-                (&raw mut map).cast(),
-            )
-        }
-        .map(drop)
-        .map_err(fail("VFIO_IOMMU_MAP_DMA"))
-    }
-
-    /// `VFIO_IOMMU_UNMAP_DMA`: returns the number of bytes the kernel unmapped.
-    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
-    pub(crate) fn unmap_dma(&self, unmap: &vfio::vfio_iommu_type1_dma_unmap) -> Res<u64> {
-        let mut unmap = *unmap;
-        unmap.argsz = size_of::<vfio::vfio_iommu_type1_dma_unmap>() as u32;
-        // SAFETY: kind: container fd; argument: a vfio_iommu_type1_dma_unmap with a matching argsz
-        // (no dirty bitmap flag is ever set through this path, so the kernel reads no further);
-        // the kernel writes back `size`.
-        unsafe {
-            ioctl_ptr(
-                self.as_fd(),
-                vfio::VFIO_IOMMU_UNMAP_DMA,
-                (&raw mut unmap).cast(),
-            )
-        }
-        .map_err(fail("VFIO_IOMMU_UNMAP_DMA"))?;
-        Ok(unmap.size)
-    }
 }
 
 impl GroupFd {
@@ -409,154 +369,11 @@ impl DeviceFd {
         Ok(info)
     }
 
-    /// `VFIO_DEVICE_SET_IRQS` with a request built by [`super::buf::irq_set`].
-    pub(crate) fn set_irqs(&self, request: &ArgszBuf) -> Res<()> {
-        let mut request = request.clone();
-        // SAFETY: kind: device fd; argument: a vfio_irq_set whose argsz equals the buffer length
-        // (built by `irq_set`), read during the call only. Eventfd numbers in it are only looked
-        // up by the kernel; a wrong one is an EBADF/EINVAL, not memory unsafety.
-        unsafe {
-            ioctl_ptr(
-                self.as_fd(),
-                vfio::VFIO_DEVICE_SET_IRQS,
-                request.as_mut_ptr(),
-            )
-        }
-        .map(drop)
-        .map_err(fail("VFIO_DEVICE_SET_IRQS"))
-    }
-
     /// `VFIO_DEVICE_RESET`.
     pub(crate) fn reset(&self) -> Res<()> {
         // SAFETY: kind: device fd; argument: none.
         unsafe { ioctl_int(self.as_fd(), vfio::VFIO_DEVICE_RESET, 0) }
             .map(drop)
             .map_err(fail("VFIO_DEVICE_RESET"))
-    }
-
-    /// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: the header and the dependent devices.
-    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
-    pub(crate) fn get_pci_hot_reset_info(&self) -> Res<Vec<vfio::vfio_pci_dependent_device>> {
-        const IOCTL: &str = "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO";
-        let header = size_of::<vfio::vfio_pci_hot_reset_info>();
-        let entry = size_of::<vfio::vfio_pci_dependent_device>();
-        let mut count = 8usize;
-        for _ in 0..4 {
-            let len = header + count * entry;
-            let mut buf = ArgszBuf::with(
-                &vfio::vfio_pci_hot_reset_info {
-                    argsz: len as u32,
-                    ..Default::default()
-                },
-                len,
-            );
-            // SAFETY: kind: device fd; argument: a vfio_pci_hot_reset_info header followed by room
-            // for `count` entries, argsz = buffer length; written during the call only.
-            let ret = unsafe {
-                ioctl_ptr(
-                    self.as_fd(),
-                    vfio::VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
-                    buf.as_mut_ptr(),
-                )
-            };
-            let info: vfio::vfio_pci_hot_reset_info = buf.read(0).unwrap_or_default();
-            match ret {
-                Ok(_) => {
-                    let n = info.count as usize;
-                    if n > count {
-                        return Err(Failed {
-                            ioctl: IOCTL,
-                            cause: Cause::Malformed(Malformation::Other(format!(
-                                "count {n} is larger than the {count} entries the buffer holds"
-                            ))),
-                        });
-                    }
-                    return Ok((0..n)
-                        .filter_map(|i| buf.read(header + i * entry))
-                        .collect());
-                }
-                // The kernel reports the count it needs with ENOSPC.
-                Err(Errno::ENOSPC)
-                    if (info.count as usize) > count
-                        && (info.count as usize) * entry <= MAX_ARGSZ =>
-                {
-                    count = info.count as usize;
-                }
-                Err(e) => return Err(fail(IOCTL)(e)),
-            }
-        }
-        Err(fail(IOCTL)(Errno::ENOSPC))
-    }
-
-    /// `VFIO_DEVICE_PCI_HOT_RESET` with the group fds the kernel wants as proof of ownership.
-    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
-    pub(crate) fn pci_hot_reset(&self, group_fds: &[BorrowedFd<'_>]) -> Res<()> {
-        let fds: Vec<i32> = group_fds.iter().map(AsRawFd::as_raw_fd).collect();
-        let mut buf = super::buf::pci_hot_reset(&fds);
-        // SAFETY: kind: device fd; argument: a vfio_pci_hot_reset with argsz = buffer length,
-        // read during the call only; the fds are borrowed, so open for the call.
-        unsafe {
-            ioctl_ptr(
-                self.as_fd(),
-                vfio::VFIO_DEVICE_PCI_HOT_RESET,
-                buf.as_mut_ptr(),
-            )
-        }
-        .map(drop)
-        .map_err(fail("VFIO_DEVICE_PCI_HOT_RESET"))
-    }
-
-    /// `VFIO_DEVICE_IOEVENTFD`.
-    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
-    pub(crate) fn ioeventfd(&self, request: &vfio::vfio_device_ioeventfd) -> Res<()> {
-        let mut request = *request;
-        request.argsz = size_of::<vfio::vfio_device_ioeventfd>() as u32;
-        // SAFETY: kind: device fd; argument: a vfio_device_ioeventfd with a matching argsz, read
-        // during the call only.
-        unsafe {
-            ioctl_ptr(
-                self.as_fd(),
-                vfio::VFIO_DEVICE_IOEVENTFD,
-                (&raw mut request).cast(),
-            )
-        }
-        .map(drop)
-        .map_err(fail("VFIO_DEVICE_IOEVENTFD"))
-    }
-
-    /// `VFIO_DEVICE_FEATURE` with `data` following the header; the kernel may write `data` back
-    /// (GET).
-    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
-    pub(crate) fn feature(&self, flags: u32, data: &mut [u8]) -> Res<()> {
-        let header = size_of::<vfio::vfio_device_feature>();
-        let len = header + data.len();
-        let mut buf = ArgszBuf::with(
-            &vfio::vfio_device_feature {
-                argsz: len as u32,
-                flags,
-            },
-            len,
-        );
-        buf.bytes_mut()[header..].copy_from_slice(data);
-        // SAFETY: kind: device fd; argument: a vfio_device_feature header followed by
-        // `data.len()` bytes, argsz = buffer length; read/written during the call only.
-        unsafe { ioctl_ptr(self.as_fd(), vfio::VFIO_DEVICE_FEATURE, buf.as_mut_ptr()) }
-            .map_err(fail("VFIO_DEVICE_FEATURE"))?;
-        data.copy_from_slice(&buf.bytes()[header..]);
-        Ok(())
-    }
-
-    /// `pread(2)` on the device fd (region access at `offset` = region offset + position).
-    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
-    pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
-        let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
-        nix::sys::uio::pread(self, buf, offset)
-    }
-
-    /// `pwrite(2)` on the device fd.
-    #[allow(dead_code)] // Wired up by the DMA, region and interrupt layers.
-    pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
-        let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
-        nix::sys::uio::pwrite(self, buf, offset)
     }
 }

@@ -36,6 +36,7 @@ macro_rules! pod {
 }
 
 /// Lets another uapi module declare its kernel structs `Pod` next to where it uses them.
+#[allow(unused_imports)] // Used as modules add their structs.
 pub(crate) use pod;
 
 pod!(

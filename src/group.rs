@@ -2,7 +2,7 @@
 //!
 //! The IOMMU isolates groups, not devices, so the kernel hands out a group only when every
 //! device in it is bound to a VFIO driver (the group is *viable*). A group joins a
-//! [`Container`](crate::Container), and its devices are then opened by name.
+//! [`Container`], and its devices are then opened by name.
 //!
 //! # References
 //!

@@ -103,9 +103,12 @@
 
 pub mod container;
 pub mod device;
+pub mod dma;
 pub mod error;
 pub mod group;
 pub mod iommu;
+pub mod irq;
+pub mod mmio;
 pub mod pci;
 pub mod uapi;
 

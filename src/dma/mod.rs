@@ -1,0 +1,1 @@
+//! DMA memory: IOVA allocation, buffers the device can reach, pools of small buffers.

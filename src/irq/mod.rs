@@ -1,0 +1,1 @@
+//! Interrupts as eventfds: RAII handles per IRQ index, waiting, async, ioeventfd.

@@ -1,0 +1,1 @@
+//! Device register access: region mappings with volatile, bounds-checked accessors and a pread/pwrite fallback.

@@ -97,32 +97,15 @@ pub const CAP_ALIGN: usize = 4;
 /// [`CapChainError::TooManyCaps`]. Real chains hold a handful.
 pub const MAX_CAPS: usize = 1024;
 
-/// Region info capability id: sparse mmap areas (`struct vfio_region_info_cap_sparse_mmap`).
-pub const VFIO_REGION_INFO_CAP_SPARSE_MMAP: u16 = 1;
-/// Region info capability id: device-specific region type (`struct vfio_region_info_cap_type`).
-pub const VFIO_REGION_INFO_CAP_TYPE: u16 = 2;
-/// Region info capability id: the MSI-X table of this BAR may be mmapped (header only).
-pub const VFIO_REGION_INFO_CAP_MSIX_MAPPABLE: u16 = 3;
-/// Region info capability id: NVLink2 SSA target (deprecated, no longer provided).
-pub const VFIO_REGION_INFO_CAP_NVLINK2_SSATGT: u16 = 4;
-/// Region info capability id: NVLink2 link speed (deprecated, no longer provided).
-pub const VFIO_REGION_INFO_CAP_NVLINK2_LNKSPD: u16 = 5;
-
-/// IOMMU type1 info capability id: valid IOVA ranges.
-pub const VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE: u16 = 1;
-/// IOMMU type1 info capability id: dirty page tracking for migration.
-pub const VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION: u16 = 2;
-/// IOMMU type1 info capability id: number of DMA mappings still available.
-pub const VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL: u16 = 3;
-
-/// Device info capability id: s390 zPCI base function information.
-pub const VFIO_DEVICE_INFO_CAP_ZPCI_BASE: u16 = 1;
-/// Device info capability id: s390 zPCI function group information.
-pub const VFIO_DEVICE_INFO_CAP_ZPCI_GROUP: u16 = 2;
-/// Device info capability id: s390 zPCI utility string.
-pub const VFIO_DEVICE_INFO_CAP_ZPCI_UTIL: u16 = 3;
-/// Device info capability id: s390 zPCI function path.
-pub const VFIO_DEVICE_INFO_CAP_ZPCI_PFIP: u16 = 4;
+// The capability ids, under the kernel's names, from the one place that defines them.
+pub use super::vfio::{
+    VFIO_DEVICE_INFO_CAP_ZPCI_BASE, VFIO_DEVICE_INFO_CAP_ZPCI_GROUP,
+    VFIO_DEVICE_INFO_CAP_ZPCI_PFIP, VFIO_DEVICE_INFO_CAP_ZPCI_UTIL,
+    VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION,
+    VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, VFIO_REGION_INFO_CAP_MSIX_MAPPABLE,
+    VFIO_REGION_INFO_CAP_NVLINK2_LNKSPD, VFIO_REGION_INFO_CAP_NVLINK2_SSATGT,
+    VFIO_REGION_INFO_CAP_SPARSE_MMAP, VFIO_REGION_INFO_CAP_TYPE,
+};
 
 /// Why a capability chain, or one capability in it, was rejected.
 ///

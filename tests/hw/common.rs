@@ -1,0 +1,102 @@
+//! Shared helpers of the `hw` tests: where the emulated IOMMU host's devices are.
+//!
+//! The guest's `/init` (tests/vm/init) binds each test device to vfio-pci and exports its PCI
+//! address as `UVFIO_TEST_<NAME>` (see tests/vm/runner.sh for the device set). Outside that VM
+//! the variables are missing and every helper here panics with instructions: a hardware test
+//! must never pass without its hardware.
+
+#![allow(dead_code)] // each test module uses a different subset
+
+use std::fs::File;
+use std::path::PathBuf;
+
+/// How to run the hardware tests; part of every "not in the VM" panic message.
+pub const HOW_TO_RUN: &str =
+    "hardware tests need the emulated IOMMU host: run `tests/vm/cargo-vm test --test hw -- --include-ignored`";
+
+/// Every device variable the VM exports, with the QEMU device behind it.
+pub const DEVICE_VARS: &[(&str, &str)] = &[
+    ("UVFIO_TEST_EDU", "edu"),
+    ("UVFIO_TEST_E1000_A", "e1000"),
+    ("UVFIO_TEST_E1000_B", "e1000"),
+    ("UVFIO_TEST_E1000E_A", "e1000e"),
+    ("UVFIO_TEST_E1000E_B", "e1000e"),
+    ("UVFIO_TEST_NVME", "nvme"),
+    ("UVFIO_TEST_TESTDEV", "pci-testdev"),
+];
+
+/// The PCI address (`0000:00:03.0`) of the test device in environment variable `var`, e.g.
+/// `device("UVFIO_TEST_EDU")`. Panics when the variable is missing or malformed.
+pub fn device(var: &str) -> String {
+    let addr = std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set; {HOW_TO_RUN}"));
+    assert!(
+        is_pci_address(&addr),
+        "{var}={addr:?} is not a PCI address like 0000:00:03.0"
+    );
+    assert!(
+        sysfs_path(&addr).exists(),
+        "{var}={addr}: no /sys/bus/pci/devices/{addr}"
+    );
+    addr
+}
+
+/// All devices the VM bound to vfio-pci (`UVFIO_TEST_DEVICES`). Panics outside the VM.
+pub fn devices() -> Vec<String> {
+    let list = std::env::var("UVFIO_TEST_DEVICES")
+        .unwrap_or_else(|_| panic!("UVFIO_TEST_DEVICES is not set; {HOW_TO_RUN}"));
+    let devices: Vec<String> = list.split_whitespace().map(str::to_owned).collect();
+    assert!(!devices.is_empty(), "UVFIO_TEST_DEVICES is empty");
+    devices
+}
+
+/// `/sys/bus/pci/devices/<addr>`.
+pub fn sysfs_path(addr: &str) -> PathBuf {
+    PathBuf::from("/sys/bus/pci/devices").join(addr)
+}
+
+/// The name of the driver bound to `addr`, if any.
+pub fn driver(addr: &str) -> Option<String> {
+    let link = std::fs::read_link(sysfs_path(addr).join("driver")).ok()?;
+    Some(link.file_name()?.to_string_lossy().into_owned())
+}
+
+/// The IOMMU group number of `addr`, from `/sys/bus/pci/devices/<addr>/iommu_group`.
+pub fn iommu_group(addr: &str) -> u32 {
+    let link = std::fs::read_link(sysfs_path(addr).join("iommu_group"))
+        .unwrap_or_else(|e| panic!("{addr} has no iommu_group link (is the IOMMU on?): {e}"));
+    let name = link.file_name().expect("iommu_group link has a name");
+    name.to_string_lossy()
+        .parse()
+        .unwrap_or_else(|e| panic!("{addr}: iommu group {name:?} is not a number: {e}"))
+}
+
+/// Opens `/dev/vfio/<group of addr>` read-write.
+pub fn open_group(addr: &str) -> File {
+    let path = format!("/dev/vfio/{}", iommu_group(addr));
+    File::options()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open {path} (group of {addr}): {e}"))
+}
+
+/// Opens the VFIO container `/dev/vfio/vfio` read-write.
+pub fn open_container() -> File {
+    File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/vfio/vfio")
+        .unwrap_or_else(|e| panic!("open /dev/vfio/vfio: {e}; {HOW_TO_RUN}"))
+}
+
+fn is_pci_address(s: &str) -> bool {
+    // dddd:bb:ss.f in hex
+    let b = s.as_bytes();
+    b.len() == 12
+        && b[4] == b':'
+        && b[7] == b':'
+        && b[10] == b'.'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 4 | 7 | 10) || c.is_ascii_hexdigit())
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The whole test suite:
+#   1. `cargo test` on the host: unit tests, host integration tests, doc tests (the hardware
+#      tests in tests/hw show up as ignored);
+#   2. the hardware tests inside the emulated IOMMU host:
+#      tests/vm/cargo-vm test --test hw -- --include-ignored
+#   3. every example of VM_EXAMPLES below, inside the VM: tests/vm/cargo-vm run --example <name>
+# Every stage runs even if an earlier one failed; the script exits non-zero if any failed and
+# prints the time each stage took.
+set -euo pipefail
+
+CRATE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$CRATE"
+
+# Examples run in the VM, one entry each: "<name> [args...]". Add new examples here. A listed
+# example whose source does not exist (yet) is reported as skipped in the summary.
+VM_EXAMPLES=(
+    lsvfio
+)
+
+STAGES=()
+RESULTS=()
+TIMES=()
+FAILED=0
+
+stage() {
+    local name=$1 start end status=0
+    shift
+    echo
+    echo "=== run-all: $name: $*"
+    start=$(date +%s.%N)
+    "$@" || status=$?
+    end=$(date +%s.%N)
+    STAGES+=("$name")
+    TIMES+=("$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')")
+    if [ "$status" = 0 ]; then
+        RESULTS+=("ok")
+    else
+        RESULTS+=("FAILED (exit status $status)")
+        FAILED=1
+    fi
+    echo "=== run-all: $name: ${RESULTS[-1]} in ${TIMES[-1]} s"
+}
+
+# The host stage must not inherit a VM runner from the caller's environment.
+stage "host: cargo test" env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo test
+stage "vm: cargo test --test hw" tests/vm/cargo-vm test --test hw -- --include-ignored
+
+for entry in ${VM_EXAMPLES[@]+"${VM_EXAMPLES[@]}"}; do
+    read -r -a words <<<"$entry"
+    if [ ! -e "examples/${words[0]}.rs" ] && [ ! -e "examples/${words[0]}/main.rs" ]; then
+        echo
+        echo "=== run-all: vm: example ${words[0]}: SKIPPED, examples/${words[0]}.rs does not exist"
+        STAGES+=("vm: example ${words[0]}") TIMES+=("-") RESULTS+=("SKIPPED (no such example)")
+        continue
+    fi
+    stage "vm: example ${words[0]}" tests/vm/cargo-vm run --example "${words[0]}" -- "${words[@]:1}"
+done
+# Point out examples that exist but are not run in the VM.
+if [ -d examples ]; then
+    for f in examples/*.rs examples/*/main.rs; do
+        [ -e "$f" ] || continue
+        case $f in */main.rs) name=$(basename "$(dirname "$f")") ;; *) name=$(basename "$f" .rs) ;; esac
+        listed=0
+        for entry in ${VM_EXAMPLES[@]+"${VM_EXAMPLES[@]}"}; do
+            [ "${entry%% *}" = "$name" ] && listed=1
+        done
+        [ "$listed" = 1 ] || echo "run-all: note: example $name is not run in the VM (add it to VM_EXAMPLES in $0)"
+    done
+fi
+
+echo
+echo "=== run-all: summary"
+for i in "${!STAGES[@]}"; do
+    printf '  %-40s %8s s  %s\n' "${STAGES[$i]}" "${TIMES[$i]}" "${RESULTS[$i]}"
+done
+if [ "$FAILED" != 0 ]; then
+    echo "=== run-all: FAILED"
+    exit 1
+fi
+echo "=== run-all: all stages passed"

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Run a binary inside the emulated IOMMU host (QEMU/TCG, intel-iommu, test devices on vfio-pci).
+#
+#   tests/vm/runner.sh <binary> [args...]
+#
+# Usable as a cargo target runner (tests/vm/cargo-vm sets it up):
+#   CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$PWD/tests/vm/runner.sh cargo test --test hw
+#
+# The binary, its ldd libraries and the dynamic loader go into a cpio appended to the cached base
+# initramfs (tests/vm/provision.sh), with /test/run.sh running it in /test with the arguments
+# quoted. Its stdout/stderr stream back live through the guest's ttyS1/ttyS2; the kernel console
+# (ttyS0) goes to a log file. The runner exits with the binary's exit status, or 125 when the
+# guest never reports one (timeout, QEMU died, setup error in the guest).
+#
+# Environment:
+#   UVFIO_VM_TIMEOUT     seconds before the VM is killed (default 600)
+#   UVFIO_VM_MEM         guest memory (default 1G)
+#   UVFIO_VM_SMP         guest CPUs (default 2)
+#   UVFIO_VM_CMDLINE     appended to the kernel command line (e.g. hugepages=64)
+#   UVFIO_VM_EXTRA_ARGS  appended to the QEMU command line (split on whitespace)
+#   UVFIO_VM_VERBOSE=1   print the guest console after the run
+#   UVFIO_VM_KEEP=1      keep the run directory (initrd, logs) under target/vm/runs
+#   UVFIO_VM_KERNEL, UVFIO_VM_MODULES: see provision.sh
+# Passed into the guest: RUST_BACKTRACE, RUST_LOG, RUST_LIB_BACKTRACE, RUST_TEST_THREADS,
+# RUST_TEST_NOCAPTURE, RUST_MIN_STACK and every UVFIO_* variable except UVFIO_VM_* (the VM's own
+# configuration) and the UVFIO_TEST_* the guest sets itself. RUST_TEST_THREADS defaults to 1 in
+# the guest: a VFIO group can be opened only once, so tests sharing a device must not overlap.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CRATE=$(cd "$HERE/../.." && pwd)
+CACHE="$CRATE/target/vm"
+
+die() {
+    echo "uvfio-vm: error: $*" >&2
+    exit 125
+}
+
+[ $# -ge 1 ] || die "usage: $0 <binary> [args...]"
+BIN=$1
+shift
+[ -f "$BIN" ] || die "no such binary: $BIN"
+BIN=$(readlink -f "$BIN")
+
+TIMEOUT=${UVFIO_VM_TIMEOUT:-600}
+MEM=${UVFIO_VM_MEM:-1G}
+SMP=${UVFIO_VM_SMP:-2}
+case $TIMEOUT in '' | *[!0-9]*) die "UVFIO_VM_TIMEOUT must be a number of seconds" ;; esac
+
+"$HERE/provision.sh" || die "provisioning failed (tests/vm/provision.sh)"
+# shellcheck source=/dev/null
+. "$CACHE/current.env"
+
+# ---------------------------------------------------------------------------------------------
+# The device set. dev <NAME> <vendor:device> <QEMU args...>: the guest binds the next device
+# with that id to vfio-pci and exports UVFIO_TEST_<NAME>=<PCI address>. Devices of one id are
+# matched in PCI address order, which follows the order here.
+QEMU_DEVICES=()
+GUEST_DEVICES=""
+dev() {
+    GUEST_DEVICES+="$1 $2"$'\n'
+    shift 2
+    QEMU_DEVICES+=("$@")
+}
+alias_dev() { GUEST_DEVICES+="alias $1 $2"$'\n'; }
+guest_env() { GUEST_DEVICES+="env $1 $2"$'\n'; }
+
+# edu: QEMU 7.2 silently masks DMA addresses to edu's dma_mask (28 bits by default); keep it at
+# the default but explicit, and tell the tests (IOVAs must stay below 256 MiB for edu DMA).
+EDU_DMA_MASK=0xfffffff
+dev EDU 1234:11e8 -device "edu,dma_mask=$EDU_DMA_MASK"
+guest_env UVFIO_TEST_EDU_DMA_MASK "$EDU_DMA_MASK"
+# Two e1000 on hub 0 and two e1000e on hub 1: frames only go between the NICs of a pair.
+dev E1000_A 8086:100e -netdev hubport,id=hub0a,hubid=0 -device e1000,netdev=hub0a,mac=52:54:00:12:00:01
+dev E1000_B 8086:100e -netdev hubport,id=hub0b,hubid=0 -device e1000,netdev=hub0b,mac=52:54:00:12:00:02
+dev E1000E_A 8086:10d3 -netdev hubport,id=hub1a,hubid=1 -device e1000e,netdev=hub1a,mac=52:54:00:12:00:03
+dev E1000E_B 8086:10d3 -netdev hubport,id=hub1b,hubid=1 -device e1000e,netdev=hub1b,mac=52:54:00:12:00:04
+alias_dev NIC_A E1000_A
+alias_dev NIC_B E1000_B
+# NVMe alone behind a PCIe root port, so a secondary bus reset (PCI hot reset) can target it.
+dev NVME 1b36:0010 \
+    -device pcie-root-port,id=rp0,chassis=1 \
+    -drive id=nvm0,if=none,format=raw,file=null-co://,file.read-zeroes=on \
+    -device nvme,serial=deadbeef,drive=nvm0,bus=rp0
+alias_dev HOTRESET NVME
+dev TESTDEV 1b36:0005 -device pci-testdev
+# ---------------------------------------------------------------------------------------------
+
+RUNS="$CACHE/runs"
+mkdir -p "$RUNS"
+WORK=$(mktemp -d "$RUNS/run.XXXXXX")
+QEMU_PID="" OUT_PID="" ERR_PID="" KEEP=${UVFIO_VM_KEEP:-}
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+    local p
+    for p in $QEMU_PID $OUT_PID $ERR_PID; do kill "$p" 2>/dev/null || true; done
+    if [ -n "$KEEP" ]; then
+        rm -f "$WORK/stdout.fifo" "$WORK/stderr.fifo"
+        [ "$KEEP" = 1 ] || rm -f "$WORK/initrd" "$WORK/extra.cpio"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'echo "uvfio-vm: interrupted" >&2; exit 130' INT TERM HUP
+
+# Single-quote a string for the guest's sh.
+squote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+# --- second cpio: the binary, its libraries and loader, /test/run.sh, /uvfio/devices ---------
+STAGE="$WORK/stage"
+mkdir -p "$STAGE/test" "$STAGE/uvfio"
+NAME=$(basename "$BIN")
+cp "$BIN" "$STAGE/test/$NAME"
+LIBDIRS=""
+if LDD=$(ldd "$BIN" 2>/dev/null); then
+    while read -r lib; do
+        [ -n "$lib" ] || continue
+        [ -f "$lib" ] || die "library $lib of $BIN not found"
+        mkdir -p "$STAGE$(dirname "$lib")"
+        cp -L "$lib" "$STAGE$lib"
+        case ":$LIBDIRS:" in *":$(dirname "$lib"):"*) ;; *) LIBDIRS="${LIBDIRS:+$LIBDIRS:}$(dirname "$lib")" ;; esac
+    done < <(echo "$LDD" | sed -n -e 's/^.*=> \(\/[^ ]*\) (0x.*$/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (0x.*$/\1/p')
+    if echo "$LDD" | grep -q 'not found'; then
+        die "$BIN has unresolved libraries: $(echo "$LDD" | grep 'not found' | tr -s ' \t' ' ')"
+    fi
+fi
+
+{
+    echo '#!/bin/sh'
+    echo '# written by tests/vm/runner.sh'
+    echo 'cd /test || exit 125'
+    for var in $(compgen -e | LC_ALL=C sort); do
+        case $var in
+        RUST_BACKTRACE | RUST_LIB_BACKTRACE | RUST_LOG | RUST_TEST_THREADS | RUST_TEST_NOCAPTURE | RUST_MIN_STACK) ;;
+        UVFIO_VM_*) continue ;;
+        UVFIO_*) ;;
+        *) continue ;;
+        esac
+        # Values the guest set itself (device addresses) win over the host's.
+        # shellcheck disable=SC2016 # $ is for the guest's shell
+        printf '[ -n "${%s+x}" ] || export %s=%s\n' "$var" "$var" "$(squote "${!var}")"
+    done
+    # shellcheck disable=SC2016
+    echo '[ -n "${RUST_TEST_THREADS+x}" ] || export RUST_TEST_THREADS=1'
+    # (an empty LD_LIBRARY_PATH would mean the current directory)
+    [ -z "$LIBDIRS" ] || printf 'export LD_LIBRARY_PATH=%s\n' "$(squote "$LIBDIRS")"
+    printf 'exec %s' "$(squote "/test/$NAME")"
+    for arg in "$@"; do printf ' %s' "$(squote "$arg")"; done
+    echo
+} >"$STAGE/test/run.sh"
+chmod 0755 "$STAGE/test/run.sh"
+printf '%s' "$GUEST_DEVICES" >"$STAGE/uvfio/devices"
+
+(cd "$STAGE" && find . -mindepth 1 -print0 | LC_ALL=C sort -z |
+    cpio --null -o -H newc -R 0:0 --quiet) >"$WORK/extra.cpio"
+cat "$UVFIO_VM_INITRD" "$WORK/extra.cpio" >"$WORK/initrd"
+rm -rf "$STAGE"
+
+# --- QEMU --------------------------------------------------------------------------------------
+chardev_path() { printf '%s' "${1//,/,,}"; } # QEMU option syntax: a comma is written ",,"
+CONSOLE="$WORK/console.log"
+QEMU_ERR="$WORK/qemu.stderr"
+mkfifo "$WORK/stdout.fifo" "$WORK/stderr.fifo"
+read -r -a EXTRA <<<"${UVFIO_VM_EXTRA_ARGS:-}"
+# shellcheck disable=SC2054 # commas belong to QEMU options
+QEMU=(
+    qemu-system-x86_64
+    -nodefaults -display none -no-reboot -no-user-config
+    -accel tcg -M q35,kernel-irqchip=split -cpu max -smp "$SMP" -m "$MEM"
+    -device intel-iommu,intremap=on,caching-mode=on
+    -kernel "$UVFIO_VM_KERNEL_IMAGE" -initrd "$WORK/initrd"
+    -append "console=ttyS0 intel_iommu=on panic=-1 quiet${UVFIO_VM_CMDLINE:+ $UVFIO_VM_CMDLINE}"
+    -chardev "file,id=con,path=$(chardev_path "$CONSOLE")" -serial chardev:con
+    -chardev "file,id=out,path=$(chardev_path "$WORK/stdout.fifo")" -serial chardev:out
+    -chardev "file,id=err,path=$(chardev_path "$WORK/stderr.fifo")" -serial chardev:err
+    "${QEMU_DEVICES[@]}"
+    "${EXTRA[@]}"
+)
+
+# Readers first: QEMU's open() of each FIFO waits for them.
+cat "$WORK/stdout.fifo" &
+OUT_PID=$!
+cat "$WORK/stderr.fifo" >&2 &
+ERR_PID=$!
+
+START=$SECONDS
+timeout -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$QEMU_ERR" 2>&1 &
+QEMU_PID=$!
+set +e
+wait "$QEMU_PID"
+QRC=$?
+set -e
+QEMU_PID=""
+ELAPSED=$((SECONDS - START))
+
+# Let the streams drain. If QEMU never opened a FIFO, unblock its reader with a dummy writer.
+for p in OUT_PID ERR_PID; do
+    pid=${!p}
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        if [ "$p" = OUT_PID ]; then : 3<>"$WORK/stdout.fifo"; else : 3<>"$WORK/stderr.fifo"; fi
+        sleep 0.2
+        kill "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+done
+OUT_PID="" ERR_PID=""
+
+if [ "${UVFIO_VM_VERBOSE:-}" = 1 ]; then
+    echo "----- guest console -----" >&2
+    tr -d '\r' <"$CONSOLE" >&2 || true
+    echo "-------------------------" >&2
+fi
+
+RC=$(tr -d '\r' <"$CONSOLE" | grep -ao 'UVFIO_VM_RC=[0-9]*' | tail -n1 | cut -d= -f2) || true
+
+report_failure() {
+    local shown
+    KEEP=${KEEP:-keep-logs}
+    {
+        echo "uvfio-vm: $*"
+        echo "uvfio-vm: ----- last 40 lines of the guest console ($CONSOLE) -----"
+        tr -d '\r' <"$CONSOLE" 2>/dev/null | tail -n 40 | sed 's/^/  | /'
+        if [ -s "$QEMU_ERR" ]; then
+            shown=$(grep -v 'is not connected to host network' "$QEMU_ERR" || true)
+            if [ -n "$shown" ]; then
+                echo "uvfio-vm: ----- QEMU stderr ($QEMU_ERR) -----"
+                echo "$shown" | tail -n 40 | sed 's/^/  | /'
+            fi
+        fi
+        echo "uvfio-vm: QEMU command:"
+        for arg in "${QEMU[@]}"; do
+            if [[ $arg =~ ^[A-Za-z0-9_,.:=/@%+-]+$ ]]; then printf ' %s' "$arg"; else printf ' %q' "$arg"; fi
+        done
+        echo
+        echo "uvfio-vm: logs kept in $WORK"
+    } >&2
+}
+
+if [ -n "$RC" ]; then
+    if [ "$RC" != 0 ] && grep -aq 'uvfio-vm: ERROR' "$CONSOLE"; then
+        report_failure "guest setup failed (status $RC):$(tr -d '\r' <"$CONSOLE" | grep -a 'uvfio-vm: ERROR' | sed 's/^.*uvfio-vm: ERROR:/\n  /')"
+    fi
+    exit "$RC"
+fi
+if [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
+    report_failure "TIMEOUT: the guest did not report an exit status within UVFIO_VM_TIMEOUT=${TIMEOUT}s; QEMU was killed"
+else
+    report_failure "QEMU exited with status $QRC after ${ELAPSED}s before the guest reported an exit status (crash, hw_error, kernel panic?)"
+fi
+exit 125

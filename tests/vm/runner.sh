@@ -88,6 +88,8 @@ dev TESTDEV 1b36:0005 -device pci-testdev
 
 RUNS="$CACHE/runs"
 mkdir -p "$RUNS"
+# Logs of failed runs are kept for inspection; drop those older than a day.
+find "$RUNS" -mindepth 1 -maxdepth 1 -name 'run.*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
 WORK=$(mktemp -d "$RUNS/run.XXXXXX")
 QEMU_PID="" OUT_PID="" ERR_PID="" KEEP=${UVFIO_VM_KEEP:-}
 # shellcheck disable=SC2317 # invoked by the trap

@@ -228,7 +228,7 @@ build_initramfs() {
     local bb hash out tmp stage applet pad
     bb=$(find_busybox)
     hash=$( (cat "$INIT" "${BASH_SOURCE[0]}" "$KDIR/modules.order" &&
-        sha256sum "$bb" "$KDIR"/modules/* 2>/dev/null | cut -c1-64) | sha256sum | cut -c1-16)
+        find "$bb" "$KDIR/modules" -type f -exec sha256sum {} + | cut -c1-64) | sha256sum | cut -c1-16)
     out="$CACHE/initramfs-$(basename "$KDIR" | sed 's/^kernel-//')-$hash.cpio.gz"
     INITRD=$out
     [ -f "$out" ] && return 0

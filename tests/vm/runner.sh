@@ -242,7 +242,8 @@ report_failure() {
 
 if [ -n "$RC" ]; then
     if [ "$RC" != 0 ] && grep -aq 'uvfio-vm: ERROR' "$CONSOLE"; then
-        report_failure "guest setup failed (status $RC):$(tr -d '\r' <"$CONSOLE" | grep -a 'uvfio-vm: ERROR' | sed 's/^.*uvfio-vm: ERROR:/\n  /')"
+        report_failure "guest setup failed (status $RC):"$'\n'"$(tr -d '\r' <"$CONSOLE" |
+            grep -a 'uvfio-vm: ERROR' | sed 's/^.*uvfio-vm: ERROR: */    /')"
     fi
     exit "$RC"
 fi

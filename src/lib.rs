@@ -69,7 +69,8 @@
 //! | `VFIO_DEVICE_GET_INFO` | [`Device::info`] |
 //! | `VFIO_DEVICE_GET_REGION_INFO` | [`Device::region_info`], [`Device::regions`] |
 //! | `VFIO_DEVICE_GET_IRQ_INFO` | [`Device::irq_info`], [`Device::irqs`] |
-//! | `VFIO_DEVICE_SET_IRQS` | [`Device::set_irqs`] |
+//! | `VFIO_DEVICE_SET_IRQS` | [`Device::set_irqs`] (checked raw form); [`Device::enable_irqs`], [`Device::enable_irqs_with`], [`Device::notify_errors`], [`Device::notify_release_requests`] return an [`Interrupts`] handle ([`irq`]) |
+//! | `VFIO_DEVICE_IOEVENTFD` | [`Device::ioeventfd`], [`Device::ioeventfd_with`] return an [`irq::IoEventFd`] |
 //! | `VFIO_DEVICE_RESET` | [`Device::reset`] |
 //!
 //! Every constant, struct and ioctl number of `<linux/vfio.h>` is in [`uapi::vfio`] under the
@@ -121,3 +122,4 @@ struct ReadmeDoctests;
 pub use device::Device;
 pub use error::{Errno, Error, Object, Result};
 pub use group::Group;
+pub use irq::Interrupts;

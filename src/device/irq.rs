@@ -10,6 +10,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::Device;
 use crate::error::{Errno, Error, Object, Result};
+use crate::irq::fd::{check_eventfd, NotAnEventfd};
 use crate::uapi::buf::{self, IrqSetData};
 use crate::uapi::vfio;
 
@@ -118,13 +119,109 @@ pub enum IrqData<'a> {
 }
 
 impl IrqData<'_> {
-    fn count(&self) -> u32 {
+    /// The number of vectors the data covers (`count` of the request).
+    pub fn len(&self) -> u64 {
         match self {
-            IrqData::None { count } => *count,
-            IrqData::Bool(b) => b.len().try_into().unwrap_or(u32::MAX),
-            IrqData::Eventfd(f) => f.len().try_into().unwrap_or(u32::MAX),
+            IrqData::None { count } => u64::from(*count),
+            IrqData::Bool(b) => b.len() as u64,
+            IrqData::Eventfd(f) => f.len() as u64,
         }
     }
+
+    /// Whether the data covers no vector (only meaningful to disable an index).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What is wrong with a `VFIO_DEVICE_SET_IRQS` request, found without asking the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// The index has no vectors on this device.
+    NoVectors,
+    /// `start .. start + count` is empty or does not fit in the index.
+    OutOfRange { start: u32, count: u64, have: u32 },
+    /// Disabling (trigger with no data and no vectors) must start at 0.
+    DisableNeedsStartZero,
+    /// Mask or unmask on an index without `VFIO_IRQ_INFO_MASKABLE`.
+    NotMaskable,
+    /// Eventfds for an index without `VFIO_IRQ_INFO_EVENTFD`.
+    NoEventfds,
+}
+
+impl Rejection {
+    pub(crate) fn into_error(self, object: Object) -> Error {
+        let op = "set_irqs";
+        match self {
+            Rejection::NoVectors => Error::NotSupported {
+                op,
+                object,
+                reason: "the device implements no vector at this index".into(),
+                errno: Errno::EINVAL,
+            },
+            Rejection::OutOfRange { start, count, have } => Error::out_of_range(
+                op,
+                object,
+                format!(
+                    "vectors {start}..{} requested, the index has {have} (and at least one must \
+                     be given)",
+                    u64::from(start) + count
+                ),
+            ),
+            Rejection::DisableNeedsStartZero => Error::invalid(
+                op,
+                object,
+                "disabling an index (trigger with no vectors) needs start 0",
+            ),
+            Rejection::NotMaskable => Error::NotSupported {
+                op,
+                object,
+                reason: "the index is not maskable (no VFIO_IRQ_INFO_MASKABLE)".into(),
+                errno: Errno::EINVAL,
+            },
+            Rejection::NoEventfds => Error::NotSupported {
+                op,
+                object,
+                reason: "the index does not signal eventfds (no VFIO_IRQ_INFO_EVENTFD)".into(),
+                errno: Errno::EINVAL,
+            },
+        }
+    }
+}
+
+/// Checks a request against the index's info, the way `vfio_set_irqs_validate_and_prepare` and
+/// the bus drivers would, so the kernel never sees (and half-applies) a request it refuses.
+pub(crate) fn check_request(
+    info: &IrqInfo,
+    action: IrqAction,
+    start: u32,
+    data: &IrqData<'_>,
+) -> std::result::Result<(), Rejection> {
+    let count = data.len();
+    let disable = action == IrqAction::Trigger && matches!(data, IrqData::None { count: 0 });
+    if info.count == 0 {
+        return Err(Rejection::NoVectors);
+    }
+    if disable {
+        if start != 0 {
+            return Err(Rejection::DisableNeedsStartZero);
+        }
+    } else if count == 0 || u64::from(start) + count > u64::from(info.count) {
+        return Err(Rejection::OutOfRange {
+            start,
+            count,
+            have: info.count,
+        });
+    }
+    if matches!(action, IrqAction::Mask | IrqAction::Unmask)
+        && !info.flags.contains(IrqFlags::MASKABLE)
+    {
+        return Err(Rejection::NotMaskable);
+    }
+    if matches!(data, IrqData::Eventfd(_)) && !info.flags.contains(IrqFlags::EVENTFD) {
+        return Err(Rejection::NoEventfds);
+    }
+    Ok(())
 }
 
 impl Device {
@@ -186,16 +283,39 @@ impl Device {
 
     /// `VFIO_DEVICE_SET_IRQS`: applies `action` to vectors `start ..` of `index` with `data`.
     ///
-    /// The request is checked against the index's info first, so a bad request leaves the
-    /// index as it was and gets a precise error instead of the kernel's bare `EINVAL`.
+    /// This is the checked form of the raw ioctl; [`Device::enable_irqs`] wraps it in an owning
+    /// handle ([`Interrupts`](crate::irq::Interrupts)) that is easier to get right. The request
+    /// is checked against the index's info first, and every eventfd is checked to be an open
+    /// eventfd, so a bad request leaves the index as it was and gets a precise error instead of
+    /// the kernel's bare `EINVAL` (the kernel removes a vector's old eventfd *before* it looks up
+    /// the new one, so a bad descriptor reaching it would leave the vector unbound).
+    ///
+    /// The forms of the header:
+    ///
+    /// | action | data | effect |
+    /// |---|---|---|
+    /// | `Trigger` | `Eventfd` | bind (or with `None`, unbind) the vectors' eventfds; enables the index |
+    /// | `Trigger` | `None { count: 0 }`, start 0 | disable the index |
+    /// | `Trigger` | `None` / `Bool` | fire the vectors' eventfds (loopback, no device involved) |
+    /// | `Mask` / `Unmask` | `None` / `Bool` | mask / unmask the vectors |
+    /// | `Unmask` | `Eventfd` | the eventfd that unmasks when written (INTx "resample") |
+    /// | `Mask` | `Eventfd` | the eventfd that masks when written (vfio-pci: `ENOTTY`) |
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] (`ERANGE`) when the vectors are out of range;
-    /// [`Error::NotSupported`] when the index has no vectors, is not maskable (for `Mask` and
-    /// `Unmask` other than INTx's resample eventfd) or takes no eventfds; [`Error::Ioctl`] when the
-    /// kernel refuses (`EBADF` for a closed eventfd, `EINVAL` when NORESIZE forbids the change).
+    /// [`Error::InvalidArgument`] (`ERANGE`) when the vectors are out of range or none is given,
+    /// (`EBADF`) for an eventfd that is not open, (`EINVAL`) for a descriptor that is not an
+    /// eventfd; [`Error::NotSupported`] when the index has no vectors, is not maskable (for
+    /// `Mask` and `Unmask`) or takes no eventfds; [`Error::Ioctl`] when the kernel refuses
+    /// (`EINVAL` when NORESIZE forbids the change or another interrupt type of vfio-pci is
+    /// enabled, `ENOTTY` for an action the bus driver does not implement).
     #[doc(alias = "VFIO_DEVICE_SET_IRQS")]
+    #[doc(alias = "VFIO_IRQ_SET_DATA_NONE")]
+    #[doc(alias = "VFIO_IRQ_SET_DATA_BOOL")]
+    #[doc(alias = "VFIO_IRQ_SET_DATA_EVENTFD")]
+    #[doc(alias = "VFIO_IRQ_SET_ACTION_TRIGGER")]
+    #[doc(alias = "VFIO_IRQ_SET_ACTION_MASK")]
+    #[doc(alias = "VFIO_IRQ_SET_ACTION_UNMASK")]
     pub fn set_irqs(
         &self,
         index: impl Into<IrqIndex>,
@@ -203,64 +323,45 @@ impl Device {
         start: u32,
         data: IrqData<'_>,
     ) -> Result<()> {
-        let index = index.into();
         let info = self.irq_info(index)?;
+        self.set_irqs_with(&info, action, start, data)
+    }
+
+    /// [`Device::set_irqs`] against an index info read earlier (saves one ioctl per call).
+    pub(crate) fn set_irqs_with(
+        &self,
+        info: &IrqInfo,
+        action: IrqAction,
+        start: u32,
+        data: IrqData<'_>,
+    ) -> Result<()> {
+        let index = info.index;
         let object = || self.irq_object(index.0);
-        let count = data.count();
-        let disable = action == IrqAction::Trigger && matches!(data, IrqData::None { count: 0 });
-        if info.count == 0 {
-            return Err(Error::NotSupported {
-                op: "set_irqs",
-                object: object(),
-                reason: "the device implements no vector at this index".into(),
-                errno: Errno::EINVAL,
-            });
-        }
-        if !disable {
-            let end = start
-                .checked_add(count)
-                .filter(|&end| count > 0 && end <= info.count);
-            if end.is_none() {
-                return Err(Error::out_of_range(
-                    "set_irqs",
-                    object(),
-                    format!(
-                        "vectors {start}..{} requested, the index has {} (and at least one must be given)",
-                        u64::from(start) + u64::from(count),
-                        info.count
-                    ),
-                ));
-            }
-        } else if start != 0 {
-            return Err(Error::invalid(
-                "set_irqs",
-                object(),
-                "disabling an index (trigger with no vectors) needs start 0",
-            ));
-        }
-        if matches!(action, IrqAction::Mask | IrqAction::Unmask)
-            && !info.flags.contains(IrqFlags::MASKABLE)
-        {
-            return Err(Error::NotSupported {
-                op: "set_irqs",
-                object: object(),
-                reason: "the index is not maskable (no VFIO_IRQ_INFO_MASKABLE)".into(),
-                errno: Errno::EINVAL,
-            });
-        }
-        if matches!(data, IrqData::Eventfd(_)) && !info.flags.contains(IrqFlags::EVENTFD) {
-            return Err(Error::NotSupported {
-                op: "set_irqs",
-                object: object(),
-                reason: "the index does not signal eventfds (no VFIO_IRQ_INFO_EVENTFD)".into(),
-                errno: Errno::EINVAL,
-            });
-        }
+        check_request(info, action, start, &data).map_err(|r| r.into_error(object()))?;
         let fds: Vec<i32>;
         let raw = match data {
             IrqData::None { count } => IrqSetData::None { count },
             IrqData::Bool(b) => IrqSetData::Bool(b),
             IrqData::Eventfd(f) => {
+                for (vector, fd) in (start..).zip(f) {
+                    if let Some(fd) = fd {
+                        check_eventfd(*fd).map_err(|why| Error::InvalidArgument {
+                            op: "set_irqs",
+                            object: object(),
+                            reason: match why {
+                                NotAnEventfd::Closed => format!(
+                                    "the eventfd for vector {vector} (fd {}) is not open",
+                                    fd.as_raw_fd()
+                                ),
+                                NotAnEventfd::OtherFile => format!(
+                                    "fd {} for vector {vector} is not an eventfd",
+                                    fd.as_raw_fd()
+                                ),
+                            },
+                            errno: why.errno(),
+                        })?;
+                    }
+                }
                 fds = f
                     .iter()
                     .map(|fd| fd.map_or(-1, |fd| fd.as_raw_fd()))
@@ -287,8 +388,130 @@ mod tests {
 
     #[test]
     fn data_counts() {
-        assert_eq!(IrqData::None { count: 3 }.count(), 3);
-        assert_eq!(IrqData::Bool(&[true, false]).count(), 2);
-        assert_eq!(IrqData::Eventfd(&[None, None, None]).count(), 3);
+        assert_eq!(IrqData::None { count: 3 }.len(), 3);
+        assert_eq!(IrqData::Bool(&[true, false]).len(), 2);
+        assert_eq!(IrqData::Eventfd(&[None, None, None]).len(), 3);
+        assert!(IrqData::None { count: 0 }.is_empty());
+    }
+
+    fn info(count: u32, flags: IrqFlags) -> IrqInfo {
+        IrqInfo {
+            index: IrqIndex::MSIX,
+            flags,
+            count,
+        }
+    }
+
+    #[test]
+    fn requests_are_range_checked() {
+        let msix = info(5, IrqFlags::EVENTFD | IrqFlags::NORESIZE);
+        let none = |count| IrqData::None { count };
+        let t = IrqAction::Trigger;
+        assert_eq!(check_request(&msix, t, 0, &none(5)), Ok(()));
+        assert_eq!(check_request(&msix, t, 4, &none(1)), Ok(()));
+        assert_eq!(
+            check_request(&msix, t, 2, &IrqData::Bool(&[true; 3])),
+            Ok(())
+        );
+        for (start, count) in [(5, 1), (4, 2), (0, 6), (u32::MAX, 1), (1, u32::MAX)] {
+            assert_eq!(
+                check_request(&msix, t, start, &none(count)),
+                Err(Rejection::OutOfRange {
+                    start,
+                    count: count.into(),
+                    have: 5
+                }),
+                "{start}+{count}"
+            );
+        }
+        // Zero vectors is only the disable form, which starts at 0.
+        assert_eq!(check_request(&msix, t, 0, &none(0)), Ok(()));
+        assert_eq!(
+            check_request(&msix, t, 1, &none(0)),
+            Err(Rejection::DisableNeedsStartZero)
+        );
+        assert!(matches!(
+            check_request(&msix, t, 0, &IrqData::Bool(&[])),
+            Err(Rejection::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            check_request(&msix, IrqAction::Unmask, 0, &none(0)),
+            Err(Rejection::OutOfRange { .. })
+        ));
+        // An index the device does not implement.
+        assert_eq!(
+            check_request(&info(0, IrqFlags::EVENTFD), t, 0, &none(0)),
+            Err(Rejection::NoVectors)
+        );
+    }
+
+    #[test]
+    fn requests_are_checked_against_the_index_flags() {
+        let msi = info(1, IrqFlags::EVENTFD | IrqFlags::NORESIZE);
+        let intx = info(
+            1,
+            IrqFlags::EVENTFD | IrqFlags::MASKABLE | IrqFlags::AUTOMASKED,
+        );
+        let one = IrqData::None { count: 1 };
+        for action in [IrqAction::Mask, IrqAction::Unmask] {
+            assert_eq!(
+                check_request(&msi, action, 0, &one),
+                Err(Rejection::NotMaskable)
+            );
+            assert_eq!(check_request(&intx, action, 0, &one), Ok(()));
+            assert_eq!(
+                check_request(&intx, action, 0, &IrqData::Bool(&[false])),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            check_request(&intx, IrqAction::Unmask, 0, &IrqData::Eventfd(&[None])),
+            Ok(())
+        );
+        let no_eventfd = info(1, IrqFlags::MASKABLE);
+        assert_eq!(
+            check_request(
+                &no_eventfd,
+                IrqAction::Trigger,
+                0,
+                &IrqData::Eventfd(&[None])
+            ),
+            Err(Rejection::NoEventfds)
+        );
+    }
+
+    #[test]
+    fn rejections_become_typed_errors() {
+        let object = Object::Irq {
+            device: "0000:00:04.0".into(),
+            index: 2,
+        };
+        let e = Rejection::OutOfRange {
+            start: 4,
+            count: 2,
+            have: 5,
+        }
+        .into_error(object.clone());
+        assert_eq!(e.errno(), Errno::ERANGE);
+        assert_eq!(
+            e.to_string(),
+            "set_irqs on IRQ index 2 of device 0000:00:04.0: vectors 4..6 requested, the index \
+             has 5 (and at least one must be given)"
+        );
+        let e = Rejection::NotMaskable.into_error(object.clone());
+        assert!(
+            matches!(
+                e,
+                Error::NotSupported {
+                    errno: Errno::EINVAL,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = Rejection::NoVectors.into_error(object.clone());
+        assert!(matches!(e, Error::NotSupported { .. }), "{e}");
+        let e = Rejection::DisableNeedsStartZero.into_error(object);
+        assert_eq!(e.errno(), Errno::EINVAL);
     }
 }

@@ -1,6 +1,5 @@
 //! Interrupt ioctls on the device; the Safety section of the parent module applies.
 #![allow(unsafe_code)]
-#![allow(dead_code)] // ioeventfd is wired up by the interrupt layer.
 
 use std::mem::size_of;
 use std::os::fd::AsFd;

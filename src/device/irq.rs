@@ -270,15 +270,26 @@ impl Device {
         })
     }
 
-    /// Every IRQ index of the device, each with its kernel index.
+    /// Every IRQ index the device implements, each with its kernel index. Indexes the kernel
+    /// reports as absent (`EINVAL`, such as ERR on a conventional PCI device) are skipped; any
+    /// other error is returned.
     ///
     /// # Errors
     ///
-    /// As [`Device::irq_info`].
+    /// As [`Device::irq_info`], except `EINVAL` from the kernel.
     pub fn irqs(&self) -> Result<Vec<IrqInfo>> {
-        (0..self.info().num_irqs)
-            .map(|i| self.irq_info(i))
-            .collect()
+        let mut out = Vec::new();
+        for index in 0..self.info().num_irqs {
+            match self.irq_info(index) {
+                Ok(info) => out.push(info),
+                Err(Error::Ioctl {
+                    errno: Errno::EINVAL,
+                    ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// `VFIO_DEVICE_SET_IRQS`: applies `action` to vectors `start ..` of `index` with `data`.

@@ -10,6 +10,7 @@
 //! independently of the crate's API.
 
 mod common;
+mod core;
 
 use std::os::fd::AsRawFd;
 

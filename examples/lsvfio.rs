@@ -231,6 +231,18 @@ fn to_table(r: &Report) -> String {
                     IommuCap::DmaAvail(n) => {
                         let _ = writeln!(o, "  DMA mappings available: {n}");
                     }
+                    IommuCap::Migration {
+                        pgsize_bitmap,
+                        max_dirty_bitmap_size,
+                        ..
+                    } => {
+                        let _ = writeln!(
+                            o,
+                            "  dirty tracking: page sizes {}, bitmap up to {}",
+                            pgsizes(*pgsize_bitmap),
+                            size(*max_dirty_bitmap_size)
+                        );
+                    }
                     other => {
                         let _ = writeln!(o, "  {other:?}");
                     }
@@ -263,19 +275,22 @@ fn to_table(r: &Report) -> String {
                 Ok((info, regions, irqs)) => {
                     let _ = writeln!(
                         o,
-                        "  {}  flags {:?}  regions {}  irqs {}",
-                        d.name, info.flags, info.num_regions, info.num_irqs
+                        "  {}  flags {}  regions {}  irq indexes {}",
+                        d.name,
+                        names(info.flags.iter_names()),
+                        info.num_regions,
+                        info.num_irqs
                     );
                     let _ = writeln!(
                         o,
-                        "    {:<7} {:>8} {:>14}  {:<14} caps",
+                        "    {:<7} {:>8} {:>14}  {:<16} caps",
                         "region", "size", "offset", "flags"
                     );
                     for rg in regions.iter().filter(|rg| rg.size > 0) {
                         let caps: Vec<String> = rg.caps.iter().map(cap_text).collect();
                         let _ = writeln!(
                             o,
-                            "    {:<7} {:>8} {:>#14x}  {:<14} {}",
+                            "    {:<7} {:>8} {:>#14x}  {:<16} {}",
                             region_name(rg),
                             size(rg.size),
                             rg.offset,
@@ -289,13 +304,27 @@ fn to_table(r: &Report) -> String {
                             .index
                             .pci_name()
                             .map_or_else(|| format!("#{}", irq.index.0), str::to_string);
-                        let _ = writeln!(o, "    {:<7} {:>8}  {:?}", name, irq.count, irq.flags);
+                        let _ = writeln!(
+                            o,
+                            "    {:<7} {:>8}  {}",
+                            name,
+                            irq.count,
+                            names(irq.flags.iter_names())
+                        );
                     }
                 }
             }
         }
     }
     o
+}
+
+/// Flag names, lower case, comma-separated.
+fn names<'a>(flags: impl Iterator<Item = (&'a str, impl Sized)>) -> String {
+    flags
+        .map(|(n, _)| n.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn region_flags(r: &RegionInfo) -> String {

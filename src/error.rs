@@ -104,7 +104,7 @@ pub enum Error {
     },
 
     /// Reading, writing or listing something in sysfs failed.
-    #[error("{op} {} failed: {}", path.display(), describe(*errno))]
+    #[error("{op} {} failed: {}{}", path.display(), describe(*errno), hint_for_sysfs(op, *errno))]
     Sysfs {
         /// What was being done: `"reading"`, `"writing"`, `"listing"`, `"resolving"`.
         op: &'static str,
@@ -317,6 +317,14 @@ fn hint_for_open(path: &std::path::Path, errno: Errno) -> &'static str {
     }
 }
 
+fn hint_for_sysfs(op: &str, errno: Errno) -> &'static str {
+    match (op, errno) {
+        ("writing", Errno::EACCES | Errno::EPERM) => "; changing driver bindings needs root",
+        (_, Errno::ENOENT) => "; no such device or attribute: check the PCI address (lspci -D)",
+        _ => "",
+    }
+}
+
 fn hint_for_ioctl(ioctl: &str, errno: Errno) -> &'static str {
     match (ioctl, errno) {
         ("VFIO_IOMMU_MAP_DMA", Errno::ENOMEM)
@@ -419,6 +427,13 @@ mod tests {
             no_iommu.to_string().contains("Container::set_iommu"),
             "{no_iommu}"
         );
+
+        let sysfs = Error::Sysfs {
+            op: "writing",
+            path: "/sys/bus/pci/drivers_probe".into(),
+            errno: Errno::EACCES,
+        };
+        assert!(sysfs.to_string().contains("needs root"), "{sysfs}");
 
         let not_viable = Error::GroupNotViable {
             group: 5,

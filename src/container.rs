@@ -176,6 +176,8 @@ impl Extensions {
 pub(crate) struct ContainerInner {
     pub(crate) fd: ContainerFd,
     state: Mutex<ContainerState>,
+    /// The DMA layer's state: the IOVA allocator and its counters (see `crate::dma`).
+    pub(crate) dma: crate::dma::DmaState,
 }
 
 #[derive(Default)]
@@ -282,6 +284,7 @@ impl Container {
         let container = Container(Arc::new(ContainerInner {
             fd,
             state: Mutex::new(ContainerState::default()),
+            dma: crate::dma::DmaState::default(),
         }));
         let found = container.api_version()?;
         if found != vfio::VFIO_API_VERSION {

@@ -212,6 +212,8 @@ impl Group {
             .set_container(container.fd())
             .map_err(|f| f.on(Object::Group(self.0.id)))?;
         container.register_group(self.0.id, &self.0);
+        // The group's reserved regions may have shrunk the valid IOVA ranges.
+        container.dma_state().invalidate_ranges();
         *slot = Some(container.clone());
         Ok(())
     }
@@ -248,6 +250,7 @@ impl Group {
             .unset_container()
             .map_err(|f| f.on(Object::Group(self.0.id)))?;
         container.forget_group(self.0.id);
+        container.dma_state().invalidate_ranges();
         *slot = None;
         Ok(())
     }

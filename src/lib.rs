@@ -63,6 +63,14 @@
 //! | `VFIO_CHECK_EXTENSION` | [`Container::check_extension`], [`Container::extensions`] |
 //! | `VFIO_SET_IOMMU` | [`Container::set_iommu`] |
 //! | `VFIO_IOMMU_GET_INFO` (type1) | [`Container::iommu_info`] |
+//! | `VFIO_IOMMU_MAP_DMA` | [`dma::DmaBuffer`], [`dma::DmaPool`] (safe, own their memory); [`Container::map_dma_raw`], [`Container::map_dma_runs`] (`unsafe`); with `VFIO_DMA_MAP_FLAG_VADDR`: [`Container::update_dma_vaddr`] |
+//! | `VFIO_IOMMU_UNMAP_DMA` | dropping a [`dma::DmaBuffer`]; [`Container::unmap_dma`], [`Container::unmap_all_dma`] (`VFIO_DMA_UNMAP_FLAG_ALL`), [`Container::invalidate_dma_vaddr`] (`FLAG_VADDR`), [`Container::unmap_dma_dirty`] (`FLAG_GET_DIRTY_BITMAP`) |
+//! | `VFIO_IOMMU_DIRTY_PAGES` | [`Container::start_dirty_tracking`], [`Container::stop_dirty_tracking`], [`Container::dirty_bitmap`] |
+//! | `VFIO_IOMMU_ENABLE` / `DISABLE` (sPAPR) | [`Container::spapr_enable`], [`Container::spapr_disable`] |
+//! | `VFIO_IOMMU_SPAPR_TCE_GET_INFO` | [`Container::spapr_tce_info`] |
+//! | `VFIO_IOMMU_SPAPR_REGISTER_MEMORY` / `UNREGISTER_MEMORY` | [`Container::spapr_register_memory`], [`Container::spapr_unregister_memory`], [`Container::spapr_map_dma`], [`Container::spapr_unmap_dma`] |
+//! | `VFIO_IOMMU_SPAPR_TCE_CREATE` / `REMOVE` | [`Container::spapr_create_window`], [`Container::spapr_remove_window`], [`Container::spapr_setup_dma_window`] |
+//! | `VFIO_EEH_PE_OP` | [`Container::eeh_pe_op`], [`Container::eeh_pe_state`] |
 //! | `VFIO_GROUP_GET_STATUS` | [`Group::status`] |
 //! | `VFIO_GROUP_SET_CONTAINER` / `UNSET_CONTAINER` | [`Group::set_container`], [`Group::unset_container`] |
 //! | `VFIO_GROUP_GET_DEVICE_FD` | [`Group::open_device`] |
@@ -114,6 +122,7 @@ pub mod pci;
 pub mod uapi;
 
 pub use container::{Container, Extension, Extensions, IommuType};
+pub use dma::{DmaBuffer, DmaMemory, DmaOptions, DmaPool};
 
 // The README's examples are compiled as doctests.
 #[cfg(doctest)]

@@ -1,4 +1,9 @@
-//! The IOMMU behind a container: what it can map (page sizes, valid IOVA ranges, budget).
+//! The IOMMU behind a container: what it can map (page sizes, valid IOVA ranges, budget), and
+//! the DMA calls of each IOMMU model.
+//!
+//! - [`type1`]: map and unmap with read/write permissions, unmap-all, vaddr update, dirty page
+//!   tracking (x86, Arm, most platforms);
+//! - [`spapr`]: POWER's TCE IOMMU (DMA windows, memory pre-registration) and EEH.
 //!
 //! # References
 //!
@@ -9,7 +14,12 @@ use crate::uapi::buf::read_pod;
 use crate::uapi::caps::{self, Cap};
 use crate::uapi::vfio;
 
+pub mod spapr;
+pub mod type1;
+
 pub use crate::uapi::caps::{IommuCap, IovaRange};
+pub use spapr::{EehPeOp, EehPeState, SpaprDdwInfo, SpaprTceInfo, SpaprWindow};
+pub use type1::{coalesce_runs, DirtyBitmap, DmaAccess, DmaRun};
 
 bitflags::bitflags! {
     /// `vfio_iommu_type1_info.flags`.

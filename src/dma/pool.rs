@@ -1,0 +1,415 @@
+//! [`DmaPool`]: many small DMA buffers (packet buffers, descriptor rings) carved out of one
+//! mapping, so that taking and returning one makes no system call at all.
+//!
+//! The pool is one [`DmaBuffer`] cut into equal chunks, plus a [`SlotAllocator`] (a LIFO stack
+//! of free chunk numbers behind a mutex: the most recently freed chunk, still warm in the
+//! cache, is handed out next). A [`PoolBuffer`] owns one chunk and gives it back when dropped;
+//! it keeps the pool (and thus the mapping) alive. Chunks are disjoint and each is owned by at
+//! most one `PoolBuffer`, so the [`DmaMemory`] rules hold per chunk exactly as for a whole
+//! buffer. The pool itself offers no access to chunk memory.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::access::{sealed, DmaMemory};
+use super::buffer::DmaBuffer;
+use super::DmaOptions;
+use crate::container::Container;
+use crate::error::{Error, Object, Result};
+use crate::iommu::DmaAccess;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A thread-safe allocator of `capacity` numbered slots, handing out the most recently freed
+/// first. It is the free list of [`DmaPool`], usable on its own to sub-allocate any fixed-size
+/// array (for example chunks of a [`DmaBuffer`] you manage yourself).
+///
+/// # Examples
+///
+/// ```
+/// use uvfio::dma::SlotAllocator;
+///
+/// let slots = SlotAllocator::new(2);
+/// let a = slots.acquire().unwrap();
+/// let b = slots.acquire().unwrap();
+/// assert!(slots.acquire().is_none());
+/// assert_ne!(a.index(), b.index());
+/// slots.release(a)?;
+/// assert_eq!(slots.available(), 1);
+/// # slots.release(b)?;
+/// # Ok::<(), uvfio::Error>(())
+/// ```
+pub struct SlotAllocator {
+    id: u64,
+    capacity: u32,
+    free: Mutex<Vec<u32>>,
+}
+
+/// A slot taken from a [`SlotAllocator`]; give it back with [`SlotAllocator::release`].
+#[must_use = "a dropped Slot is never handed out again; give it back with SlotAllocator::release"]
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Slot {
+    index: u32,
+    owner: u64,
+}
+
+impl Slot {
+    /// The slot's number, below the allocator's capacity.
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+}
+
+impl fmt::Debug for SlotAllocator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotAllocator")
+            .field("capacity", &self.capacity)
+            .field("available", &self.available())
+            .finish()
+    }
+}
+
+impl SlotAllocator {
+    /// `capacity` free slots, numbered from 0; slot 0 is handed out first.
+    pub fn new(capacity: u32) -> SlotAllocator {
+        SlotAllocator {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            capacity,
+            free: Mutex::new((0..capacity).rev().collect()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<u32>> {
+        // A push or pop cannot be interrupted half way: a poisoned stack is still consistent.
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a free slot, or `None` when all are in use.
+    #[inline]
+    pub fn acquire(&self) -> Option<Slot> {
+        self.lock().pop().map(|index| Slot {
+            index,
+            owner: self.id,
+        })
+    }
+
+    /// Gives a slot back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] (`EINVAL`) when the slot belongs to another allocator; it is
+    /// then dropped and nothing changes here.
+    pub fn release(&self, slot: Slot) -> Result<()> {
+        if slot.owner != self.id {
+            return Err(Error::invalid(
+                "SlotAllocator::release",
+                Object::Container,
+                format!("slot {} was not handed out by this allocator", slot.index),
+            ));
+        }
+        self.release_index(slot.index);
+        Ok(())
+    }
+
+    #[inline]
+    fn release_index(&self, index: u32) {
+        self.lock().push(index);
+    }
+
+    /// The number of free slots.
+    pub fn available(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The number of slots.
+    pub fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+}
+
+struct PoolInner {
+    buffer: DmaBuffer,
+    chunk: usize,
+    stride: usize,
+    slots: SlotAllocator,
+}
+
+/// A pool of equal DMA buffers carved out of one mapping, so that taking and returning one
+/// makes no system call.
+///
+/// The pool is one [`DmaBuffer`] cut into equal chunks plus a [`SlotAllocator`]: a LIFO
+/// stack of free chunk numbers (the most recently freed chunk, still warm in the cache, is
+/// handed out next). Chunks are disjoint and each is owned by at most one [`PoolBuffer`], so
+/// the [`DmaMemory`] rules hold per chunk as for a whole buffer; the pool itself gives no
+/// access to chunk memory.
+///
+/// Creating the pool maps its memory with one ioctl; after that, [`DmaPool::alloc`] and
+/// dropping a [`PoolBuffer`] make no system call. The pool is a cheap handle (an `Arc`):
+/// clones share the chunks, and the memory is unmapped and freed when the pool handles and
+/// every `PoolBuffer` are gone.
+///
+/// # Examples
+///
+/// ```no_run
+/// use uvfio::dma::{DmaMemory, DmaOptions, DmaPool};
+///
+/// # let container = uvfio::Container::new()?;
+/// // 4096 packet buffers of 2 KiB, for a NIC that can only reach 32-bit addresses.
+/// let pool = DmaPool::new(&container, 2048, 4096, DmaOptions::new().address_bits(32))?;
+/// let mut packet = pool.alloc().expect("a free buffer");
+/// packet.write_slice(0, &[0xffu8; 6])?; // broadcast destination
+/// let iova = packet.iova(); // into the TX descriptor
+/// assert_eq!(pool.index_of_iova(iova + 100), Some(packet.index()));
+/// drop(packet); // back to the pool, no ioctl
+/// # Ok::<(), uvfio::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct DmaPool(Arc<PoolInner>);
+
+impl fmt::Debug for DmaPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DmaPool")
+            .field("iova", &format_args!("{:#x}", self.0.buffer.iova()))
+            .field("chunk", &self.0.chunk)
+            .field("stride", &self.0.stride)
+            .field("slots", &self.0.slots)
+            .finish()
+    }
+}
+
+impl DmaPool {
+    /// `count` buffers of `chunk_size` bytes in one mapping made as `options` say.
+    ///
+    /// Chunks start at multiples of `options`' alignment when one is set, else of
+    /// `chunk_size` rounded up to a power of two (at least 64 bytes, at most 4 KiB), so each
+    /// chunk's IOVA is aligned the same way: 2 KiB packet buffers sit on 2 KiB boundaries.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a zero chunk size or count, more than 2^32 chunks, or a
+    /// total size past the address space; otherwise as [`DmaBuffer::with_options`].
+    pub fn new(
+        container: &Container,
+        chunk_size: usize,
+        count: usize,
+        options: DmaOptions,
+    ) -> Result<DmaPool> {
+        const OP: &str = "DmaPool::new";
+        let bad = |reason: String| Error::invalid(OP, Object::Container, reason);
+        if chunk_size == 0 || count == 0 {
+            return Err(bad(format!(
+                "{count} chunks of {chunk_size} bytes: both must be non-zero"
+            )));
+        }
+        let slots = u32::try_from(count)
+            .map_err(|_| bad(format!("{count} chunks: at most 2^32 - 1 are supported")))?;
+        let align = match options.align {
+            0 => chunk_size.next_power_of_two().clamp(64, 4096),
+            a => usize::try_from(a)
+                .ok()
+                .filter(|a| a.is_power_of_two())
+                .ok_or_else(|| bad(format!("the alignment {a:#x} is not a power of two")))?
+                .max(64),
+        };
+        let stride = chunk_size
+            .checked_next_multiple_of(align)
+            .ok_or_else(|| bad(format!("chunks of {chunk_size} bytes are too large")))?;
+        let total = stride
+            .checked_mul(count)
+            .ok_or_else(|| bad(format!("{count} chunks of {stride} bytes overflow")))?;
+        let buffer = DmaBuffer::with_options(container, total, options)?;
+        Ok(DmaPool(Arc::new(PoolInner {
+            buffer,
+            chunk: chunk_size,
+            stride,
+            slots: SlotAllocator::new(slots),
+        })))
+    }
+
+    /// Takes a free buffer, or `None` when all are in use. No system call. The contents are
+    /// whatever the previous user (or device) left; see [`DmaPool::alloc_zeroed`].
+    #[inline]
+    pub fn alloc(&self) -> Option<PoolBuffer> {
+        let slot = self.0.slots.acquire()?;
+        Some(PoolBuffer {
+            pool: self.0.clone(),
+            index: slot.index,
+        })
+    }
+
+    /// As [`DmaPool::alloc`], with the buffer's bytes set to zero.
+    pub fn alloc_zeroed(&self) -> Option<PoolBuffer> {
+        let mut buf = self.alloc()?;
+        let len = buf.len();
+        // Cannot fail: the whole chunk is in bounds.
+        let _ = buf.fill(0, len, 0);
+        Some(buf)
+    }
+
+    /// The size of each buffer, as asked for.
+    pub fn chunk_size(&self) -> usize {
+        self.0.chunk
+    }
+
+    /// The distance between two buffers (the chunk size rounded up to the alignment).
+    pub fn stride(&self) -> usize {
+        self.0.stride
+    }
+
+    /// The number of buffers.
+    pub fn capacity(&self) -> usize {
+        self.0.slots.capacity()
+    }
+
+    /// The number of free buffers.
+    pub fn available(&self) -> usize {
+        self.0.slots.available()
+    }
+
+    /// The IOVA of the pool's mapping (buffer 0).
+    pub fn iova(&self) -> u64 {
+        self.0.buffer.iova()
+    }
+
+    /// The number of the buffer whose bytes include `iova` (e.g. an address a device reported
+    /// in a completion), if any.
+    pub fn index_of_iova(&self, iova: u64) -> Option<usize> {
+        let offset = usize::try_from(iova.checked_sub(self.iova())?).ok()?;
+        let index = offset / self.0.stride;
+        (index < self.capacity() && offset % self.0.stride < self.0.chunk).then_some(index)
+    }
+
+    /// The container the pool is mapped in.
+    pub fn container(&self) -> &Container {
+        self.0.buffer.container()
+    }
+}
+
+/// One buffer of a [`DmaPool`], returned to the pool when dropped (no system call).
+///
+/// Access its bytes through [`DmaMemory`]. It keeps the pool's mapping alive.
+pub struct PoolBuffer {
+    pool: Arc<PoolInner>,
+    index: u32,
+}
+
+impl fmt::Debug for PoolBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuffer")
+            .field("index", &self.index)
+            .field("iova", &format_args!("{:#x}", self.iova()))
+            .field("len", &self.pool.chunk)
+            .finish()
+    }
+}
+
+impl PoolBuffer {
+    /// The buffer's number in its pool.
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+
+    /// The pool the buffer belongs to.
+    pub fn pool(&self) -> DmaPool {
+        DmaPool(self.pool.clone())
+    }
+}
+
+impl sealed::Sealed for PoolBuffer {
+    #[inline]
+    fn base(&self) -> *mut u8 {
+        // In bounds: index < capacity, so the chunk lies inside the pool's buffer; aligned to
+        // 64 bytes because the buffer is page aligned and the stride a multiple of 64.
+        self.pool
+            .buffer
+            .base()
+            .wrapping_add(self.index as usize * self.pool.stride)
+    }
+}
+
+impl DmaMemory for PoolBuffer {
+    #[inline]
+    fn len(&self) -> usize {
+        self.pool.chunk
+    }
+
+    #[inline]
+    fn iova(&self) -> u64 {
+        self.pool.buffer.iova() + (self.index as usize * self.pool.stride) as u64
+    }
+
+    fn access(&self) -> DmaAccess {
+        self.pool.buffer.access()
+    }
+}
+
+impl Drop for PoolBuffer {
+    #[inline]
+    fn drop(&mut self) {
+        self.pool.slots.release_index(self.index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_unique_lifo_and_owned() {
+        let s = SlotAllocator::new(3);
+        let a = s.acquire().unwrap();
+        assert_eq!(a.index(), 0);
+        let b = s.acquire().unwrap();
+        let c = s.acquire().unwrap();
+        assert!(s.acquire().is_none());
+        assert_eq!((b.index(), c.index()), (1, 2));
+        s.release(b).unwrap();
+        let again = s.acquire().unwrap();
+        assert_eq!(again.index(), 1);
+        let other = SlotAllocator::new(3);
+        assert!(other.release(again).is_err());
+        assert_eq!(other.available(), 3);
+        s.release(a).unwrap();
+        s.release(c).unwrap();
+        assert_eq!((s.available(), s.capacity()), (2, 3));
+    }
+
+    #[test]
+    fn slots_survive_many_threads() {
+        let s = SlotAllocator::new(64);
+        let seen = Mutex::new(vec![0u32; 64]);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..10_000 {
+                        let mut mine = Vec::new();
+                        for _ in 0..4 {
+                            if let Some(slot) = s.acquire() {
+                                mine.push(slot);
+                            }
+                        }
+                        {
+                            let mut seen = seen.lock().unwrap();
+                            for slot in &mine {
+                                seen[slot.index()] += 1;
+                                assert_eq!(seen[slot.index()], 1, "slot handed out twice");
+                            }
+                        }
+                        std::thread::yield_now();
+                        {
+                            let mut seen = seen.lock().unwrap();
+                            for slot in &mine {
+                                seen[slot.index()] -= 1;
+                            }
+                        }
+                        for slot in mine {
+                            s.release(slot).unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(s.available(), 64);
+    }
+}

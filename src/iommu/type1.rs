@@ -1,0 +1,669 @@
+//! Type1 IOMMU DMA: map and unmap process memory, unmap everything, replace the process address
+//! of a mapping, and track the pages devices dirty.
+//!
+//! These are the raw tier: [`Container::map_dma_raw`] is an `unsafe fn` because it lets a
+//! device read and write memory behind the compiler's back. Most drivers want the safe tier
+//! instead, [`DmaBuffer`](crate::dma::DmaBuffer) and [`DmaPool`](crate::dma::DmaPool), which own
+//! their memory and unmap it before freeing it. The raw tier is for callers that own their
+//! memory in some other way, such as a VMM mapping guest RAM.
+//!
+//! Unmapping is safe: taking a device's access away cannot make Rust code unsound (at worst the
+//! device faults), even when the mapping belongs to a `DmaBuffer`.
+//!
+//! # Semantics worth knowing (type1v2)
+//!
+//! - A mapping can only be unmapped whole: an unmap range that cuts through a mapping fails with
+//!   `EINVAL` and changes nothing; a range that covers several mappings removes them all.
+//! - Overlapping an existing mapping fails with `EEXIST`; addresses outside the valid IOVA
+//!   ranges fail with `EINVAL`; a span past 2^64 fails with `EOVERFLOW` (checked here first).
+//! - Each map uses one entry of the container's budget, `vfio_iommu_type1.dma_entry_limit`
+//!   (65535 by default, reported as [`IommuInfo::dma_avail`](super::IommuInfo::dma_avail)):
+//!   past it, maps fail with `ENOSPC`. Map large contiguous runs ([`Container::map_dma_runs`]
+//!   merges adjacent ones) rather than page by page.
+//! - Pinned pages count against `RLIMIT_MEMLOCK` (`ENOMEM` past it).
+//!
+//! # References
+//!
+//! - `include/uapi/linux/vfio.h`: `VFIO_IOMMU_MAP_DMA`, `VFIO_IOMMU_UNMAP_DMA`,
+//!   `VFIO_IOMMU_DIRTY_PAGES`, `VFIO_UNMAP_ALL`, `VFIO_UPDATE_VADDR`
+//! - `drivers/vfio/vfio_iommu_type1.c`
+//!
+//! # Safety
+//!
+//! The only `unsafe` here is the mapping itself: [`Container::map_dma_raw`],
+//! [`Container::map_dma_runs`] and [`Container::update_dma_vaddr`] are `unsafe fn`s whose
+//! `# Safety` sections state the memory contract of a DMA mapping (the memory outlives the
+//! mapping, and nothing holds references to it that a device could invalidate), and whose
+//! bodies only forward that promise to the raw wrapper in `uapi::ioctl`. Everything that takes
+//! access away (unmaps of all kinds, dirty tracking) is safe: it cannot make memory reachable.
+#![allow(unsafe_code)]
+
+use std::sync::atomic::Ordering;
+
+use crate::container::{Container, Extension};
+use crate::error::{Errno, Error, Object, Result};
+use crate::uapi::vfio;
+
+/// What a device may do with the memory of a DMA mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DmaAccess {
+    /// `VFIO_DMA_MAP_FLAG_READ`: the device may only read the memory (transmit buffers,
+    /// descriptors the device consumes).
+    ReadOnly,
+    /// `VFIO_DMA_MAP_FLAG_WRITE`: the device may only write the memory. Honoured by Intel
+    /// VT-d (checked in the emulated IOMMU host); an IOMMU without write-only page-table
+    /// entries may grant read access as well.
+    WriteOnly,
+    /// `VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE`: the usual case.
+    #[default]
+    ReadWrite,
+}
+
+impl DmaAccess {
+    /// The `VFIO_DMA_MAP_FLAG_*` bits.
+    pub const fn flags(self) -> u32 {
+        match self {
+            DmaAccess::ReadOnly => vfio::VFIO_DMA_MAP_FLAG_READ,
+            DmaAccess::WriteOnly => vfio::VFIO_DMA_MAP_FLAG_WRITE,
+            DmaAccess::ReadWrite => vfio::VFIO_DMA_MAP_FLAG_READ | vfio::VFIO_DMA_MAP_FLAG_WRITE,
+        }
+    }
+
+    /// Whether the device may read the memory.
+    pub const fn device_reads(self) -> bool {
+        !matches!(self, DmaAccess::WriteOnly)
+    }
+
+    /// Whether the device may write the memory.
+    pub const fn device_writes(self) -> bool {
+        !matches!(self, DmaAccess::ReadOnly)
+    }
+}
+
+/// One run of process memory to map at an IOVA: `size` bytes at `vaddr` to `iova`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DmaRun {
+    /// The process virtual address of the first byte.
+    pub vaddr: usize,
+    /// The IOVA the device will use for it.
+    pub iova: u64,
+    /// The length in bytes.
+    pub size: u64,
+}
+
+/// Merges runs that continue each other in both the process and the IOVA space (after sorting
+/// by IOVA), so that they can be mapped with one ioctl each: 256 huge pages of one
+/// contiguous buffer become one run. Runs that overlap or merely touch in one space are kept
+/// apart; the kernel judges overlaps when they are mapped.
+///
+/// Note the trade-off DPDK documents: type1v2 cannot unmap part of a mapping, so memory that
+/// must be released piece by piece later should be mapped piece by piece.
+///
+/// # Examples
+///
+/// ```
+/// use uvfio::iommu::{coalesce_runs, DmaRun};
+///
+/// let page = 2 << 20;
+/// let runs: Vec<DmaRun> = (0..4)
+///     .map(|i| DmaRun { vaddr: 0x7f00_0000_0000 + i * page, iova: 0x4000_0000 + (i * page) as u64, size: page as u64 })
+///     .collect();
+/// assert_eq!(
+///     coalesce_runs(&runs),
+///     vec![DmaRun { vaddr: 0x7f00_0000_0000, iova: 0x4000_0000, size: 4 * page as u64 }]
+/// );
+/// ```
+pub fn coalesce_runs(runs: &[DmaRun]) -> Vec<DmaRun> {
+    let mut sorted: Vec<DmaRun> = runs.iter().copied().filter(|r| r.size != 0).collect();
+    sorted.sort_unstable_by_key(|r| (r.iova, r.vaddr));
+    let mut out: Vec<DmaRun> = Vec::with_capacity(sorted.len());
+    for run in sorted {
+        if let Some(last) = out.last_mut() {
+            let iova_next = last.iova.checked_add(last.size);
+            let vaddr_next = u64::try_from(last.vaddr)
+                .ok()
+                .and_then(|v| v.checked_add(last.size));
+            let size = last.size.checked_add(run.size);
+            if iova_next == Some(run.iova)
+                && vaddr_next == u64::try_from(run.vaddr).ok()
+                && size.is_some()
+            {
+                last.size = size.unwrap_or(last.size);
+                continue;
+            }
+        }
+        out.push(run);
+    }
+    out
+}
+
+/// A dirty-page bitmap for an IOVA range, as filled by `VFIO_IOMMU_DIRTY_PAGES` or an unmap
+/// with `VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP`: one bit per IOMMU page, set when a device may
+/// have written it since tracking started (or since the last read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirtyBitmap {
+    iova: u64,
+    page_size: u64,
+    pages: u64,
+    words: Vec<u64>,
+}
+
+impl DirtyBitmap {
+    /// An all-clean bitmap for `size` bytes at `iova` with `page_size`-byte pages.
+    fn new(op: &'static str, iova: u64, size: u64, page_size: u64) -> Result<DirtyBitmap> {
+        let bad = |reason: String| Error::invalid(op, Object::Container, reason);
+        if !page_size.is_power_of_two() {
+            return Err(bad(format!(
+                "the page size {page_size:#x} is not a power of two"
+            )));
+        }
+        if size == 0 || iova % page_size != 0 || size % page_size != 0 {
+            return Err(bad(format!(
+                "{size:#x} bytes at {iova:#x}: both must be non-zero multiples of the page size \
+                 {page_size:#x}"
+            )));
+        }
+        if iova.checked_add(size - 1).is_none() {
+            return Err(Error::InvalidArgument {
+                op,
+                object: Object::Container,
+                reason: format!("{size:#x} bytes at {iova:#x} run past 2^64"),
+                errno: Errno::EOVERFLOW,
+            });
+        }
+        let pages = size / page_size;
+        // The kernel's limit (DIRTY_BITMAP_PAGES_MAX): INT_MAX pages, a 256 MiB bitmap.
+        if pages > i32::MAX as u64 {
+            return Err(Error::out_of_range(
+                op,
+                Object::Container,
+                format!("{pages} pages is more than one bitmap request may cover (2^31 - 1)"),
+            ));
+        }
+        Ok(DirtyBitmap {
+            iova,
+            page_size,
+            pages,
+            words: vec![0; pages.div_ceil(64) as usize],
+        })
+    }
+
+    /// The first IOVA the bitmap covers.
+    pub fn iova(&self) -> u64 {
+        self.iova
+    }
+
+    /// The bytes of IOVA one bit stands for.
+    pub fn page_size(&self) -> u64 {
+        self.page_size
+    }
+
+    /// The number of pages (bits) covered.
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Whether the page holding `iova` is dirty (`false` outside the range).
+    pub fn is_dirty(&self, iova: u64) -> bool {
+        let Some(offset) = iova.checked_sub(self.iova) else {
+            return false;
+        };
+        let page = offset / self.page_size;
+        page < self.pages && self.bit(page)
+    }
+
+    fn bit(&self, page: u64) -> bool {
+        self.words
+            .get((page / 64) as usize)
+            .is_some_and(|w| w >> (page % 64) & 1 == 1)
+    }
+
+    /// The IOVAs of the dirty pages, in order.
+    pub fn dirty_pages(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.pages)
+            .filter(|&p| self.bit(p))
+            .map(|p| self.iova + p * self.page_size)
+    }
+
+    /// How many pages are dirty.
+    pub fn dirty_count(&self) -> u64 {
+        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
+    /// The raw bitmap: bit `p % 64` of word `p / 64` stands for page `p`.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+}
+
+fn check_span(op: &'static str, iova: u64, size: u64) -> Result<()> {
+    if size == 0 {
+        return Err(Error::invalid(op, Object::Container, "the size is 0"));
+    }
+    if iova.checked_add(size - 1).is_none() {
+        return Err(Error::InvalidArgument {
+            op,
+            object: Object::Container,
+            reason: format!(
+                "{size:#x} bytes at IOVA {iova:#x} run past the end of the 64-bit space"
+            ),
+            errno: Errno::EOVERFLOW,
+        });
+    }
+    Ok(())
+}
+
+impl Container {
+    /// `VFIO_IOMMU_MAP_DMA`—Lets the container's devices reach `size` bytes of this process's
+    /// memory at `vaddr` through the IOVAs `iova..iova + size`.
+    ///
+    /// `vaddr`, `iova` and `size` must be multiples of the IOMMU page size
+    /// ([`IommuInfo::min_page_size`](super::IommuInfo::min_page_size)). The kernel pins the
+    /// pages (charged to `RLIMIT_MEMLOCK`) and keeps them until the range is unmapped.
+    ///
+    /// The safe alternative is [`DmaBuffer`](crate::dma::DmaBuffer), which owns its memory.
+    ///
+    /// # Safety
+    ///
+    /// From a successful return until the IOVA range is unmapped (by [`Container::unmap_dma`],
+    /// [`Container::unmap_all_dma`], the last group leaving the container, or the container
+    /// closing):
+    ///
+    /// - the memory `vaddr..vaddr + size` must stay allocated to the caller and mapped at that
+    ///   address: not `munmap`ed, not replaced with `MAP_FIXED` or `mremap`, not given back to
+    ///   an allocator that could hand it to other code. The kernel holds the *pages*: after a
+    ///   `munmap` the device would keep writing the old pages, invisibly, and a reused address
+    ///   would silently stop being what the device sees;
+    /// - the device may read (and, unless `access` is [`DmaAccess::ReadOnly`], write) that
+    ///   memory at any moment, concurrently with the program. No Rust reference (`&T`,
+    ///   `&mut T`, `&[u8]`) to any of it may exist while the device might write it, nor a
+    ///   `&mut` while it might read it; access it through raw pointers with volatile or atomic
+    ///   operations (or with the device provably idle, e.g. stopped by reset);
+    /// - the memory must not be freed or reused until the unmap, even if the device is believed
+    ///   to be idle, because a misbehaving device is exactly what the IOMMU defends against.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a zero size (`EINVAL`) or a span past 2^64
+    /// (`EOVERFLOW`); [`Error::Ioctl`] from the kernel: `EEXIST` when the IOVA range overlaps
+    /// a mapping, `EINVAL` for unaligned arguments or IOVAs outside the valid ranges (or no
+    /// IOMMU type set yet), `ENOMEM` past `RLIMIT_MEMLOCK`, `ENOSPC` when
+    /// `dma_entry_limit` mappings exist, `EFAULT` when `vaddr` is not mapped.
+    #[doc(alias = "VFIO_IOMMU_MAP_DMA")]
+    #[doc(alias = "vfio_iommu_type1_dma_map")]
+    pub unsafe fn map_dma_raw(
+        &self,
+        vaddr: *const u8,
+        iova: u64,
+        size: u64,
+        access: DmaAccess,
+    ) -> Result<()> {
+        check_span("map_dma_raw", iova, size)?;
+        let map = vfio::vfio_iommu_type1_dma_map {
+            argsz: 0,
+            flags: access.flags(),
+            vaddr: vaddr as u64,
+            iova,
+            size,
+        };
+        self.dma_state().map_ioctls.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds the memory contract of the mapping (see # Safety above,
+        // which is the raw wrapper's contract spelled out).
+        unsafe { self.fd().map_dma(&map) }.map_err(|f| f.on(Object::Container))
+    }
+
+    /// Maps several runs, with one `VFIO_IOMMU_MAP_DMA` per contiguous run after
+    /// [`coalesce_runs`]: a buffer of 256 huge pages costs one ioctl and one entry of the
+    /// mapping budget instead of 256. Returns the number of mappings made.
+    ///
+    /// All or nothing: when a run fails, the runs mapped before it are unmapped again.
+    ///
+    /// # Safety
+    ///
+    /// As [`Container::map_dma_raw`], for every run.
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::map_dma_raw`], for the first run that fails.
+    #[doc(alias = "VFIO_IOMMU_MAP_DMA")]
+    pub unsafe fn map_dma_runs(&self, runs: &[DmaRun], access: DmaAccess) -> Result<usize> {
+        let merged = coalesce_runs(runs);
+        for (done, run) in merged.iter().enumerate() {
+            // SAFETY: forwarded from the caller, run by run.
+            let mapped =
+                unsafe { self.map_dma_raw(run.vaddr as *const u8, run.iova, run.size, access) };
+            if let Err(e) = mapped {
+                for undo in &merged[..done] {
+                    // Best effort: the range was mapped by this call, so the unmap succeeds
+                    // unless the kernel is failing anyway; the first error is the one to report.
+                    let _ = self.unmap_dma(undo.iova, undo.size);
+                }
+                return Err(e);
+            }
+        }
+        Ok(merged.len())
+    }
+
+    /// `VFIO_IOMMU_UNMAP_DMA`—Removes every mapping inside `iova..iova + size`; returns the
+    /// bytes unmapped.
+    ///
+    /// Safe: taking access away never makes Rust code unsound. On type1v2 a range that cuts
+    /// through a mapping fails and changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`]: `EINVAL` for a zero size, `EOVERFLOW` for a span past
+    /// 2^64, `ENOENT` when nothing was mapped there (a double unmap); [`Error::Ioctl`]:
+    /// `EINVAL` when the range cuts through a mapping (type1v2) or is not page aligned.
+    #[doc(alias = "VFIO_IOMMU_UNMAP_DMA")]
+    #[doc(alias = "vfio_iommu_type1_dma_unmap")]
+    pub fn unmap_dma(&self, iova: u64, size: u64) -> Result<u64> {
+        check_span("unmap_dma", iova, size)?;
+        let unmapped = self.unmap_ioctl(0, iova, size)?;
+        if unmapped == 0 {
+            return Err(Error::InvalidArgument {
+                op: "unmap_dma",
+                object: Object::Container,
+                reason: format!("nothing is mapped in the {size:#x} bytes at IOVA {iova:#x}"),
+                errno: Errno::ENOENT,
+            });
+        }
+        Ok(unmapped)
+    }
+
+    /// Unmaps everything in the container; returns the bytes unmapped (0 when nothing was).
+    ///
+    /// Uses `VFIO_DMA_UNMAP_FLAG_ALL` when the kernel reports [`Extension::UnmapAll`]
+    /// (Linux 5.12), else two unmaps of 2^63 bytes each (QEMU's fallback). Mappings owned by a
+    /// [`DmaBuffer`](crate::dma::DmaBuffer) or [`DmaPool`](crate::dma::DmaPool) go too: their
+    /// memory then stays allocated but the device can no longer reach it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Ioctl`] if an ioctl fails (`EINVAL` before an IOMMU type is set).
+    #[doc(alias = "VFIO_DMA_UNMAP_FLAG_ALL")]
+    #[doc(alias = "VFIO_UNMAP_ALL")]
+    pub fn unmap_all_dma(&self) -> Result<u64> {
+        if self.check_extension(Extension::UnmapAll)? {
+            return self.unmap_ioctl(vfio::VFIO_DMA_UNMAP_FLAG_ALL, 0, 0);
+        }
+        let low = self.unmap_ioctl(0, 0, 1 << 63)?;
+        let high = self.unmap_ioctl(0, 1 << 63, 1 << 63)?;
+        Ok(low.saturating_add(high))
+    }
+
+    /// `VFIO_IOMMU_UNMAP_DMA` with `VFIO_DMA_UNMAP_FLAG_VADDR`—Keeps the mappings inside
+    /// `iova..iova + size` (the device still reaches the pinned pages) but forgets their
+    /// process address, for a process about to `exec` a new version of itself (live update).
+    /// [`Container::update_dma_vaddr`] supplies the new address. Returns the bytes affected.
+    ///
+    /// Until then, anything that needs the address blocks in the kernel, including a group
+    /// joining the container. Needs [`Extension::UpdateVaddr`] (Linux 5.12).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] without the extension; [`Error::InvalidArgument`] for a bad
+    /// span; [`Error::Ioctl`] from the kernel.
+    #[doc(alias = "VFIO_DMA_UNMAP_FLAG_VADDR")]
+    #[doc(alias = "VFIO_UPDATE_VADDR")]
+    pub fn invalidate_dma_vaddr(&self, iova: u64, size: u64) -> Result<u64> {
+        check_span("invalidate_dma_vaddr", iova, size)?;
+        self.require(Extension::UpdateVaddr, "invalidate_dma_vaddr")?;
+        self.unmap_ioctl(vfio::VFIO_DMA_UNMAP_FLAG_VADDR, iova, size)
+    }
+
+    /// `VFIO_IOMMU_MAP_DMA` with `VFIO_DMA_MAP_FLAG_VADDR`—Gives the mapping at exactly
+    /// `iova..iova + size`, invalidated with [`Container::invalidate_dma_vaddr`], its new
+    /// process address `vaddr`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Container::map_dma_raw`] for `vaddr..vaddr + size`, which must hold the same data
+    /// as the memory originally mapped (in a live update: the same file or shared memory
+    /// mapped again).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] without [`Extension::UpdateVaddr`]; [`Error::Ioctl`] from the
+    /// kernel (`EINVAL` when no invalidated mapping matches exactly).
+    #[doc(alias = "VFIO_DMA_MAP_FLAG_VADDR")]
+    pub unsafe fn update_dma_vaddr(&self, vaddr: *const u8, iova: u64, size: u64) -> Result<()> {
+        check_span("update_dma_vaddr", iova, size)?;
+        self.require(Extension::UpdateVaddr, "update_dma_vaddr")?;
+        let map = vfio::vfio_iommu_type1_dma_map {
+            argsz: 0,
+            flags: vfio::VFIO_DMA_MAP_FLAG_VADDR,
+            vaddr: vaddr as u64,
+            iova,
+            size,
+        };
+        self.dma_state().map_ioctls.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds the memory contract for the new address.
+        unsafe { self.fd().map_dma(&map) }.map_err(|f| f.on(Object::Container))
+    }
+
+    /// `VFIO_IOMMU_DIRTY_PAGES` with `VFIO_IOMMU_DIRTY_PAGES_FLAG_START`—Starts dirty page
+    /// tracking for all mappings of the container (for live migration).
+    ///
+    /// Without hardware dirty bits, type1 reports every page a device *could* write (every
+    /// pinned, writable page) as dirty.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Ioctl`]: `EACCES` unless the IOMMU type is type1v2, `EINVAL` when a mapping's
+    /// pages cannot be tracked.
+    #[doc(alias = "VFIO_IOMMU_DIRTY_PAGES")]
+    #[doc(alias = "VFIO_IOMMU_DIRTY_PAGES_FLAG_START")]
+    pub fn start_dirty_tracking(&self) -> Result<()> {
+        self.fd()
+            .dirty_pages(vfio::VFIO_IOMMU_DIRTY_PAGES_FLAG_START)
+            .map_err(|f| f.on(Object::Container))
+    }
+
+    /// `VFIO_IOMMU_DIRTY_PAGES` with `VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP`—Stops dirty page
+    /// tracking.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Ioctl`] if the ioctl fails (`EACCES` unless type1v2).
+    #[doc(alias = "VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP")]
+    pub fn stop_dirty_tracking(&self) -> Result<()> {
+        self.fd()
+            .dirty_pages(vfio::VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP)
+            .map_err(|f| f.on(Object::Container))
+    }
+
+    /// `VFIO_IOMMU_DIRTY_PAGES` with `VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP`—Reads (and
+    /// clears) the dirty bits of `size` bytes at `iova`, one bit per `page_size` bytes.
+    ///
+    /// `page_size` must be the IOMMU's smallest page size; the range must cover whole
+    /// mappings (it may span several).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a bad page size or span; [`Error::Ioctl`]: `EINVAL` when
+    /// tracking is off, the page size is not the IOMMU's smallest, or the range cuts through a
+    /// mapping.
+    #[doc(alias = "VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP")]
+    #[doc(alias = "vfio_iommu_type1_dirty_bitmap_get")]
+    pub fn dirty_bitmap(&self, iova: u64, size: u64, page_size: u64) -> Result<DirtyBitmap> {
+        let mut bitmap = DirtyBitmap::new("dirty_bitmap", iova, size, page_size)?;
+        self.fd()
+            .dirty_pages_bitmap(iova, size, page_size, &mut bitmap.words)
+            .map_err(|f| f.on(Object::Container))?;
+        Ok(bitmap)
+    }
+
+    /// `VFIO_IOMMU_UNMAP_DMA` with `VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP`—Unmaps `size` bytes
+    /// at `iova` and returns the bytes unmapped with the final dirty bits of the range (all
+    /// clean when tracking is off).
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::dirty_bitmap`] and [`Container::unmap_dma`] (a range with nothing
+    /// mapped gives `ENOENT`).
+    #[doc(alias = "VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP")]
+    pub fn unmap_dma_dirty(
+        &self,
+        iova: u64,
+        size: u64,
+        page_size: u64,
+    ) -> Result<(u64, DirtyBitmap)> {
+        let mut bitmap = DirtyBitmap::new("unmap_dma_dirty", iova, size, page_size)?;
+        self.dma_state()
+            .unmap_ioctls
+            .fetch_add(1, Ordering::Relaxed);
+        let unmapped = self
+            .fd()
+            .unmap_dma_dirty(iova, size, page_size, &mut bitmap.words)
+            .map_err(|f| f.on(Object::Container))?;
+        if unmapped == 0 {
+            return Err(Error::InvalidArgument {
+                op: "unmap_dma_dirty",
+                object: Object::Container,
+                reason: format!("nothing is mapped in the {size:#x} bytes at IOVA {iova:#x}"),
+                errno: Errno::ENOENT,
+            });
+        }
+        Ok((unmapped, bitmap))
+    }
+
+    fn unmap_ioctl(&self, flags: u32, iova: u64, size: u64) -> Result<u64> {
+        let unmap = vfio::vfio_iommu_type1_dma_unmap {
+            argsz: 0,
+            flags,
+            iova,
+            size,
+        };
+        self.dma_state()
+            .unmap_ioctls
+            .fetch_add(1, Ordering::Relaxed);
+        self.fd()
+            .unmap_dma(&unmap)
+            .map_err(|f| f.on(Object::Container))
+    }
+
+    fn require(&self, extension: Extension, op: &'static str) -> Result<()> {
+        if self.check_extension(extension)? {
+            Ok(())
+        } else {
+            Err(Error::NotSupported {
+                op,
+                object: Object::Container,
+                reason: format!("the kernel does not report {extension} (Linux 5.12 or later)"),
+                errno: Errno::ENOTSUP,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_flags() {
+        assert_eq!(DmaAccess::ReadOnly.flags(), 1);
+        assert_eq!(DmaAccess::WriteOnly.flags(), 2);
+        assert_eq!(DmaAccess::ReadWrite.flags(), 3);
+        assert_eq!(DmaAccess::default(), DmaAccess::ReadWrite);
+        assert!(DmaAccess::ReadOnly.device_reads() && !DmaAccess::ReadOnly.device_writes());
+        assert!(!DmaAccess::WriteOnly.device_reads() && DmaAccess::WriteOnly.device_writes());
+    }
+
+    #[test]
+    fn coalescing_merges_only_true_continuations() {
+        let run = |vaddr: usize, iova: u64, size: u64| DmaRun { vaddr, iova, size };
+        let page = 0x20_0000;
+        // Out of order, with a gap in the process space and one in the IOVA space.
+        let runs = [
+            run(0x1000_0000 + page as usize, 0x4000_0000 + page, page),
+            run(0x1000_0000, 0x4000_0000, page),
+            run(
+                0x1000_0000 + 3 * page as usize,
+                0x4000_0000 + 2 * page,
+                page,
+            ),
+            run(
+                0x1000_0000 + 4 * page as usize,
+                0x4000_0000 + 4 * page,
+                page,
+            ),
+            run(0x1000_0000 + 5 * page as usize, 0x4000_0000 + 5 * page, 0),
+        ];
+        assert_eq!(
+            coalesce_runs(&runs),
+            vec![
+                run(0x1000_0000, 0x4000_0000, 2 * page),
+                run(
+                    0x1000_0000 + 3 * page as usize,
+                    0x4000_0000 + 2 * page,
+                    page
+                ),
+                run(
+                    0x1000_0000 + 4 * page as usize,
+                    0x4000_0000 + 4 * page,
+                    page
+                ),
+            ]
+        );
+        // 256 huge pages of one buffer: one run.
+        let many: Vec<DmaRun> = (0..256u64)
+            .map(|i| {
+                run(
+                    0x7f00_0000_0000 + (i * page) as usize,
+                    i * page + page,
+                    page,
+                )
+            })
+            .collect();
+        assert_eq!(
+            coalesce_runs(&many),
+            vec![run(0x7f00_0000_0000, page, 256 * page)]
+        );
+        // No overflow at the top of either space.
+        let top = [
+            run(usize::MAX - 0xfff, u64::MAX - 0xfff, 0x1000),
+            run(0, 0, 0x1000),
+        ];
+        assert_eq!(coalesce_runs(&top).len(), 2);
+        assert!(coalesce_runs(&[]).is_empty());
+    }
+
+    #[test]
+    fn dirty_bitmaps_are_sized_like_the_kernel_wants() {
+        let b = DirtyBitmap::new("t", 0x10_0000, 65 * 4096, 4096).unwrap();
+        assert_eq!((b.pages(), b.words().len()), (65, 2));
+        assert!(!b.is_dirty(0x10_0000));
+        let mut b = b;
+        b.words[0] = 0b101;
+        b.words[1] = 1;
+        assert!(b.is_dirty(0x10_0000) && !b.is_dirty(0x10_1000) && b.is_dirty(0x10_2fff));
+        assert!(b.is_dirty(0x10_0000 + 64 * 4096));
+        assert!(!b.is_dirty(0xf_ffff) && !b.is_dirty(0x10_0000 + 65 * 4096));
+        assert_eq!(b.dirty_count(), 3);
+        assert_eq!(
+            b.dirty_pages().collect::<Vec<_>>(),
+            vec![0x10_0000, 0x10_2000, 0x10_0000 + 64 * 4096]
+        );
+        let e = |r: Result<DirtyBitmap>| r.unwrap_err().errno();
+        assert_eq!(e(DirtyBitmap::new("t", 0, 4096, 3000)), Errno::EINVAL);
+        assert_eq!(e(DirtyBitmap::new("t", 0x800, 4096, 4096)), Errno::EINVAL);
+        assert_eq!(e(DirtyBitmap::new("t", 0, 0, 4096)), Errno::EINVAL);
+        assert_eq!(
+            e(DirtyBitmap::new("t", u64::MAX - 0xfff, 0x2000, 4096)),
+            Errno::EOVERFLOW
+        );
+        assert_eq!(e(DirtyBitmap::new("t", 0, 1 << 44, 4096)), Errno::ERANGE);
+    }
+
+    #[test]
+    fn spans_are_checked_before_any_ioctl() {
+        assert_eq!(check_span("t", 0, 0).unwrap_err().errno(), Errno::EINVAL);
+        assert_eq!(
+            check_span("t", u64::MAX, 2).unwrap_err().errno(),
+            Errno::EOVERFLOW
+        );
+        assert!(check_span("t", u64::MAX, 1).is_ok());
+    }
+}

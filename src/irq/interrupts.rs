@@ -173,6 +173,9 @@ impl Interrupts {
     ) -> Result<Interrupts> {
         let object = || target.object(info.index);
         let count = eventfds.len();
+        if info.count == 0 {
+            return Err(crate::device::irq::Rejection::NoVectors.into_error(object()));
+        }
         if count == 0 || count as u64 > u64::from(info.count) {
             return Err(crate::device::irq::Rejection::OutOfRange {
                 start: 0,
@@ -571,6 +574,11 @@ impl Device {
     #[doc(alias = "VFIO_DEVICE_SET_IRQS")]
     pub fn enable_irqs(&self, index: impl Into<IrqIndex>, count: u32) -> Result<Interrupts> {
         let info = self.irq_info(index)?;
+        if info.count == 0 {
+            return Err(
+                crate::device::irq::Rejection::NoVectors.into_error(self.irq_object(info.index.0))
+            );
+        }
         if count == 0 || count > info.count {
             return Err(crate::device::irq::Rejection::OutOfRange {
                 start: 0,
@@ -620,7 +628,18 @@ impl Device {
                 errno: Errno::ENOTSUP,
             });
         }
-        let info = self.irq_info(index)?;
+        let info = match self.irq_info(index) {
+            // vfio-pci answers EINVAL for ERR on a device without a PCI Express capability.
+            Err(Error::Ioctl {
+                errno: Errno::EINVAL,
+                ..
+            }) => IrqInfo {
+                index,
+                flags: IrqFlags::empty(),
+                count: 0,
+            },
+            other => other?,
+        };
         if info.count == 0 {
             return Err(Error::NotSupported {
                 op: "enable_irqs",

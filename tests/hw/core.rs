@@ -371,3 +371,56 @@ fn type1_iommu_info_has_page_sizes_and_ranges() {
     assert!(ranges.iter().any(|r| r.contains(0x10_0000)), "{ranges:?}");
     assert!(info.dma_avail().is_some_and(|n| n > 0), "{info:?}");
 }
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn sysfs_binding_moves_a_device_to_vfio_pci_and_gives_it_back() {
+    use uvfio::pci::sysfs::Sysfs;
+    let addr = device("UVFIO_TEST_TESTDEV");
+    let a: PciAddress = addr.parse().unwrap();
+    let sysfs = Sysfs::new();
+    let driver = || sysfs.driver(&a).unwrap();
+    let write = |path: String, value: &str| {
+        std::fs::write(&path, value).unwrap_or_else(|e| panic!("writing {value:?} to {path}: {e}"))
+    };
+    assert_eq!(driver().as_deref(), Some("vfio-pci"));
+    assert_eq!(sysfs.vendor_device(&a).unwrap(), (0x1b36, 0x0005));
+
+    // Already on vfio-pci: binding changes nothing and restores nothing.
+    let binding = sysfs.bind_vfio_pci(&a).unwrap();
+    assert!(!binding.restores());
+    drop(binding);
+    assert_eq!(driver().as_deref(), Some("vfio-pci"));
+
+    // Take it away from vfio-pci by hand: its group node disappears.
+    write(format!("/sys/bus/pci/devices/{addr}/driver_override"), "\n");
+    write("/sys/bus/pci/drivers/vfio-pci/unbind".to_string(), &addr);
+    assert_eq!(driver(), None);
+    let err = Group::open(group_of(&addr)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Open {
+                errno: Errno::ENOENT,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // The RAII binding moves it to vfio-pci: the group and the device open again.
+    let binding = sysfs.bind_vfio_pci(&a).unwrap();
+    assert_eq!(binding.previous_driver(), None);
+    assert_eq!(driver().as_deref(), Some("vfio-pci"));
+    drop(open(&addr));
+    // Dropping it gives the device back to what it had: no driver.
+    drop(binding);
+    assert_eq!(driver(), None);
+    let err = Group::open(group_of(&addr)).unwrap_err();
+    assert_eq!(err.errno(), Errno::ENOENT, "{err}");
+
+    // Leave it as the other tests expect it.
+    sysfs.bind_vfio_pci(&a).unwrap().keep();
+    assert_eq!(driver().as_deref(), Some("vfio-pci"));
+    drop(open(&addr));
+}

@@ -147,9 +147,20 @@ impl DmaBuffer {
         }
         let state = container.dma_state();
         let iommu_page = state.with_allocator(container, |a| Ok(a.page_size()))?;
-        let align = usize::try_from(iommu_page).unwrap_or(usize::MAX);
-        let mem = Memory::allocate(size, options.page_size, align, options.huge_page_fallback)?;
-        let len = mem.len() as u64;
+        // The length the memory will have: whole pages of both the memory and the IOMMU.
+        let granule = options
+            .page_size
+            .bytes()
+            .max(usize::try_from(iommu_page).unwrap_or(usize::MAX));
+        let len = size.checked_next_multiple_of(granule).ok_or_else(|| {
+            Error::out_of_range(
+                OP,
+                Object::Container,
+                format!("{size} bytes do not fit the address space"),
+            )
+        })? as u64;
+        // The IOVA first: it is cheap and fails fast (no space below the limit, a taken fixed
+        // IOVA) before any memory is populated.
         let block = match options.iova {
             Some(iova) => {
                 if !options.limit.allows(iova, len) {
@@ -168,6 +179,28 @@ impl DmaBuffer {
             None => state.with_allocator(container, |a| {
                 a.allocate_aligned(len, options.align, options.limit)
             })?,
+        };
+        let mem = match Memory::allocate(
+            size,
+            options.page_size,
+            usize::try_from(iommu_page).unwrap_or(usize::MAX),
+            options.huge_page_fallback,
+        ) {
+            Ok(mem) if mem.len() as u64 == len => mem,
+            Ok(mem) => {
+                let got = mem.len();
+                drop(mem);
+                state.free(block);
+                return Err(Error::invalid(
+                    OP,
+                    Object::Container,
+                    format!("the memory came out as {got} bytes instead of {len}"),
+                ));
+            }
+            Err(e) => {
+                state.free(block);
+                return Err(e);
+            }
         };
         // SAFETY: `mem` is owned by the buffer being built and outlives the mapping (see the
         // module docs: Drop unmaps before freeing, and the error path below frees only after

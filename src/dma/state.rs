@@ -21,6 +21,7 @@ pub(crate) struct DmaState {
     pub(crate) buffers: AtomicU64,
     pub(crate) mapped_bytes: AtomicU64,
     pub(crate) leaked_bytes: AtomicU64,
+    pub(crate) range_reads: AtomicU64,
 }
 
 impl fmt::Debug for DmaState {
@@ -53,6 +54,7 @@ impl DmaState {
         let mut guard = self.lock();
         let stale = self.stale.swap(false, Ordering::AcqRel);
         if stale || guard.is_none() {
+            self.range_reads.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = refresh(container, &mut guard) {
                 if stale {
                     self.stale.store(true, Ordering::Release);
@@ -110,6 +112,9 @@ pub struct DmaStats {
     /// Bytes of buffers that could not be unmapped when dropped and were therefore leaked
     /// rather than freed while the device might still reach them (should stay 0).
     pub leaked_bytes: u64,
+    /// How many times the valid IOVA ranges were read from the kernel (once at the first
+    /// allocation, then after each group joined or left).
+    pub range_reads: u64,
     /// The IOVA allocator's numbers, once it exists.
     pub iova: Option<IovaStats>,
 }
@@ -162,6 +167,7 @@ impl Container {
             buffers: s.buffers.load(Ordering::Relaxed),
             mapped_bytes: s.mapped_bytes.load(Ordering::Relaxed),
             leaked_bytes: s.leaked_bytes.load(Ordering::Relaxed),
+            range_reads: s.range_reads.load(Ordering::Relaxed),
             iova: s.lock().as_ref().map(IovaAllocator::stats),
         }
     }

@@ -50,9 +50,10 @@ pub enum DmaAccess {
     /// `VFIO_DMA_MAP_FLAG_READ`: the device may only read the memory (transmit buffers,
     /// descriptors the device consumes).
     ReadOnly,
-    /// `VFIO_DMA_MAP_FLAG_WRITE`: the device may only write the memory. Honoured by Intel
-    /// VT-d (checked in the emulated IOMMU host); an IOMMU without write-only page-table
-    /// entries may grant read access as well.
+    /// `VFIO_DMA_MAP_FLAG_WRITE`: the device may write the memory, and should not read it.
+    /// Not a protection to rely on: the IOMMU may grant read access too (in the emulated
+    /// IOMMU host, QEMU's VT-d with Linux 6.1 lets the device read a write-only mapping).
+    /// Use it as a statement of intent (receive buffers); [`DmaAccess::ReadOnly`] is enforced.
     WriteOnly,
     /// `VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE`: the usual case.
     #[default]

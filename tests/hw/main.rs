@@ -11,6 +11,7 @@
 
 mod common;
 mod core;
+mod dma;
 mod irq;
 
 use std::os::fd::AsRawFd;

@@ -278,100 +278,147 @@ impl Interrupts {
     }
 
     /// Binds `eventfd` to `vector`, or with `None` removes the vector's eventfd, and returns the
-    /// eventfd the vector had.
+    /// eventfd the vector had. The one-vector form of [`Interrupts::set_vectors`].
     ///
     /// Within the enabled range (`vector < len()`) this is one `VFIO_DEVICE_SET_IRQS` with
-    /// `start = vector, count = 1`: the other vectors are not touched and keep firing. Past it,
-    /// an index without [`IrqFlags::NORESIZE`] (vfio-pci's MSI-X on kernels with dynamic MSI-X,
-    /// 6.5 and later) grows in place the same way. With NORESIZE (MSI, and MSI-X on older
-    /// kernels) the kernel cannot grow an enabled index, so the handle does the documented full
-    /// re-arm: disable the index, then enable `0 ..= vector` with every eventfd again. Interrupts
-    /// the device raises during that window are lost (counters already signalled are kept).
-    ///
-    /// On failure the handle is unchanged and the kernel is put back as it was: for a single
-    /// vector the old eventfd is bound again (the kernel drops it before it looks at the new
-    /// one); for a re-arm the old set is enabled again, and if even that fails the index is left
-    /// disabled (the first error is returned).
+    /// `start = vector, count = 1`: the other vectors are not touched and keep firing.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] (`ERANGE`) for a vector the index does not have, (`EINVAL`,
-    /// `EBADF`) for a descriptor that is not an open eventfd; [`Error::Syscall`] if the eventfd
-    /// cannot be made non-blocking; [`Error::Ioctl`] when the kernel refuses.
+    /// As [`Interrupts::set_vectors`].
     #[doc(alias = "VFIO_IRQ_SET_ACTION_TRIGGER")]
     #[doc(alias = "VFIO_IRQ_SET_DATA_EVENTFD")]
     pub fn set_vector(&mut self, vector: u32, eventfd: Option<EventFd>) -> Result<Option<EventFd>> {
-        if vector >= self.info.count {
-            return Err(self.error_out_of_range("set_vector", vector, 1, self.info.count));
+        Ok(self.set_vectors(vector, vec![eventfd])?.pop().flatten())
+    }
+
+    /// Binds `eventfds` to the vectors `start ..` (`None` removes a vector's eventfd, leaving a
+    /// hole) and returns the eventfds those vectors had, in the same order.
+    ///
+    /// Within the enabled range (`start + eventfds.len() <= len()`) this is one
+    /// `VFIO_DEVICE_SET_IRQS` with that `start` and `count`: the vectors outside it are not
+    /// touched and keep firing. Past it, an index without [`IrqFlags::NORESIZE`] (vfio-pci's
+    /// MSI-X on kernels with dynamic MSI-X, 6.5 and later) grows in place the same way. With
+    /// NORESIZE (MSI, and MSI-X on older kernels) the kernel cannot grow an enabled index, so the
+    /// handle does the documented full re-arm: it disables the index, then enables `0 .. end`
+    /// with every eventfd again. Interrupts the device raises during that window are lost
+    /// (counters already signalled are kept). Holes past the enabled range ask nothing of the
+    /// kernel.
+    ///
+    /// On failure the handle is unchanged and the kernel is put back as it was: the old eventfds
+    /// of the range are bound again (the kernel drops a vector's eventfd before it looks at the
+    /// new one, and unbinds the whole range when one fails); after a failed re-arm the old set
+    /// is enabled again, and if even that fails the index is left disabled (the first error is
+    /// returned either way).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] (`ERANGE`) for vectors the index does not have or an empty
+    /// `eventfds`, (`EINVAL`, `EBADF`) for a descriptor that is not an open eventfd;
+    /// [`Error::Syscall`] if an eventfd cannot be made non-blocking; [`Error::Ioctl`] when the
+    /// kernel refuses.
+    #[doc(alias = "VFIO_IRQ_SET_ACTION_TRIGGER")]
+    #[doc(alias = "VFIO_IRQ_SET_DATA_EVENTFD")]
+    pub fn set_vectors(
+        &mut self,
+        start: u32,
+        mut eventfds: Vec<Option<EventFd>>,
+    ) -> Result<Vec<Option<EventFd>>> {
+        let count = eventfds.len();
+        if count == 0 || u64::from(start) + count as u64 > u64::from(self.info.count) {
+            return Err(self.error_out_of_range(
+                "set_vectors",
+                start,
+                count as u64,
+                self.info.count,
+            ));
         }
-        if let Some(e) = &eventfd {
+        for e in eventfds.iter().flatten() {
             set_nonblocking(e).map_err(|errno| Error::Syscall {
                 op: "fcntl(F_SETFL, O_NONBLOCK)",
                 object: self.object(),
                 errno,
             })?;
         }
-        let v = vector as usize;
-        let enabled = v < self.vectors.len();
-        if !enabled && eventfd.is_none() {
-            // Nothing is bound there.
-            return Ok(None);
+        let first = start as usize;
+        let len = self.vectors.len();
+        // Holes past the enabled range: nothing is bound there, nothing to ask.
+        while first + eventfds.len() > len && matches!(eventfds.last(), Some(None)) {
+            eventfds.pop();
         }
-        if enabled || !self.info.flags.contains(IrqFlags::NORESIZE) {
-            let new = [eventfd.as_ref().map(borrow_eventfd)];
-            let result = self.target.set_irqs(
-                &self.info,
-                IrqAction::Trigger,
-                vector,
-                IrqData::Eventfd(&new),
-            );
-            if let Err(e) = result {
-                if let Some(old) = self.vectors.get(v).and_then(Option::as_ref) {
-                    // Best effort: the first error is the one to report.
-                    let _ = self.target.set_irqs(
-                        &self.info,
-                        IrqAction::Trigger,
-                        vector,
-                        IrqData::Eventfd(&[Some(borrow_eventfd(old))]),
-                    );
-                }
-                return Err(e);
+        let end = first + eventfds.len();
+        if first < end {
+            if end <= len || !self.info.flags.contains(IrqFlags::NORESIZE) {
+                self.bind_in_place(start, &eventfds)?;
+            } else {
+                self.rearm(start, &eventfds)?;
             }
-            if !enabled {
-                self.vectors.resize_with(v + 1, || None);
-            }
-            return Ok(std::mem::replace(&mut self.vectors[v], eventfd));
         }
-        // NORESIZE and past the enabled range: the full re-arm.
-        let Some(eventfd) = eventfd else {
-            return Ok(None);
-        };
-        {
-            let mut fds = borrow_all(&self.vectors);
-            fds.resize(v + 1, None);
-            fds[v] = Some(borrow_eventfd(&eventfd));
-            self.target.set_irqs(
-                &self.info,
-                IrqAction::Trigger,
-                0,
-                IrqData::None { count: 0 },
-            )?;
-            if let Err(e) =
-                self.target
-                    .set_irqs(&self.info, IrqAction::Trigger, 0, IrqData::Eventfd(&fds))
-            {
+        if self.vectors.len() < end {
+            self.vectors.resize_with(end, || None);
+        }
+        let mut old: Vec<Option<EventFd>> = eventfds
+            .into_iter()
+            .zip(&mut self.vectors[first..end])
+            .map(|(new, slot)| std::mem::replace(slot, new))
+            .collect();
+        old.resize_with(count, || None);
+        Ok(old)
+    }
+
+    /// One `SET_IRQS` for `start .. start + eventfds.len()`; on failure, binds the old eventfds
+    /// of the enabled part of the range again.
+    fn bind_in_place(&self, start: u32, eventfds: &[Option<EventFd>]) -> Result<()> {
+        let result = self.target.set_irqs(
+            &self.info,
+            IrqAction::Trigger,
+            start,
+            IrqData::Eventfd(&borrow_all(eventfds)),
+        );
+        if let Err(e) = result {
+            let first = start as usize;
+            let restore_end = (first + eventfds.len()).min(self.vectors.len());
+            if first < restore_end {
+                // Best effort: the first error is the one to report.
                 let _ = self.target.set_irqs(
                     &self.info,
                     IrqAction::Trigger,
-                    0,
-                    IrqData::Eventfd(&borrow_all(&self.vectors)),
+                    start,
+                    IrqData::Eventfd(&borrow_all(&self.vectors[first..restore_end])),
                 );
-                return Err(e);
             }
+            return Err(e);
         }
-        self.vectors.resize_with(v + 1, || None);
-        self.vectors[v] = Some(eventfd);
-        Ok(None)
+        Ok(())
+    }
+
+    /// The full re-arm of a NORESIZE index: disable, then enable `0 .. end` with the current
+    /// eventfds and `eventfds` at `start ..`; on failure, enable the old set again.
+    fn rearm(&self, start: u32, eventfds: &[Option<EventFd>]) -> Result<()> {
+        let first = start as usize;
+        let end = first + eventfds.len();
+        let mut fds = borrow_all(&self.vectors);
+        fds.resize(end.max(fds.len()), None);
+        fds[first..end].copy_from_slice(&borrow_all(eventfds));
+        self.target.set_irqs(
+            &self.info,
+            IrqAction::Trigger,
+            0,
+            IrqData::None { count: 0 },
+        )?;
+        let result =
+            self.target
+                .set_irqs(&self.info, IrqAction::Trigger, 0, IrqData::Eventfd(&fds));
+        if let Err(e) = result {
+            let _ = self.target.set_irqs(
+                &self.info,
+                IrqAction::Trigger,
+                0,
+                IrqData::Eventfd(&borrow_all(&self.vectors)),
+            );
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Removes `vector`'s eventfd (the vector stops signalling; the others are not touched) and
@@ -1036,6 +1083,83 @@ pub(crate) mod tests {
         assert_eq!(kernel.calls()[1..], [Call::Bind(4, vec![fd])]);
         assert_eq!(irqs.len(), 5);
         assert!(irqs.eventfd(3).is_none());
+    }
+
+    #[test]
+    fn a_range_with_holes_is_one_request() {
+        let (kernel, mut irqs) = handle("range", msix_info(6, true), 6);
+        let before = numbers(&irqs);
+        let mut new = eventfds(3);
+        new[1] = None;
+        let new_fds: Vec<i32> = new
+            .iter()
+            .map(|e| e.as_ref().map_or(-1, AsRawFd::as_raw_fd))
+            .collect();
+        let old = irqs.set_vectors(2, new).unwrap();
+        let old_fds: Vec<i32> = old
+            .iter()
+            .map(|e| e.as_ref().map_or(-1, AsRawFd::as_raw_fd))
+            .collect();
+        assert_eq!(old_fds, before[2..5]);
+        assert_eq!(kernel.calls()[1..], [Call::Bind(2, new_fds.clone())]);
+        assert_eq!(numbers(&irqs)[2..5], new_fds);
+        assert_eq!(numbers(&irqs)[..2], before[..2]);
+        assert_eq!(numbers(&irqs)[5], before[5]);
+        // Empty or out of range.
+        assert_eq!(
+            irqs.set_vectors(0, Vec::new()).unwrap_err().errno(),
+            Errno::ERANGE
+        );
+        assert_eq!(
+            irqs.set_vectors(5, eventfds(2)).unwrap_err().errno(),
+            Errno::ERANGE
+        );
+        assert_eq!(kernel.calls().len(), 2);
+    }
+
+    #[test]
+    fn a_range_past_the_enabled_part_rearms_and_trailing_holes_are_free() {
+        let (kernel, mut irqs) = handle("range-rearm", msix_info(8, true), 2);
+        let before = numbers(&irqs);
+        // Vectors 1..6: one new eventfd at 3, holes elsewhere; the trailing holes (4, 5) lie
+        // past the enabled range and are dropped from the request.
+        let mut new: Vec<Option<EventFd>> = (0..5).map(|_| None).collect();
+        new[2] = Some(new_eventfd().unwrap());
+        let fd3 = new[2].as_ref().unwrap().as_raw_fd();
+        let old = irqs.set_vectors(1, new).unwrap();
+        assert_eq!(old.len(), 5);
+        assert_eq!(old[0].as_ref().map(AsRawFd::as_raw_fd), Some(before[1]));
+        assert!(old[1..].iter().all(Option::is_none));
+        assert_eq!(
+            kernel.calls()[1..],
+            [Call::Disable, Call::Bind(0, vec![before[0], -1, -1, fd3])]
+        );
+        assert_eq!(irqs.len(), 4);
+        assert_eq!(numbers(&irqs), [before[0], -1, -1, fd3]);
+        // Only holes past the enabled range: nothing to do.
+        let old = irqs.set_vectors(5, (0..3).map(|_| None).collect()).unwrap();
+        assert_eq!(old.len(), 3);
+        assert_eq!(kernel.calls().len(), 3);
+    }
+
+    #[test]
+    fn a_refused_range_puts_the_old_eventfds_back() {
+        let (kernel, mut irqs) = handle("range-rollback", msix_info(4, false), 3);
+        let before = numbers(&irqs);
+        kernel.fail_next(&[Some(Errno::ENOSPC)]);
+        let new = eventfds(3);
+        let new_fds: Vec<i32> = new.iter().flatten().map(AsRawFd::as_raw_fd).collect();
+        let err = irqs.set_vectors(1, new).unwrap_err();
+        assert_eq!(err.errno(), Errno::ENOSPC);
+        // Dynamic MSI-X grows in place; the enabled part (1, 2) is restored.
+        assert_eq!(
+            kernel.calls()[1..],
+            [
+                Call::Bind(1, new_fds),
+                Call::Bind(1, vec![before[1], before[2]])
+            ]
+        );
+        assert_eq!(numbers(&irqs), before);
     }
 
     #[test]

@@ -563,6 +563,34 @@ fn e1000e_msix_grows_past_the_enabled_range() {
     for k in [0, 1, 4] {
         expect_only(&regs, &msix, k, msix.eventfd(k as u32).unwrap());
     }
+    // The holes 2 and 3 in one request (start 2, count 2), then 1 and 2 removed in one.
+    let old = msix
+        .set_vectors(
+            2,
+            vec![
+                Some(EventFd::new(EFD_NONBLOCK).unwrap()),
+                Some(EventFd::new(EFD_NONBLOCK).unwrap()),
+            ],
+        )
+        .unwrap();
+    assert!(old.iter().all(Option::is_none));
+    for k in 0..5 {
+        expect_only(&regs, &msix, k, msix.eventfd(k as u32).unwrap());
+    }
+    let old = msix.set_vectors(1, vec![None, None]).unwrap();
+    assert!(old.iter().all(Option::is_some));
+    for k in [1, 2] {
+        e1000e_fire(&regs, k);
+        std::thread::sleep(QUIET);
+        e1000e_clear(&regs, k);
+        for (v, e) in msix.bound() {
+            assert_eq!(drain(e), 0, "vector {v} fired for removed vector {k}");
+        }
+        assert_eq!(drain(old[k - 1].as_ref().unwrap()), 0, "removed vector {k}");
+    }
+    for k in [0, 3, 4] {
+        expect_only(&regs, &msix, k, msix.eventfd(k as u32).unwrap());
+    }
     regs.write32(E1000_IMC, u32::MAX);
 }
 

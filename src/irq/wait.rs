@@ -238,7 +238,9 @@ impl<'a, K: Copy> Waiter<'a, K> {
             };
             match ready {
                 Ok(n) => {
-                    let mut positions: Vec<usize> = self.events[..n]
+                    // n <= events.len(): epoll_wait fills at most the buffer it is given.
+                    let events = self.events.get(..n).unwrap_or_default();
+                    let mut positions: Vec<usize> = events
                         .iter()
                         .map(|e| e.data() as usize)
                         .filter(|&p| p < self.entries.len())

@@ -324,6 +324,30 @@ fn edu_intx_unmask_eventfd_unmasks_when_written() {
     assert_eq!(intx.wait(0, Some(ARRIVES)).unwrap(), Some(1));
     regs.write32(EDU_IRQ_ACK, 0x4);
 
+    // The mask eventfd (DATA_EVENTFD | ACTION_MASK) is in the header, but vfio-pci does not
+    // implement it: the kernel's ENOTTY, typed, and INTx unharmed.
+    let mask_fd = EventFd::new(EFD_NONBLOCK).unwrap();
+    let err = d
+        .set_irqs(
+            IrqIndex::INTX,
+            IrqAction::Mask,
+            0,
+            IrqData::Eventfd(&[Some(borrow_eventfd(&mask_fd))]),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Ioctl {
+                errno: Errno::ENOTTY,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    intx.trigger(0).unwrap();
+    assert_eq!(intx.wait(0, Some(ARRIVES)).unwrap(), Some(1));
+
     // Removing it: writes no longer unmask.
     let old = intx.set_unmask_eventfd(0, None).unwrap();
     assert!(old.is_some());

@@ -647,11 +647,7 @@ impl IovaAllocator {
             return;
         }
         self.free_bytes += e - s;
-        let mut blocks = Vec::new();
-        for_each_block(s, e, |a, q| blocks.push((a, q)));
-        for (a, q) in blocks {
-            self.insert_block(a, q);
-        }
+        for_each_block(s, e, |a, q| self.insert_block(a, q));
     }
 
     fn insert_block(&mut self, mut addr: u64, mut order: u32) {

@@ -9,7 +9,7 @@ use vmm_sys_util::eventfd::EventFd;
 
 use super::fd::{borrow_eventfd, io_errno, read_counter};
 use super::Interrupts;
-use crate::error::{Error, Object, Result};
+use crate::error::{Errno, Error, Object, Result};
 
 /// One interrupt vector registered with the current tokio runtime, to `.await` it.
 ///
@@ -44,6 +44,15 @@ pub struct AsyncVector {
 
 /// Registers `fd` for readability with the current runtime's reactor.
 fn register<T: std::os::fd::AsRawFd>(fd: T, object: impl Fn() -> Object) -> Result<AsyncFd<T>> {
+    // Outside a runtime tokio would panic: say so as an error instead.
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(Error::NotSupported {
+            op: "async interrupt wait",
+            object: object(),
+            reason: "called outside a tokio runtime (start one with the I/O driver enabled)".into(),
+            errno: Errno::EPERM,
+        });
+    }
     // tokio 1.51.6/1.53.3 deprecated this constructor in favour of the `unsafe`
     // `register_with_interest`, because an arbitrary `T` could hand out a descriptor that closes
     // or changes while registered. Ours cannot: `T` is an owned `EventFd` (one descriptor, open
@@ -138,8 +147,9 @@ impl Interrupts {
     ///
     /// # Panics
     ///
-    /// Tokio panics when this is called outside a tokio runtime, or in one built without its I/O
-    /// driver (a builder without `enable_io()`/`enable_all()`).
+    /// Tokio panics when this is called in a runtime built without its I/O driver (a builder
+    /// without `enable_io()`/`enable_all()`). Outside any runtime it is an
+    /// [`Error::NotSupported`] instead.
     pub fn async_vector(&self, vector: u32) -> Result<AsyncVector> {
         let eventfd = self.bound_eventfd("async_vector", vector)?;
         let dup = eventfd.try_clone().map_err(|e| Error::Syscall {
@@ -182,6 +192,14 @@ impl Interrupts {
 mod tests {
     use super::super::interrupts::tests::{handle, msix_info};
     use std::time::Duration;
+
+    #[test]
+    fn registering_outside_a_runtime_is_an_error_not_a_panic() {
+        let eventfd = vmm_sys_util::eventfd::EventFd::new(libc::EFD_NONBLOCK).unwrap();
+        let err = super::register(eventfd, || crate::Object::Device("test".into())).unwrap_err();
+        assert!(matches!(err, crate::Error::NotSupported { .. }), "{err}");
+        assert!(err.to_string().contains("outside a tokio runtime"), "{err}");
+    }
 
     #[tokio::test]
     async fn await_reads_each_wake_once() {

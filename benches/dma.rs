@@ -1,0 +1,454 @@
+//! DMA benchmarks: the IOVA allocator and the pool's free list (anywhere), and, in the
+//! emulated IOMMU host, map+unmap against raw ioctls, pool allocation, and 512 MiB of huge
+//! pages mapped with one ioctl against one per page.
+//!
+//! ```text
+//! # everything, in the VM (the huge page part needs the memory and the reservation):
+//! UVFIO_VM_MEM=2G UVFIO_VM_CMDLINE="hugepages=300" \
+//!     tests/vm/cargo-vm bench --bench dma -- --warm-up-time 1 --measurement-time 3
+//! # the pure parts on the host (the rest says it is skipped):
+//! cargo bench --bench dma -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! The device is the edu of `UVFIO_TEST_EDU` (or the PCI address in `UVFIO_BENCH_DEVICE`);
+//! no DMA is started, it only provides a group for the container. After criterion, an
+//! interleaved run prints the ratios and rates the acceptance criteria are about.
+
+use std::hint::black_box;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion};
+use uvfio::dma::{AddressLimit, DmaAccess, DmaBuffer, DmaPool, IovaAllocator, SlotAllocator};
+use uvfio::iommu::{DmaRun, IovaRange};
+use uvfio::uapi::vfio;
+use uvfio::{Container, DmaOptions};
+
+const PAGE: u64 = 4096;
+const HUGE: u64 = 2 << 20;
+const HUGE_TOTAL: u64 = 512 << 20;
+
+/// x86's valid IOVA ranges with a 39-bit IOMMU.
+fn x86_ranges() -> [IovaRange; 2] {
+    [
+        IovaRange {
+            start: 0,
+            end: 0xfedf_ffff,
+        },
+        IovaRange {
+            start: 0xfef0_0000,
+            end: (1 << 39) - 1,
+        },
+    ]
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// 4, 8, 16 or 64 KiB.
+    fn size(&mut self) -> u64 {
+        [PAGE, 2 * PAGE, 4 * PAGE, 16 * PAGE][(self.next() % 4) as usize]
+    }
+}
+
+/// An allocator with `live` blocks of mixed sizes, fragmented (every other one of twice as
+/// many freed).
+fn populated(live: usize) -> IovaAllocator {
+    let mut a = IovaAllocator::new(&x86_ranges(), PAGE).expect("allocator");
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut blocks = Vec::with_capacity(2 * live);
+    for _ in 0..2 * live {
+        blocks.push(a.allocate(rng.size(), AddressLimit::NONE).expect("space"));
+    }
+    // Every other block is freed; the rest stay allocated for the whole benchmark (dropping
+    // an IovaBlock keeps its space allocated).
+    for b in blocks.into_iter().step_by(2) {
+        a.free(b).expect("free");
+    }
+    assert_eq!(a.stats().allocations, live);
+    a
+}
+
+fn bench_allocator(c: &mut Criterion) {
+    let mut g = c.benchmark_group("iova_alloc_free");
+    for live in [1_000usize, 10_000, 100_000] {
+        let mut a = populated(live);
+        let mut rng = Rng(42);
+        g.bench_with_input(BenchmarkId::from_parameter(live), &live, |b, _| {
+            b.iter(|| {
+                let block = a.allocate(rng.size(), AddressLimit::NONE).expect("space");
+                a.free(black_box(block)).expect("free");
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_slots(c: &mut Criterion) {
+    let slots = SlotAllocator::new(4096);
+    // Warm: a few in use, as in a running driver.
+    let held: Vec<_> = (0..64).map(|_| slots.acquire().expect("slot")).collect();
+    c.bench_function("pool_free_list/acquire_release", |b| {
+        b.iter(|| {
+            let s = slots.acquire().expect("slot");
+            slots.release(black_box(s)).expect("release");
+        })
+    });
+    // What DmaPool::alloc and dropping a PoolBuffer do on top of the free list: clone and drop
+    // the pool's Arc. A stand-in for the real pool where no device exists.
+    let shared = std::sync::Arc::new(0u64);
+    c.bench_function("pool_free_list/acquire_release_with_arc", |b| {
+        b.iter(|| {
+            let s = slots.acquire().expect("slot");
+            let handle = black_box(shared.clone());
+            drop(handle);
+            slots.release(black_box(s)).expect("release");
+        })
+    });
+    for s in held {
+        slots.release(s).expect("release");
+    }
+}
+
+/// The device's container, or `None` (with a note) outside the VM.
+fn container() -> Option<Container> {
+    let addr = std::env::var("UVFIO_BENCH_DEVICE")
+        .or_else(|_| std::env::var("UVFIO_TEST_EDU"))
+        .ok()?;
+    let container = Container::new().ok()?;
+    let device = container
+        .open_pci_device(&addr.parse().expect("a PCI address like 0000:00:01.0"))
+        .ok()?;
+    // The device is not needed once its group holds the container's IOMMU.
+    std::mem::forget(device);
+    Some(container)
+}
+
+/// Owned anonymous memory for the raw paths.
+struct Pages {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Pages {
+    fn new(len: usize, huge: bool) -> Option<Pages> {
+        let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE;
+        if huge {
+            flags |= libc::MAP_HUGETLB | libc::MAP_HUGE_2MB;
+        }
+        // SAFETY: a fresh private anonymous mapping.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                -1,
+                0,
+            )
+        };
+        (ptr != libc::MAP_FAILED).then_some(Pages {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        // SAFETY: the benchmark's own mapping; every IOMMU mapping of it is gone by now.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// Runs `a` and `b` alternately `n` times each; returns the time spent in each.
+fn interleaved(n: u64, a: &dyn Fn(), b: &dyn Fn()) -> (Duration, Duration) {
+    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..n {
+        let t = Instant::now();
+        a();
+        ta += t.elapsed();
+        let t = Instant::now();
+        b();
+        tb += t.elapsed();
+    }
+    (ta, tb)
+}
+
+/// `VFIO_IOMMU_MAP_DMA` + `VFIO_IOMMU_UNMAP_DMA` by hand: the baseline.
+fn raw_map_unmap(fd: i32, vaddr: *mut u8, iova: u64, size: u64) {
+    let mut map = vfio::vfio_iommu_type1_dma_map {
+        argsz: std::mem::size_of::<vfio::vfio_iommu_type1_dma_map>() as u32,
+        flags: vfio::VFIO_DMA_MAP_FLAG_READ | vfio::VFIO_DMA_MAP_FLAG_WRITE,
+        vaddr: vaddr as u64,
+        iova,
+        size,
+    };
+    // SAFETY: the memory outlives the mapping, which is removed right below.
+    let r = unsafe { libc::ioctl(fd, vfio::VFIO_IOMMU_MAP_DMA, &mut map) };
+    assert_eq!(r, 0, "raw map: {}", std::io::Error::last_os_error());
+    let mut unmap = vfio::vfio_iommu_type1_dma_unmap {
+        argsz: std::mem::size_of::<vfio::vfio_iommu_type1_dma_unmap>() as u32,
+        flags: 0,
+        iova,
+        size,
+    };
+    // SAFETY: a plain unmap request.
+    let r = unsafe { libc::ioctl(fd, vfio::VFIO_IOMMU_UNMAP_DMA, &mut unmap) };
+    assert_eq!(r, 0, "raw unmap: {}", std::io::Error::last_os_error());
+}
+
+fn uvfio_map_unmap(c: &Container, vaddr: *mut u8, iova: u64, size: u64) {
+    // SAFETY: the memory outlives the mapping, which is removed right below.
+    unsafe { c.map_dma_raw(vaddr, iova, size, DmaAccess::ReadWrite) }.expect("map");
+    c.unmap_dma(iova, size).expect("unmap");
+}
+
+fn bench_device(c: &mut Criterion, container: &Container) {
+    let page = Pages::new(PAGE as usize, false).expect("a page");
+    let spot = container
+        .allocate_iova(PAGE, AddressLimit::NONE)
+        .expect("an IOVA");
+    let fd = container.as_raw_fd();
+    let mut g = c.benchmark_group("map_unmap_4k");
+    // The two paths run alternately inside every sample, each timing only its own calls, so
+    // that both see the same conditions (the emulated host drifts a lot between samples).
+    let raw = || raw_map_unmap(fd, page.ptr, spot.start(), PAGE);
+    let ours = || uvfio_map_unmap(container, page.ptr, spot.start(), PAGE);
+    g.bench_function("raw_ioctl", |b| {
+        b.iter_custom(|n| interleaved(n, &raw, &ours).0)
+    });
+    g.bench_function("uvfio", |b| {
+        b.iter_custom(|n| interleaved(n, &raw, &ours).1)
+    });
+    g.bench_function("raw_mmap_ioctl_munmap", |b| {
+        b.iter(|| {
+            let p = Pages::new(PAGE as usize, false).expect("a page");
+            raw_map_unmap(fd, p.ptr, spot.start(), PAGE);
+        })
+    });
+    g.bench_function("dma_buffer", |b| {
+        b.iter(|| black_box(DmaBuffer::new(container, PAGE as usize).expect("buffer")))
+    });
+    g.finish();
+
+    let pool = DmaPool::new(container, 2048, 4096, DmaOptions::new()).expect("pool");
+    let before = container.dma_stats();
+    c.bench_function("pool/alloc_free", |b| {
+        b.iter(|| black_box(pool.alloc().expect("a free buffer")))
+    });
+    let after = container.dma_stats();
+    let ioctls =
+        (after.map_ioctls - before.map_ioctls) + (after.unmap_ioctls - before.unmap_ioctls);
+    println!("pool/alloc_free: {ioctls} map/unmap ioctls during the benchmark");
+    assert_eq!(ioctls, 0, "the pool made ioctls after warm-up");
+}
+
+/// 512 MiB of 2 MiB huge pages: one ioctl per contiguous run (here 1) against one per page.
+fn bench_huge(c: &mut Criterion, container: &Container) {
+    let Some(mem) = Pages::new(HUGE_TOTAL as usize, true) else {
+        println!(
+            "huge_512m: skipped, 256 huge pages of 2 MiB are not available (run the VM with \
+             UVFIO_VM_MEM=2G UVFIO_VM_CMDLINE=hugepages=300)"
+        );
+        return;
+    };
+    let spot = container
+        .allocate_iova(HUGE_TOTAL, AddressLimit::NONE)
+        .expect("512 MiB of IOVA");
+    let runs: Vec<DmaRun> = (0..HUGE_TOTAL / HUGE)
+        .map(|i| DmaRun {
+            vaddr: mem.ptr as usize + (i * HUGE) as usize,
+            iova: spot.start() + i * HUGE,
+            size: HUGE,
+        })
+        .collect();
+    let mut g = c.benchmark_group("huge_512m");
+    g.sample_size(10);
+    g.bench_function("one_ioctl_per_run", |b| {
+        b.iter(|| {
+            // SAFETY: `mem` outlives the mapping, removed right below.
+            let n = unsafe { container.map_dma_runs(&runs, DmaAccess::ReadWrite) }.expect("map");
+            assert_eq!(n, 1);
+            container
+                .unmap_dma(spot.start(), HUGE_TOTAL)
+                .expect("unmap");
+        })
+    });
+    g.bench_function("per_page_loop", |b| {
+        b.iter(|| {
+            for r in &runs {
+                // SAFETY: as above.
+                unsafe {
+                    container.map_dma_raw(
+                        r.vaddr as *const u8,
+                        r.iova,
+                        r.size,
+                        DmaAccess::ReadWrite,
+                    )
+                }
+                .expect("map");
+            }
+            for r in &runs {
+                container.unmap_dma(r.iova, r.size).expect("unmap");
+            }
+        })
+    });
+    g.finish();
+    summary_huge(container, &runs, spot.start());
+}
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+/// Alternates the two map paths in rounds and prints the ratio of their best rounds.
+fn summary_map(container: &Container) {
+    let page = Pages::new(PAGE as usize, false).expect("a page");
+    let spot = container
+        .allocate_iova(PAGE, AddressLimit::NONE)
+        .expect("an IOVA");
+    let fd = container.as_raw_fd();
+    let (mut raw, mut ours) = (Duration::MAX, Duration::MAX);
+    let time_raw = || {
+        let t = Instant::now();
+        for _ in 0..500 {
+            raw_map_unmap(fd, page.ptr, spot.start(), PAGE);
+        }
+        t.elapsed()
+    };
+    let time_ours = || {
+        let t = Instant::now();
+        for _ in 0..500 {
+            uvfio_map_unmap(container, page.ptr, spot.start(), PAGE);
+        }
+        t.elapsed()
+    };
+    // Alternate which goes first, and keep each side's best round.
+    for round in 0..20 {
+        if round % 2 == 0 {
+            raw = raw.min(time_raw());
+            ours = ours.min(time_ours());
+        } else {
+            ours = ours.min(time_ours());
+            raw = raw.min(time_raw());
+        }
+    }
+    println!(
+        "summary map+unmap 4 KiB: raw {:.2} us, uvfio {:.2} us, ratio {:.3} (must be <= 1.05)",
+        raw.as_secs_f64() * 1e6 / 500.0,
+        ours.as_secs_f64() * 1e6 / 500.0,
+        ours.as_secs_f64() / raw.as_secs_f64()
+    );
+
+    let pool = DmaPool::new(container, 2048, 4096, DmaOptions::new()).expect("pool");
+    let before = container.dma_stats();
+    let n = 2_000_000u64;
+    let t = Instant::now();
+    for _ in 0..n {
+        black_box(pool.alloc().expect("a free buffer"));
+    }
+    let d = t.elapsed();
+    let after = container.dma_stats();
+    println!(
+        "summary DmaPool alloc+free: {:.1} M/s on one core, {} ioctls",
+        rate(n, d) / 1e6,
+        (after.map_ioctls - before.map_ioctls) + (after.unmap_ioctls - before.unmap_ioctls)
+    );
+}
+
+fn summary_huge(container: &Container, runs: &[DmaRun], start: u64) {
+    let avail = |c: &Container| c.iommu_info().ok().and_then(|i| i.dma_avail());
+    let before = avail(container);
+    // SAFETY: the runs' memory outlives the mappings, removed below.
+    unsafe { container.map_dma_runs(runs, DmaAccess::ReadWrite) }.expect("map");
+    let coalesced = avail(container);
+    container.unmap_dma(start, HUGE_TOTAL).expect("unmap");
+    for r in runs {
+        // SAFETY: as above.
+        unsafe {
+            container.map_dma_raw(r.vaddr as *const u8, r.iova, r.size, DmaAccess::ReadWrite)
+        }
+        .expect("map");
+    }
+    let per_page = avail(container);
+    container.unmap_dma(start, HUGE_TOTAL).expect("unmap");
+    let used = |after: Option<u32>| before.zip(after).map(|(b, a)| b - a);
+    println!(
+        "summary huge_512m: mapping entries used (dma_avail): coalesced {:?}, per page {:?}",
+        used(coalesced),
+        used(per_page)
+    );
+}
+
+fn summary_pure() {
+    let slots = SlotAllocator::new(4096);
+    let n = 20_000_000u64;
+    let t = Instant::now();
+    for _ in 0..n {
+        let s = slots.acquire().expect("slot");
+        slots.release(black_box(s)).expect("release");
+    }
+    let plain = rate(n, t.elapsed());
+    let shared = std::sync::Arc::new(0u64);
+    let t = Instant::now();
+    for _ in 0..n {
+        let s = slots.acquire().expect("slot");
+        drop(black_box(shared.clone()));
+        slots.release(black_box(s)).expect("release");
+    }
+    println!(
+        "summary pool free list acquire+release: {:.1} M/s on one core ({:.1} M/s with the \
+         PoolBuffer's Arc clone and drop)",
+        plain / 1e6,
+        rate(n, t.elapsed()) / 1e6
+    );
+    let mut per_op = Vec::new();
+    for live in [1_000usize, 10_000, 100_000] {
+        let mut a = populated(live);
+        let mut rng = Rng(7);
+        let n = 1_000_000u64;
+        let t = Instant::now();
+        for _ in 0..n {
+            let block = a.allocate(rng.size(), AddressLimit::NONE).expect("space");
+            a.free(black_box(block)).expect("free");
+        }
+        per_op.push(t.elapsed().as_secs_f64() * 1e9 / n as f64);
+    }
+    println!(
+        "summary IOVA alloc+free: {:.0} ns at 1k, {:.0} ns at 10k, {:.0} ns at 100k live; \
+         growth 1k -> 100k {:.2}x (must be <= 2)",
+        per_op[0],
+        per_op[1],
+        per_op[2],
+        per_op[2] / per_op[0]
+    );
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench_allocator(&mut c);
+    bench_slots(&mut c);
+    let device = container();
+    match &device {
+        Some(container) => {
+            bench_device(&mut c, container);
+            bench_huge(&mut c, container);
+        }
+        None => println!(
+            "map_unmap_4k, pool, huge_512m: skipped, no device (UVFIO_TEST_EDU or \
+             UVFIO_BENCH_DEVICE); run them with tests/vm/cargo-vm bench --bench dma"
+        ),
+    }
+    c.final_summary();
+    summary_pure();
+    if let Some(container) = &device {
+        summary_map(container);
+    }
+}

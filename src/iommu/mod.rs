@@ -34,6 +34,17 @@ bitflags::bitflags! {
     }
 }
 
+/// Dirty page tracking parameters of a type1 IOMMU (`vfio_iommu_type1_info_cap_migration`).
+#[doc(alias = "vfio_iommu_type1_info_cap_migration")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DirtyTrackingInfo {
+    /// Page sizes a dirty bitmap may use, as a bitmap (bit n: 2^n bytes); the smallest is the
+    /// one [`Container::dirty_bitmap`](crate::Container::dirty_bitmap) accepts.
+    pub page_sizes: u64,
+    /// The largest bitmap, in bytes, one request may ask for.
+    pub max_bitmap_bytes: u64,
+}
+
 /// `VFIO_IOMMU_GET_INFO` (type1): what the IOMMU can map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IommuInfo {
@@ -88,6 +99,22 @@ impl IommuInfo {
         })
     }
 
+    /// The dirty page tracking parameters (`VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION`), when the
+    /// IOMMU driver supports [`Container::start_dirty_tracking`](crate::Container::start_dirty_tracking).
+    pub fn dirty_tracking(&self) -> Option<DirtyTrackingInfo> {
+        self.caps.iter().find_map(|c| match *c {
+            IommuCap::Migration {
+                pgsize_bitmap,
+                max_dirty_bitmap_size,
+                ..
+            } => Some(DirtyTrackingInfo {
+                page_sizes: pgsize_bitmap,
+                max_bitmap_bytes: max_dirty_bitmap_size,
+            }),
+            _ => None,
+        })
+    }
+
     /// How many more DMA mappings the container may create
     /// (`VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL`, bounded by `vfio_iommu_type1.dma_entry_limit`).
     pub fn dma_avail(&self) -> Option<u32> {
@@ -95,5 +122,36 @@ impl IommuInfo {
             IommuCap::DmaAvail(n) => Some(n),
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors_find_their_caps() {
+        let info = IommuInfo {
+            flags: IommuInfoFlags::PGSIZES | IommuInfoFlags::CAPS,
+            iova_pgsizes: Some(0x4020_1000),
+            caps: vec![
+                IommuCap::Migration {
+                    flags: 0,
+                    pgsize_bitmap: 4096,
+                    max_dirty_bitmap_size: 256 << 20,
+                },
+                IommuCap::DmaAvail(65535),
+            ],
+        };
+        assert_eq!(info.min_page_size(), Some(4096));
+        assert_eq!(info.dma_avail(), Some(65535));
+        assert_eq!(info.iova_ranges(), None);
+        assert_eq!(
+            info.dirty_tracking(),
+            Some(DirtyTrackingInfo {
+                page_sizes: 4096,
+                max_bitmap_bytes: 256 << 20
+            })
+        );
     }
 }

@@ -837,6 +837,122 @@ fn unmap_all_runs_and_vaddr_update() {
 
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
+fn the_mapping_budget_runs_out_with_a_typed_error_and_a_rollback() {
+    let edu = open_edu();
+    let c = &edu.container;
+    let avail = u64::from(edu.dma_avail().expect("DMA_AVAIL is reported"));
+    // Use up the budget: one page mapped at `avail` IOVAs (type1 allows a page at many IOVAs).
+    let page = TestPages::new(PAGE as usize);
+    let area = c.allocate_iova(avail * PAGE, AddressLimit::NONE).unwrap();
+    let start = Instant::now();
+    for i in 0..avail {
+        // SAFETY: `page` outlives the mappings: they are all unmapped below.
+        unsafe {
+            c.map_dma_raw(
+                page.ptr,
+                area.start() + i * PAGE,
+                PAGE,
+                DmaAccess::ReadWrite,
+            )
+        }
+        .unwrap();
+    }
+    println!("{avail} mappings in {:?}", start.elapsed());
+    assert_eq!(edu.dma_avail(), Some(0));
+    let before = c.dma_stats();
+    let e = DmaBuffer::with_options(c, 4096, edu_options()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Ioctl {
+                ioctl: "VFIO_IOMMU_MAP_DMA",
+                errno: Errno::ENOSPC,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("dma_entry_limit"), "{e}");
+    // Rolled back: the IOVA went back to the allocator, no buffer exists.
+    let after = c.dma_stats();
+    assert_eq!(
+        after.iova.unwrap().allocations,
+        before.iova.unwrap().allocations
+    );
+    assert_eq!(
+        (after.buffers, after.mapped_bytes),
+        (before.buffers, before.mapped_bytes)
+    );
+    // One unmap covering them all gives the budget back.
+    assert_eq!(
+        c.unmap_dma(area.start(), avail * PAGE).unwrap(),
+        avail * PAGE
+    );
+    assert_eq!(edu.dma_avail(), Some(avail as u32));
+    drop(area);
+    let ok = DmaBuffer::with_options(c, 4096, edu_options()).unwrap();
+    drop(ok);
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn bad_parameters_are_refused_before_anything_is_taken() {
+    // No IOMMU type yet: buffers are refused without touching the kernel.
+    let bare = Container::new().unwrap();
+    let e = DmaBuffer::new(&bare, 4096).unwrap_err();
+    assert!(matches!(e, Error::NotSupported { .. }), "{e}");
+    assert!(matches!(
+        DmaPool::new(&bare, 2048, 8, DmaOptions::new()).unwrap_err(),
+        Error::NotSupported { .. }
+    ));
+    let edu = open_edu();
+    let c = &edu.container;
+    assert_eq!(errno_of(DmaBuffer::new(c, 0)), Errno::EINVAL);
+    assert_eq!(
+        errno_of(DmaBuffer::with_options(
+            c,
+            4096,
+            DmaOptions::new().align(3 << 12)
+        )),
+        Errno::EINVAL
+    );
+    assert_eq!(
+        errno_of(DmaPool::new(c, 0, 8, DmaOptions::new())),
+        Errno::EINVAL
+    );
+    assert_eq!(
+        errno_of(DmaPool::new(c, 2048, 0, DmaOptions::new())),
+        Errno::EINVAL
+    );
+    assert_eq!(
+        errno_of(DmaPool::new(c, 2048, 8, DmaOptions::new().align(100))),
+        Errno::EINVAL
+    );
+    assert_eq!(
+        errno_of(DmaPool::new(c, usize::MAX / 2, 8, DmaOptions::new())),
+        Errno::EINVAL
+    );
+    // An explicit alignment is honoured by the buffer and the pool's chunks.
+    let aligned = DmaBuffer::with_options(c, 4096, DmaOptions::new().align(1 << 20)).unwrap();
+    assert_eq!(aligned.iova() % (1 << 20), 0);
+    let pool = DmaPool::new(c, 100, 8, DmaOptions::new().align(256)).unwrap();
+    assert_eq!((pool.stride(), pool.chunk_size()), (256, 100));
+    let chunk = pool.alloc_zeroed().unwrap();
+    assert_eq!(chunk.len(), 100);
+    assert_eq!(chunk.iova() % 256, 0);
+    assert_eq!(
+        pool.index_of_iova(chunk.iova() + 100),
+        None,
+        "in the gap between chunks"
+    );
+    let stats = c.dma_stats();
+    assert_eq!(stats.buffers, 2);
+    drop((aligned, chunk, pool));
+    assert_eq!(c.dma_stats().buffers, 0);
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
 fn spapr_calls_are_refused_on_a_type1_container() {
     let edu = open_edu();
     let c = &edu.container;

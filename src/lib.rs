@@ -80,6 +80,12 @@
 //! | `VFIO_DEVICE_SET_IRQS` | [`Device::set_irqs`] (checked raw form); [`Device::enable_irqs`], [`Device::enable_irqs_with`], [`Device::notify_errors`], [`Device::notify_release_requests`] return an [`Interrupts`] handle ([`irq`]) |
 //! | `VFIO_DEVICE_IOEVENTFD` | [`Device::ioeventfd`], [`Device::ioeventfd_with`] return an [`irq::IoEventFd`] |
 //! | `VFIO_DEVICE_RESET` | [`Device::reset`] |
+//! | `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO` | [`Device::pci_hot_reset_info`] |
+//! | `VFIO_DEVICE_PCI_HOT_RESET` | [`Device::pci_hot_reset`] (takes the affected [`Group`]s as proof) |
+//! | `VFIO_DEVICE_QUERY_GFX_PLANE` | [`Device::gfx_plane_supported`] (`PROBE`), [`Device::gfx_plane`] |
+//! | `VFIO_DEVICE_GET_GFX_DMABUF` | [`Device::gfx_dmabuf`] |
+//! | `VFIO_DEVICE_FEATURE` | [`Device::feature_probe`], [`Device::features`] (`PROBE`); typed GET/SET in [`device::feature`] (low power, bus master, VF token, migration state, DMA logging) |
+//! | region `mmap` / `pread` / `pwrite` | [`Device::region`], [`Device::region_with`] return a [`Region`] ([`mmio`]); config space: [`Device::pci_config`] ([`pci::config`]); ROM: [`Device::read_rom`] |
 //!
 //! Every constant, struct and ioctl number of `<linux/vfio.h>` is in [`uapi::vfio`] under the
 //! kernel's name, checked against the system header by the ABI test.
@@ -132,3 +138,4 @@ pub use device::Device;
 pub use error::{Errno, Error, Object, Result};
 pub use group::Group;
 pub use irq::Interrupts;
+pub use mmio::{MapOptions, Region};

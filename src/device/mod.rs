@@ -8,8 +8,11 @@
 //! - <https://docs.kernel.org/driver-api/vfio.html> ("VFIO Usage Example")
 //! - `include/uapi/linux/vfio.h`: `VFIO_DEVICE_GET_INFO`, `VFIO_DEVICE_RESET`
 
+pub mod feature;
+pub mod gfx;
 pub mod irq;
 pub mod region;
+pub mod reset;
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -24,8 +27,11 @@ pub use crate::uapi::caps::DeviceCap;
 use crate::uapi::ioctl::DeviceFd;
 use crate::uapi::vfio;
 
+pub use feature::{Feature, FeatureAccess, MigState, MigrationFlags};
+pub use gfx::{DrmPlaneType, GfxPlane, GfxPlaneKind, GfxPlaneSource};
 pub use irq::{IrqFlags, IrqIndex, IrqInfo};
 pub use region::{RegionCap, RegionFlags, RegionIndex, RegionInfo};
+pub use reset::{HotResetDevice, HotResetInfo};
 
 bitflags::bitflags! {
     /// `vfio_device_info.flags`.

@@ -7,6 +7,8 @@
 //! [`sysfs::VfioBinding`] lives.
 
 pub mod address;
+pub mod caps;
+pub mod config;
 pub mod sysfs;
 
 pub use address::PciAddress;

@@ -13,6 +13,8 @@ mod common;
 mod core;
 mod dma;
 mod irq;
+mod pci;
+mod regions;
 
 use std::os::fd::AsRawFd;
 

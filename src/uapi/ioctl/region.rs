@@ -1,17 +1,18 @@
 //! Region I/O, reset and feature ioctls on the device; the Safety section of the parent module
 //! applies.
 #![allow(unsafe_code)]
-#![allow(dead_code)] // Raw wrappers the safe layers above are being built on.
 
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
 use super::{fail, ioctl_ptr, Cause, DeviceFd, Failed, Res};
 use crate::error::Malformation;
-use crate::uapi::buf::{ArgszBuf, MAX_ARGSZ};
+use crate::uapi::buf::{pod, ArgszBuf, Pod, MAX_ARGSZ};
 use crate::uapi::vfio;
+
+pod!(vfio::vfio_device_gfx_plane_info);
 
 impl DeviceFd {
     /// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: the header and the dependent devices.
@@ -84,9 +85,71 @@ impl DeviceFd {
         .map_err(fail("VFIO_DEVICE_PCI_HOT_RESET"))
     }
 
+    /// `VFIO_DEVICE_QUERY_GFX_PLANE`: `flags` and `drm_plane_type` in, the plane out, with the
+    /// value of its `region_index`/`dmabuf_id` union.
+    pub(crate) fn query_gfx_plane(
+        &self,
+        flags: u32,
+        drm_plane_type: u32,
+    ) -> Res<(vfio::vfio_device_gfx_plane_info, u32)> {
+        let mut plane = vfio::vfio_device_gfx_plane_info {
+            argsz: size_of::<vfio::vfio_device_gfx_plane_info>() as u32,
+            flags,
+            drm_plane_type,
+            ..Default::default()
+        };
+        // SAFETY: kind: device fd; argument: a vfio_device_gfx_plane_info with a matching argsz,
+        // read and written during the call only.
+        unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_DEVICE_QUERY_GFX_PLANE,
+                (&raw mut plane).cast(),
+            )
+        }
+        .map_err(fail("VFIO_DEVICE_QUERY_GFX_PLANE"))?;
+        // SAFETY: both union members are u32 covering the whole union, initialised (zeroed by
+        // Default, then possibly written by the kernel); any bit pattern is a valid u32.
+        let id = unsafe { plane.u.dmabuf_id };
+        Ok((plane, id))
+    }
+
+    /// `VFIO_DEVICE_GET_GFX_DMABUF`: a new dma-buf fd for a plane's `dmabuf_id`.
+    pub(crate) fn get_gfx_dmabuf(&self, dmabuf_id: u32) -> Res<OwnedFd> {
+        let mut id = dmabuf_id;
+        // SAFETY: kind: device fd; argument: a pointer to the u32 dma-buf id, read during the
+        // call only.
+        let fd = unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_DEVICE_GET_GFX_DMABUF,
+                (&raw mut id).cast(),
+            )
+        }
+        .map_err(fail("VFIO_DEVICE_GET_GFX_DMABUF"))?;
+        // SAFETY: on success the kernel returns a new dma-buf fd (dma_buf_fd, O_CLOEXEC) that
+        // nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
     /// `VFIO_DEVICE_FEATURE` with `data` following the header; the kernel may write `data` back
-    /// (GET).
+    /// (GET). A feature that opens an fd (`MIG_DEVICE_STATE`) returns it inside `data`.
+    ///
+    /// `data` must not carry user pointers: use [`DeviceFd::feature_with_pointers`] for those.
     pub(crate) fn feature(&self, flags: u32, data: &mut [u8]) -> Res<()> {
+        // SAFETY: the payload holds no pointers (caller contract of this safe function, stated
+        // above and kept by every call site: they pass plain integer payloads).
+        unsafe { self.feature_with_pointers(flags, data) }
+    }
+
+    /// `VFIO_DEVICE_FEATURE` whose payload holds user pointers (DMA logging ranges and bitmaps).
+    ///
+    /// # Safety
+    ///
+    /// Every user pointer in `data` must point to memory that is live, correctly sized for what
+    /// the kernel reads or writes through it (as the feature's payload describes it), and not
+    /// otherwise borrowed, for the duration of the call.
+    pub(crate) unsafe fn feature_with_pointers(&self, flags: u32, data: &mut [u8]) -> Res<()> {
         let header = size_of::<vfio::vfio_device_feature>();
         let len = header + data.len();
         let mut buf = ArgszBuf::with(
@@ -98,7 +161,8 @@ impl DeviceFd {
         );
         buf.bytes_mut()[header..].copy_from_slice(data);
         // SAFETY: kind: device fd; argument: a vfio_device_feature header followed by
-        // `data.len()` bytes, argsz = buffer length; read/written during the call only.
+        // `data.len()` bytes, argsz = buffer length; read/written during the call only; user
+        // pointers inside the payload are valid per this function's contract.
         unsafe { ioctl_ptr(self.as_fd(), vfio::VFIO_DEVICE_FEATURE, buf.as_mut_ptr()) }
             .map_err(fail("VFIO_DEVICE_FEATURE"))?;
         data.copy_from_slice(&buf.bytes()[header..]);
@@ -115,5 +179,131 @@ impl DeviceFd {
     pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
         let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
         nix::sys::uio::pwrite(self, buf, offset)
+    }
+}
+
+/// The largest DMA logging bitmap the crate allocates (2 GiB of bits: 2^34 pages).
+const MAX_BITMAP_WORDS: usize = 1 << 28;
+
+/// The number of `u64` words the kernel's `iova_bitmap` writes for a DMA logging report of
+/// `length` bytes at `page_size` granularity: one bit per page, rounded up to whole words
+/// (`iova_bitmap_offset_to_index(length - 1) + 1`). `None` for a zero length or page size, or
+/// on overflow.
+fn dma_logging_bitmap_words(length: u64, page_size: u64) -> Option<usize> {
+    if length == 0 || page_size == 0 {
+        return None;
+    }
+    let pages = length.div_ceil(page_size);
+    usize::try_from(pages.div_ceil(64)).ok()
+}
+
+impl DeviceFd {
+    /// `VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE` SET: the new state in, the data transfer fd the
+    /// transition opened (if any) out.
+    pub(crate) fn feature_set_mig_state(&self, state: u32) -> Res<Option<OwnedFd>> {
+        let mut data = [0u8; size_of::<vfio::vfio_device_feature_mig_state>()];
+        data[..4].copy_from_slice(&state.to_ne_bytes());
+        data[4..].copy_from_slice(&(-1i32).to_ne_bytes());
+        self.feature(
+            vfio::VFIO_DEVICE_FEATURE_SET | vfio::VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+            &mut data,
+        )?;
+        let fd = i32::from_ne_bytes([data[4], data[5], data[6], data[7]]);
+        if fd < 0 {
+            return Ok(None);
+        }
+        // SAFETY: on success with a non-negative data_fd the kernel installed a new fd (an
+        // anon-inode file, O_CLOEXEC) for this process that nothing else owns.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// `VFIO_DEVICE_FEATURE_DMA_LOGGING_START`: `ranges` as `(iova, length)`; returns the page
+    /// size the device chose.
+    pub(crate) fn feature_dma_logging_start(
+        &self,
+        page_size: u64,
+        ranges: &[(u64, u64)],
+    ) -> Res<u64> {
+        let ranges: Vec<vfio::vfio_device_feature_dma_logging_range> = ranges
+            .iter()
+            .map(|&(iova, length)| vfio::vfio_device_feature_dma_logging_range { iova, length })
+            .collect();
+        let num_ranges =
+            u32::try_from(ranges.len()).map_err(|_| fail("VFIO_DEVICE_FEATURE")(Errno::E2BIG))?;
+        let mut data = [0u8; size_of::<vfio::vfio_device_feature_dma_logging_control>()];
+        data[0..8].copy_from_slice(&page_size.to_ne_bytes());
+        data[8..12].copy_from_slice(&num_ranges.to_ne_bytes());
+        data[16..24].copy_from_slice(&(ranges.as_ptr() as u64).to_ne_bytes());
+        // SAFETY: the only user pointer is `ranges`, a live Vec of `num_ranges` entries of the
+        // kernel's range struct, which the kernel only reads during the call; it outlives it.
+        unsafe {
+            self.feature_with_pointers(
+                vfio::VFIO_DEVICE_FEATURE_SET | vfio::VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+                &mut data,
+            )
+        }?;
+        Ok(u64::from_ne_bytes([
+            data[0], data[1], data[2], data[3], data[4], data[5], data[6], data[7],
+        ]))
+    }
+
+    /// `VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT`: one bit per `page_size` page of
+    /// `[iova, iova + length)` the device wrote (bit `i % 64` of word `i / 64` for page `i`);
+    /// the device's log is cleared for the range.
+    pub(crate) fn feature_dma_logging_report(
+        &self,
+        iova: u64,
+        length: u64,
+        page_size: u64,
+    ) -> Res<Vec<u64>> {
+        let words = dma_logging_bitmap_words(length, page_size)
+            .filter(|&w| page_size.is_power_of_two() && w <= MAX_BITMAP_WORDS)
+            .ok_or_else(|| fail("VFIO_DEVICE_FEATURE")(Errno::EINVAL))?;
+        // One spare word: a margin against any rounding difference with the kernel's sizing.
+        let mut bitmap = vec![0u64; words + 1];
+        let mut data = [0u8; size_of::<vfio::vfio_device_feature_dma_logging_report>()];
+        data[0..8].copy_from_slice(&iova.to_ne_bytes());
+        data[8..16].copy_from_slice(&length.to_ne_bytes());
+        data[16..24].copy_from_slice(&page_size.to_ne_bytes());
+        data[24..32].copy_from_slice(&(bitmap.as_mut_ptr() as u64).to_ne_bytes());
+        // SAFETY: the only user pointer is `bitmap`, owned here, unaliased, and longer than
+        // the kernel's iova_bitmap for (length, page_size) (sized above), so every bit the
+        // kernel sets lands inside it; it outlives the call.
+        unsafe {
+            self.feature_with_pointers(
+                vfio::VFIO_DEVICE_FEATURE_GET | vfio::VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+                &mut data,
+            )
+        }?;
+        bitmap.truncate(words);
+        Ok(bitmap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitmap_words_match_the_kernels_iova_bitmap() {
+        // iova_bitmap: index(length - 1) + 1 words, index = (offset / page) / 64.
+        let kernel = |length: u64, page: u64| ((length - 1) / page / 64 + 1) as usize;
+        for (length, page) in [
+            (1, 4096),
+            (4096, 4096),
+            (64 * 4096, 4096),
+            (64 * 4096 + 1, 4096),
+            (1 << 30, 4096),
+            (12_345_678, 1 << 21),
+            (u64::MAX, 4096),
+        ] {
+            assert_eq!(
+                dma_logging_bitmap_words(length, page),
+                Some(kernel(length, page)),
+                "{length} {page}"
+            );
+        }
+        assert_eq!(dma_logging_bitmap_words(0, 4096), None);
+        assert_eq!(dma_logging_bitmap_words(4096, 0), None);
     }
 }

@@ -1,0 +1,218 @@
+//! PCI hot reset: `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO` and `VFIO_DEVICE_PCI_HOT_RESET`.
+//!
+//! A hot reset is a secondary bus reset (or slot reset) of the bus the device sits on, so it
+//! resets every function on that bus. The kernel therefore asks for proof that the caller owns
+//! all of them: the fds of every IOMMU group they are in. [`Device::pci_hot_reset_info`] lists
+//! the affected functions and their groups; [`Device::pci_hot_reset`] takes the [`Group`]s,
+//! checks them against that list, and names the missing groups instead of letting the kernel
+//! answer a bare `EINVAL`.
+//!
+//! `VFIO_DEVICE_RESET` (a function-level reset, or whatever reset the device offers) is
+//! [`Device::reset`].
+//!
+//! # References
+//!
+//! - `include/uapi/linux/vfio.h`: `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`,
+//!   `VFIO_DEVICE_PCI_HOT_RESET`
+//! - Linux `drivers/vfio/pci/vfio_pci_core.c` (`vfio_pci_ioctl_pci_hot_reset`)
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use super::Device;
+use crate::error::{Errno, Error, Result};
+use crate::group::Group;
+use crate::pci::PciAddress;
+use crate::uapi::ioctl::{Cause, Failed};
+
+/// A function a hot reset of the device would reset too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[doc(alias = "vfio_pci_dependent_device")]
+pub struct HotResetDevice {
+    /// Its PCI address (`None` if the kernel reported an impossible device/function number).
+    pub address: Option<PciAddress>,
+    /// Its IOMMU group.
+    pub group: u32,
+}
+
+impl fmt::Display for HotResetDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.address {
+            Some(a) => write!(f, "{a} (group {})", self.group),
+            None => write!(f, "a device of group {}", self.group),
+        }
+    }
+}
+
+/// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: what a hot reset of a device would reset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "vfio_pci_hot_reset_info")]
+pub struct HotResetInfo {
+    /// Every affected function, the device itself included.
+    pub devices: Vec<HotResetDevice>,
+}
+
+impl HotResetInfo {
+    /// The IOMMU groups of the affected functions, sorted, each once: the groups whose fds the
+    /// reset needs.
+    pub fn groups(&self) -> Vec<u32> {
+        let set: BTreeSet<u32> = self.devices.iter().map(|d| d.group).collect();
+        set.into_iter().collect()
+    }
+
+    /// The groups in [`HotResetInfo::groups`] that are not in `have`.
+    pub fn missing_groups(&self, have: &[u32]) -> Vec<u32> {
+        self.groups()
+            .into_iter()
+            .filter(|g| !have.contains(g))
+            .collect()
+    }
+}
+
+fn not_resettable(device: &Device, op: &'static str) -> Error {
+    Error::NotSupported {
+        op,
+        object: device.object(),
+        reason: "the kernel can neither reset the device's slot nor its bus (a device on the \
+                 root bus, or a bus shared with the host bridge); use Device::reset"
+            .into(),
+        errno: Errno::ENODEV,
+    }
+}
+
+impl Device {
+    /// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: the functions (and their groups) a hot reset of
+    /// this device would reset, the device itself included.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NotSupported`] (`ENODEV`) when the device cannot be hot reset (no slot or bus
+    ///   reset: typically a function on the root bus), or (`ENOTTY`) when it is not PCI;
+    /// - [`Error::Ioctl`] for other kernel errors, [`Error::Malformed`] for an inconsistent
+    ///   answer.
+    #[doc(alias = "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO")]
+    pub fn pci_hot_reset_info(&self) -> Result<HotResetInfo> {
+        const OP: &str = "pci_hot_reset_info";
+        match self.fd().get_pci_hot_reset_info() {
+            Ok(list) => Ok(HotResetInfo {
+                devices: list
+                    .into_iter()
+                    .map(|d| HotResetDevice {
+                        address: PciAddress::new(
+                            u32::from(d.segment),
+                            d.bus,
+                            d.devfn >> 3,
+                            d.devfn & 7,
+                        ),
+                        group: d.group_id,
+                    })
+                    .collect(),
+            }),
+            Err(Failed {
+                cause: Cause::Errno(Errno::ENODEV),
+                ..
+            }) => Err(not_resettable(self, OP)),
+            Err(Failed {
+                cause: Cause::Errno(Errno::ENOTTY),
+                ..
+            }) => Err(Error::NotSupported {
+                op: OP,
+                object: self.object(),
+                reason: "hot reset is a vfio-pci ioctl; this device is not PCI".into(),
+                errno: Errno::ENOTTY,
+            }),
+            Err(f) => Err(f.on(self.object())),
+        }
+    }
+
+    /// `VFIO_DEVICE_PCI_HOT_RESET`: resets the device's bus or slot, and with it every function
+    /// [`Device::pci_hot_reset_info`] lists.
+    ///
+    /// The kernel wants, as proof of ownership, the fd of every IOMMU group with a function on
+    /// that bus, this device's own included: pass those [`Group`]s (opened by this process, in
+    /// any container; `device.group()` for its own). Groups that are not affected are ignored.
+    /// Before the kernel is asked, the groups are checked against the info, and a missing one
+    /// is an error that names it.
+    ///
+    /// vfio-pci saves and restores each function's config space around the reset; device
+    /// registers return to their reset values, and mappings of the devices' BARs are faulted in
+    /// again on their next access.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] (`EINVAL`, what the kernel would say) naming the groups
+    ///   (and the functions in them) whose fds are missing;
+    /// - [`Error::NotSupported`] (`ENODEV`) when the device cannot be hot reset;
+    /// - [`Error::Ioctl`] when the kernel refuses (`EINVAL` when a group does not own every
+    ///   device the kernel resets, `EBUSY` when a device is busy elsewhere).
+    #[doc(alias = "VFIO_DEVICE_PCI_HOT_RESET")]
+    pub fn pci_hot_reset(&self, groups: &[&Group]) -> Result<()> {
+        const OP: &str = "pci_hot_reset";
+        let info = self.pci_hot_reset_info()?;
+        let affected = info.groups();
+        let mut proof: Vec<&Group> = Vec::new();
+        for &g in groups {
+            if affected.contains(&g.id()) && !proof.iter().any(|p| p.id() == g.id()) {
+                proof.push(g);
+            }
+        }
+        let have: Vec<u32> = proof.iter().map(|g| g.id()).collect();
+        let missing = info.missing_groups(&have);
+        if !missing.is_empty() {
+            let who: Vec<String> = info
+                .devices
+                .iter()
+                .filter(|d| missing.contains(&d.group))
+                .map(ToString::to_string)
+                .collect();
+            let list: Vec<String> = missing.iter().map(u32::to_string).collect();
+            return Err(Error::InvalidArgument {
+                op: OP,
+                object: self.object(),
+                reason: format!(
+                    "a hot reset also resets {}: pass the group{} {} (open in this process) as \
+                     proof of ownership",
+                    who.join(", "),
+                    if missing.len() == 1 { "" } else { "s" },
+                    list.join(", ")
+                ),
+                errno: Errno::EINVAL,
+            });
+        }
+        let fds: Vec<BorrowedFd<'_>> = proof.iter().map(|g| g.as_fd()).collect();
+        match self.fd().pci_hot_reset(&fds) {
+            Ok(()) => Ok(()),
+            Err(Failed {
+                cause: Cause::Errno(Errno::ENODEV),
+                ..
+            }) => Err(not_resettable(self, OP)),
+            Err(f) => Err(f.on(self.object())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_deduplicated_and_missing_ones_listed() {
+        let dev = |bus, devfn: u8, group| HotResetDevice {
+            address: PciAddress::new(0, bus, devfn >> 3, devfn & 7),
+            group,
+        };
+        let info = HotResetInfo {
+            devices: vec![dev(1, 0, 7), dev(1, 1, 7), dev(1, 8, 9), dev(1, 16, 3)],
+        };
+        assert_eq!(info.groups(), vec![3, 7, 9]);
+        assert_eq!(info.missing_groups(&[7]), vec![3, 9]);
+        assert!(info.missing_groups(&[9, 3, 7, 12]).is_empty());
+        assert_eq!(info.devices[2].to_string(), "0000:01:01.0 (group 9)");
+        let odd = HotResetDevice {
+            address: None,
+            group: 4,
+        };
+        assert_eq!(odd.to_string(), "a device of group 4");
+    }
+}

@@ -78,8 +78,10 @@ dev E1000E_B 8086:10d3 -netdev hubport,id=hub1b,hubid=1 -device e1000e,netdev=hu
 alias_dev NIC_A E1000_A
 alias_dev NIC_B E1000_B
 # NVMe alone behind a PCIe root port, so a secondary bus reset (PCI hot reset) can target it.
+# x-speed=5 makes the port report its link as active, which Linux 6.1 waits for after the
+# bus reset; with QEMU 7.2's default it never does and the hot reset fails with ENOTTY.
 dev NVME 1b36:0010 \
-    -device pcie-root-port,id=rp0,chassis=1 \
+    -device pcie-root-port,id=rp0,chassis=1,x-speed=5 \
     -drive id=nvm0,if=none,format=raw,file=null-co://,file.read-zeroes=on \
     -device nvme,serial=deadbeef,drive=nvm0,bus=rp0
 alias_dev HOTRESET NVME

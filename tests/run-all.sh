@@ -16,6 +16,7 @@ cd "$CRATE"
 # example whose source does not exist (yet) is reported as skipped in the summary.
 VM_EXAMPLES=(
     lsvfio
+    edu
 )
 
 STAGES=()

@@ -1,0 +1,261 @@
+//! The smallest complete VFIO driver: QEMU's `edu` device (1234:11e8).
+//!
+//! It shows every part of a driver once:
+//!
+//! 1. open the device through its group and container ([`Container::open_pci_device`]);
+//! 2. enable memory space and bus mastering in the PCI command register;
+//! 3. map BAR0 and use its registers (liveness check);
+//! 4. enable MSI on an eventfd and wait for the interrupt that ends a factorial computation;
+//! 5. DMA a buffer of fresh random data RAM → device → RAM through the IOMMU and compare.
+//!
+//! ```text
+//! edu [PCI-ADDRESS]          (default: $UVFIO_TEST_EDU)
+//! tests/vm/cargo-vm run --example edu     # in the emulated IOMMU host
+//! ```
+//!
+//! The device's registers are described in QEMU's `docs/specs/edu.rst`. Two of its quirks shape
+//! this driver: it addresses only 28 bits of IOVA (its default DMA mask), and its DMA engine
+//! reads and writes a 4 KiB buffer at device offset 0x40000 (a transfer outside it aborts
+//! QEMU 7.2, whose check also refuses one that ends exactly at the buffer's end, so the driver
+//! checks every length and moves at most 4095 bytes at a time).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use uvfio::device::{IrqIndex, RegionIndex};
+use uvfio::dma::{DmaBuffer, DmaMemory, DmaOptions};
+use uvfio::irq::Interrupts;
+use uvfio::mmio::Region;
+use uvfio::pci::PciAddress;
+use uvfio::Container;
+
+/// Register offsets and bits of BAR0.
+mod reg {
+    pub const ID: u64 = 0x00;
+    pub const LIVENESS: u64 = 0x04;
+    pub const FACTORIAL: u64 = 0x08;
+    pub const STATUS: u64 = 0x20;
+    pub const IRQ_STATUS: u64 = 0x24;
+    pub const IRQ_RAISE: u64 = 0x60;
+    pub const IRQ_ACK: u64 = 0x64;
+    pub const DMA_SRC: u64 = 0x80;
+    pub const DMA_DST: u64 = 0x88;
+    pub const DMA_COUNT: u64 = 0x90;
+    pub const DMA_CMD: u64 = 0x98;
+
+    pub const STATUS_COMPUTING: u32 = 0x01;
+    pub const STATUS_IRQ_ON_FACTORIAL: u32 = 0x80;
+    pub const IRQ_FACTORIAL: u32 = 0x001;
+    pub const IRQ_DMA: u32 = 0x100;
+    pub const DMA_START: u64 = 0x1;
+    pub const DMA_TO_RAM: u64 = 0x2;
+    pub const DMA_IRQ: u64 = 0x4;
+
+    /// The device's DMA buffer, in its own address space.
+    pub const DMA_BUFFER: u64 = 0x40000;
+    pub const DMA_BUFFER_SIZE: u64 = 4096;
+    /// The longest transfer QEMU 7.2 accepts: its range check wants the transfer's end
+    /// strictly inside the buffer, so a full 4096 bytes is refused (with an abort of QEMU).
+    pub const DMA_MAX: u64 = DMA_BUFFER_SIZE - 1;
+    /// The device's DMA address width.
+    pub const DMA_BITS: u32 = 28;
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// A running `edu`: its BAR0 and its MSI vector.
+struct Edu {
+    bar0: Region,
+    msi: Interrupts,
+}
+
+impl Edu {
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// Waits for the MSI, then acknowledges the interrupt causes it reports.
+    fn wait_irq(&self, expect: u32) -> Res<u32> {
+        let start = Instant::now();
+        loop {
+            self.msi
+                .wait(0, Some(Self::TIMEOUT))?
+                .ok_or("no MSI within 5 s")?;
+            let status = self.bar0.read_u32(reg::IRQ_STATUS)?;
+            self.bar0.write_u32(reg::IRQ_ACK, status)?;
+            if status & expect == expect {
+                return Ok(status);
+            }
+            if start.elapsed() > Self::TIMEOUT {
+                return Err(format!("interrupt status {status:#x}, expected {expect:#x}").into());
+            }
+        }
+    }
+
+    fn liveness(&self) -> Res<()> {
+        for value in [0x1234_5678u32, 0, u32::MAX, 0xa5a5_5a5a] {
+            self.bar0.write_u32(reg::LIVENESS, value)?;
+            let back = self.bar0.read_u32(reg::LIVENESS)?;
+            if back != !value {
+                return Err(format!("liveness: wrote {value:#x}, read {back:#x}").into());
+            }
+        }
+        Ok(())
+    }
+
+    fn factorial(&self, n: u32) -> Res<u32> {
+        self.bar0
+            .write_u32(reg::STATUS, reg::STATUS_IRQ_ON_FACTORIAL)?;
+        self.bar0.write_u32(reg::FACTORIAL, n)?;
+        self.wait_irq(reg::IRQ_FACTORIAL)?;
+        let status = self.bar0.read_u32(reg::STATUS)?;
+        if status & reg::STATUS_COMPUTING != 0 {
+            return Err("factorial interrupt while still computing".into());
+        }
+        Ok(self.bar0.read_u32(reg::FACTORIAL)?)
+    }
+
+    /// One DMA transfer of `len` bytes between `iova` and the device's buffer.
+    fn dma(&self, iova: u64, len: usize, to_ram: bool) -> Res<()> {
+        let len = len as u64;
+        if len == 0 || len > reg::DMA_MAX {
+            return Err(format!(
+                "edu DMA of {len} bytes: at most {} per transfer",
+                reg::DMA_MAX
+            )
+            .into());
+        }
+        let (src, dst) = if to_ram {
+            (reg::DMA_BUFFER, iova)
+        } else {
+            (iova, reg::DMA_BUFFER)
+        };
+        self.bar0.write_u64(reg::DMA_SRC, src)?;
+        self.bar0.write_u64(reg::DMA_DST, dst)?;
+        self.bar0.write_u64(reg::DMA_COUNT, len)?;
+        let direction = if to_ram { reg::DMA_TO_RAM } else { 0 };
+        self.bar0
+            .write_u64(reg::DMA_CMD, reg::DMA_START | direction | reg::DMA_IRQ)?;
+        self.wait_irq(reg::IRQ_DMA)?;
+        if self.bar0.read_u64(reg::DMA_CMD)? & reg::DMA_START != 0 {
+            return Err("DMA interrupt while the transfer still runs".into());
+        }
+        Ok(())
+    }
+}
+
+/// xorshift64*: fresh data for every run without a dependency.
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
+        | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
+}
+
+fn run(address: PciAddress) -> Res<()> {
+    let container = Container::new()?;
+    let device = container.open_pci_device(&address)?;
+    let config = device.pci_config()?;
+    let (vendor, id) = (config.vendor_id()?, config.device_id()?);
+    if (vendor, id) != (0x1234, 0x11e8) {
+        return Err(format!("{address} is {vendor:04x}:{id:04x}, not an edu (1234:11e8)").into());
+    }
+    // vfio-pci leaves both off; without bus mastering the device can neither DMA nor send MSI.
+    config.enable_memory_space()?;
+    config.set_bus_master(true)?;
+
+    let edu = Edu {
+        bar0: device.region(RegionIndex::BAR0)?,
+        msi: device.enable_irqs(IrqIndex::MSI, 1)?,
+    };
+    let version = edu.bar0.read_u32(reg::ID)?;
+    println!(
+        "edu {address}: version {}.{}, BAR0 {} KiB (mapped: {:?})",
+        version >> 24,
+        (version >> 16) & 0xff,
+        edu.bar0.size() >> 10,
+        edu.bar0.mapped_ranges()
+    );
+
+    edu.liveness()?;
+    println!("liveness: ok");
+
+    let n = 10;
+    let started = Instant::now();
+    let f = edu.factorial(n)?;
+    let expected: u32 = (1..=n).product();
+    println!("factorial({n}) = {f} by MSI in {:?}", started.elapsed());
+    if f != expected {
+        return Err(format!("factorial({n}) = {f}, expected {expected}").into());
+    }
+
+    // Raising an interrupt by hand reaches the same eventfd.
+    edu.bar0.write_u32(reg::IRQ_RAISE, 0x40)?;
+    edu.wait_irq(0x40)?;
+    println!("raised interrupt: ok");
+
+    let len = reg::DMA_MAX as usize;
+    let options = DmaOptions::new().address_bits(reg::DMA_BITS);
+    let mut src = DmaBuffer::with_options(&container, len, options)?;
+    let mut dst = DmaBuffer::with_options(&container, len, options)?;
+    let data = random_bytes(len);
+    src.write_slice(0, &data)?;
+    dst.fill(0, len, 0)?;
+    let started = Instant::now();
+    edu.dma(src.iova(), len, false)?;
+    edu.dma(dst.iova(), len, true)?;
+    let back = dst.read_to_vec(0, len)?;
+    if back != data {
+        let first = back
+            .iter()
+            .zip(&data)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        return Err(format!("DMA round trip differs from byte {first} on").into());
+    }
+    println!(
+        "DMA round trip: {len} random bytes RAM (IOVA {:#x}) -> device -> RAM (IOVA {:#x}) match, in {:?}",
+        src.iova(),
+        dst.iova(),
+        started.elapsed()
+    );
+
+    // The device keeps no state across runs but its registers: leave bus mastering off.
+    config.set_bus_master(false)?;
+    Ok(())
+    // Drops, in reverse order: the DMA buffers (unmapped, then freed), the MSI (disabled,
+    // then its eventfd closed), BAR0 (unmapped), then the device, group and container.
+}
+
+fn main() -> ExitCode {
+    let arg = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("UVFIO_TEST_EDU").ok());
+    let Some(arg) = arg else {
+        eprintln!("usage: edu PCI-ADDRESS (or set UVFIO_TEST_EDU)");
+        return ExitCode::from(2);
+    };
+    let address = match arg.parse::<PciAddress>() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("edu: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(address) {
+        Ok(()) => {
+            println!("edu: all checks passed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("edu: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

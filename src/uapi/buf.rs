@@ -197,7 +197,6 @@ pub(crate) fn irq_set(index: u32, action: u32, start: u32, data: IrqSetData<'_>)
     buf
 }
 
-#[allow(dead_code)] // Wired up by the PCI hot-reset API.
 /// Builds the bytes of a `vfio_pci_hot_reset` followed by its group fds.
 pub(crate) fn pci_hot_reset(group_fds: &[i32]) -> ArgszBuf {
     let header = size_of::<vfio::vfio_pci_hot_reset>();

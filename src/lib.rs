@@ -6,27 +6,39 @@
 //!
 //! # The object model
 //!
-//! One type per kernel object, each owning its file descriptor (kvm-ioctls' model):
+//! One type per kernel object, each owning its file descriptor (kvm-ioctls' model), and one
+//! type per thing a driver holds:
 //!
-//! | type | kernel object | created by |
+//! | type | what it is | created by |
 //! |---|---|---|
 //! | [`Container`] | `/dev/vfio/vfio`: an IOMMU context | [`Container::new`] |
 //! | [`Group`] | `/dev/vfio/N`: the devices the IOMMU cannot tell apart | [`Group::open`], [`Group::open_pci`] |
 //! | [`Device`] | a device fd | [`Group::open_device`], [`Container::open_pci_device`] |
+//! | [`Region`] | a BAR or other region: mapped where the kernel allows, `pread`/`pwrite` elsewhere | [`Device::region`] |
+//! | [`Interrupts`] | an enabled IRQ index, its vectors on eventfds | [`Device::enable_irqs`] |
+//! | [`DmaBuffer`], [`DmaPool`] | memory the device reaches at an IOVA through the IOMMU | [`DmaBuffer::new`], [`DmaPool::new`] |
 //!
 //! The *group* is the unit of ownership: the kernel hands it out only when every device in it is
 //! bound to vfio-pci. Groups join a container; the container's IOMMU model is set once the first
 //! group has joined; devices are then opened from their group.
 //!
-//! Handles are cheap clones of an `Arc`. A device keeps its group alive and a group keeps its
-//! container: dropping the last handle closes the device fd, then the group leaves the container
-//! and closes, then the container closes, in that order, without panicking.
+//! Handles are cheap clones of an `Arc`. Whatever is made from a device (a region mapping, an
+//! interrupt handle) keeps the device alive, a device keeps its group, and a group its container;
+//! DMA memory keeps its container. Dropping undoes exactly what creation did, in the right order,
+//! without panicking: a DMA buffer is unmapped from the IOMMU before its memory is freed, an
+//! interrupt index is disabled before its eventfds are closed, the device fd is closed before its
+//! group leaves the container.
 //!
 //! # Walkthrough
 //!
+//! The complete driver this sketches is `examples/edu.rs`.
+//!
 //! ```no_run
+//! use std::time::Duration;
+//!
 //! use uvfio::device::{IrqIndex, RegionIndex};
-//! use uvfio::{Container, Group, IommuType};
+//! use uvfio::dma::DmaMemory;
+//! use uvfio::{Container, DmaBuffer, Group, IommuType};
 //!
 //! // 1. The container, and the host's capabilities.
 //! let container = Container::new()?;
@@ -43,15 +55,28 @@
 //! let iommu = container.iommu_info()?;
 //! println!("IOMMU page size {:?}, ranges {:?}", iommu.min_page_size(), iommu.iova_ranges());
 //! let device = group.open_device("0000:00:03.0")?;
+//! // (Steps 1-3 in one call, reusing groups already in the container:
+//! // `container.open_pci_device(&address)?`.)
 //!
-//! // 4. Its regions and interrupts, by the kernel's index.
-//! let bar0 = device.region_info(RegionIndex::BAR0)?;
-//! println!("BAR0: {} bytes, mappable parts {:?}", bar0.size, bar0.mmap_areas());
-//! let msix = device.irq_info(IrqIndex::MSIX)?;
-//! println!("{} MSI-X vectors", msix.count);
+//! // 4. Memory space and bus mastering on, BAR0 mapped; registers by offset, bounds-checked.
+//! let config = device.pci_config()?;
+//! config.enable_memory_space()?;
+//! config.set_bus_master(true)?;
+//! let bar0 = device.region(RegionIndex::BAR0)?;
+//! let status = bar0.read_u32(0x08)?;
 //!
-//! // Steps 1-3 in one call, reusing groups already in the container:
-//! let other = container.open_pci_device(&"0000:00:04.0".parse()?)?;
+//! // 5. DMA memory at an IOVA the device can use; the CPU side is volatile, never a `&[u8]`.
+//! let mut ring = DmaBuffer::new(&container, 4096)?;
+//! ring.write::<u64>(0, 0x1234)?;
+//! bar0.write_u32(0x2800, ring.iova() as u32)?;
+//!
+//! // 6. An MSI-X vector on an eventfd, and a wait for it.
+//! let irqs = device.enable_irqs(IrqIndex::MSIX, 1)?;
+//! if let Some(count) = irqs.wait(0, Some(Duration::from_secs(1)))? {
+//!     println!("vector 0 fired {count} times; status was {status:#x}");
+//! }
+//! // Dropping everything undoes it in reverse: MSI-X disabled, then the eventfd closed; the
+//! // buffer unmapped, then freed; BAR0 unmapped; the device closed; the group released.
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -92,9 +117,10 @@
 //!
 //! # Not covered yet
 //!
-//! DMA mapping and DMA memory, region mmap and MMIO accessors, the RAII interrupt API, PCI hot
-//! reset, ioeventfd, device features, SPAPR TCE/EEH, and the iommufd / device-cdev path are being
-//! built (the raw definitions are already in [`uapi::vfio`]).
+//! - The iommufd and device-cdev path (`/dev/iommu`, `/dev/vfio/devices/vfioN`): the kernels the
+//!   project tests on (Debian's) are built without `CONFIG_IOMMUFD`; it is the next backend.
+//! - Mediated devices (mdev) beyond what the generic device API covers, and vfio-user.
+//! - sPAPR TCE and EEH are typed and their requests unit-tested, but cannot run on x86.
 //!
 //! # Errors
 //!
@@ -128,14 +154,14 @@ pub mod pci;
 pub mod uapi;
 
 pub use container::{Container, Extension, Extensions, IommuType};
+pub use device::Device;
 pub use dma::{DmaBuffer, DmaMemory, DmaOptions, DmaPool};
+pub use error::{Errno, Error, Object, Result};
+pub use group::Group;
+pub use irq::Interrupts;
+pub use mmio::{MapOptions, Region};
 
 // The README's examples are compiled as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-pub use device::Device;
-pub use error::{Errno, Error, Object, Result};
-pub use group::Group;
-pub use irq::Interrupts;
-pub use mmio::{MapOptions, Region};

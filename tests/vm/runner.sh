@@ -80,9 +80,12 @@ alias_dev NIC_B E1000_B
 # NVMe alone behind a PCIe root port, so a secondary bus reset (PCI hot reset) can target it.
 # x-speed=5 makes the port report its link as active, which Linux 6.1 waits for after the
 # bus reset; with QEMU 7.2's default it never does and the hot reset fails with ENOTTY.
+# Its drive: 1 GiB of zeros (null-co) under snapshot=on, a copy-on-write overlay QEMU keeps
+# in an unlinked temporary file, so writes read back until the VM exits (the nvme example
+# checks that) and every run starts from zeros again; nothing is left on the host.
 dev NVME 1b36:0010 \
     -device pcie-root-port,id=rp0,chassis=1,x-speed=5 \
-    -drive id=nvm0,if=none,format=raw,file=null-co://,file.read-zeroes=on \
+    -drive id=nvm0,if=none,format=raw,file=null-co://,file.read-zeroes=on,snapshot=on \
     -device nvme,serial=deadbeef,drive=nvm0,bus=rp0
 alias_dev HOTRESET NVME
 dev TESTDEV 1b36:0005 -device pci-testdev

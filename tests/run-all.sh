@@ -17,6 +17,8 @@ cd "$CRATE"
 VM_EXAMPLES=(
     lsvfio
     edu
+    # Two bring-ups and shutdowns in one process; the VM's NVMe drive keeps writes (runner.sh).
+    "nvme --repeat 2 --expect-persistent"
 )
 
 STAGES=()

@@ -168,7 +168,8 @@ fn run(address: PciAddress) -> Res<()> {
     }
     // vfio-pci leaves both off; without bus mastering the device can neither DMA nor send MSI.
     config.enable_memory_space()?;
-    config.set_bus_master(true)?;
+    // On until released below; on any early return the guard turns it off.
+    let bus_master = config.bus_master()?;
 
     let edu = Edu {
         bar0: device.region(RegionIndex::BAR0)?,
@@ -227,7 +228,7 @@ fn run(address: PciAddress) -> Res<()> {
     );
 
     // The device keeps no state across runs but its registers: leave bus mastering off.
-    config.set_bus_master(false)?;
+    bus_master.release()?;
     Ok(())
     // Drops, in reverse order: the DMA buffers (unmapped, then freed), the MSI (disabled,
     // then its eventfd closed), BAR0 (unmapped), then the device, group and container.

@@ -279,6 +279,11 @@ impl Interrupts {
     /// it fired since its counter was last read (read exactly once, so nothing is lost), or
     /// `None` on timeout.
     ///
+    /// The count is of eventfd signals, not of device messages: interrupts of one vector that
+    /// arrive before the counter is read add up, and a device may itself coalesce several
+    /// events into one interrupt. Drivers poll their completion state after each wake rather
+    /// than expecting one wake per event.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] when the vector has no eventfd; [`Error::Syscall`] if `poll`

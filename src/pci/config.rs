@@ -364,6 +364,34 @@ pub struct PciConfig {
     region: Region,
 }
 
+/// Bus mastering turned on by [`PciConfig::bus_master`]; dropping it turns it off.
+#[derive(Debug)]
+#[must_use = "bus mastering is turned off again when the guard is dropped"]
+pub struct BusMaster<'a> {
+    config: &'a PciConfig,
+}
+
+impl BusMaster<'_> {
+    /// Turns bus mastering off now, reporting an error that dropping would ignore.
+    ///
+    /// # Errors
+    ///
+    /// As [`PciConfig::set_bus_master`].
+    pub fn release(self) -> Result<()> {
+        let config = self.config;
+        std::mem::forget(self);
+        config.set_bus_master(false)
+    }
+}
+
+impl Drop for BusMaster<'_> {
+    fn drop(&mut self) {
+        // A failed config write cannot be reported from drop; vfio-pci also clears bus
+        // mastering when the device is closed, so the device stops either way.
+        let _ = self.config.set_bus_master(false);
+    }
+}
+
 fn cap_error(region: &Region, e: CapListError) -> Error {
     Error::malformed(
         "the PCI capability list",
@@ -565,6 +593,29 @@ impl PciConfig {
             }
         })
         .map(drop)
+    }
+
+    /// Turns bus mastering on and returns a guard that turns it back off when dropped: the
+    /// device can DMA and send MSIs exactly while the guard lives. Declare the guard after the
+    /// DMA memory the device uses, so it drops (and stops the device's DMA) first.
+    ///
+    /// # Errors
+    ///
+    /// As [`PciConfig::set_bus_master`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let device: uvfio::Device = unimplemented!();
+    /// let config = device.pci_config()?;
+    /// let _dma_on = config.bus_master()?;
+    /// // ... program and run the device ...
+    /// // `_dma_on` drops here: bus mastering off, even on an early return or a panic.
+    /// # Ok::<(), uvfio::Error>(())
+    /// ```
+    pub fn bus_master(&self) -> Result<BusMaster<'_>> {
+        self.set_bus_master(true)?;
+        Ok(BusMaster { config: self })
     }
 
     /// The status register.

@@ -211,6 +211,16 @@ fn command_register_memory_and_bus_master() {
         .unwrap();
     assert_eq!(config.command().unwrap(), c);
     config.set_bus_master(false).unwrap();
+    // The guard: on while it lives, off when dropped or released.
+    {
+        let _on = config.bus_master().unwrap();
+        assert!(config.command().unwrap().contains(Command::BUS_MASTER));
+    }
+    assert!(!config.command().unwrap().contains(Command::BUS_MASTER));
+    let on = config.bus_master().unwrap();
+    assert!(config.command().unwrap().contains(Command::BUS_MASTER));
+    on.release().unwrap();
+    assert!(!config.command().unwrap().contains(Command::BUS_MASTER));
     // Typed accessors check alignment and range like any region.
     assert_eq!(config.read_u16(3).unwrap_err().errno(), Errno::EINVAL);
     assert_eq!(

@@ -409,25 +409,32 @@ mod tests {
     use super::*;
     use std::sync::atomic::Ordering;
 
-    /// Test memory behind the trait: a heap allocation, standing in for a mapped buffer.
+    /// Test memory behind the trait: a 64-byte aligned heap allocation standing in for a
+    /// mapped buffer (raw, like the real mmap, so Miri checks the accessors, not a Box).
     struct Fake {
-        words: Box<[u64]>,
         ptr: *mut u8,
+        layout: std::alloc::Layout,
     }
 
     impl Fake {
         fn new(len: usize) -> Fake {
-            // 64-byte alignment as the trait promises: over-allocate and round up.
-            let mut words = vec![0u64; len / 8 + 8].into_boxed_slice();
-            let raw = words.as_mut_ptr() as usize;
-            let ptr = raw.next_multiple_of(64) as *mut u8;
-            Fake { words, ptr }
+            let layout = std::alloc::Layout::from_size_align(len, 64).unwrap();
+            // SAFETY: test only: a non-zero-sized layout.
+            let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+            assert!(!ptr.is_null());
+            Fake { ptr, layout }
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            // SAFETY: test only: allocated in `new` with this layout.
+            unsafe { std::alloc::dealloc(self.ptr, self.layout) };
         }
     }
 
     impl sealed::Sealed for Fake {
         fn base(&self) -> *mut u8 {
-            let _ = &self.words;
             self.ptr
         }
     }

@@ -202,3 +202,38 @@ impl DmaOptions {
         self.iova
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        send_sync::<DmaBuffer>();
+        send_sync::<DmaPool>();
+        send_sync::<PoolBuffer>();
+        send_sync::<IovaAllocator>();
+        send_sync::<SlotAllocator>();
+        send_sync::<IovaReservation>();
+        send_sync::<DmaOptions>();
+    }
+
+    #[test]
+    fn options_chain() {
+        let o = DmaOptions::new()
+            .page_size(PageSize::Huge1G)
+            .address_bits(32)
+            .iova(0x1000)
+            .align(1 << 21)
+            .access(DmaAccess::ReadOnly);
+        assert_eq!(o.get_page_size(), PageSize::Huge1G);
+        assert_eq!(o.get_address_limit(), AddressLimit::bits(32));
+        assert_eq!(o.get_iova(), Some(0x1000));
+        assert_eq!(o.get_access(), DmaAccess::ReadOnly);
+        assert_eq!(DmaOptions::default(), DmaOptions::new());
+        assert_eq!(PageSize::Huge2M.bytes(), 2 << 20);
+        assert!(PageSize::Base.bytes().is_power_of_two());
+    }
+}

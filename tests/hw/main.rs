@@ -12,6 +12,7 @@
 mod common;
 mod core;
 mod dma;
+mod groups;
 mod irq;
 mod pci;
 mod regions;

@@ -5,6 +5,7 @@
 #   kernel-<key>/vmlinuz            the guest kernel
 #   kernel-<key>/modules/*.ko       vfio-pci and its dependencies, decompressed
 #   kernel-<key>/modules.order      insmod order, computed with modprobe --show-depends
+#   kernel-<key>/modules.wanted     GUEST_MODULES they were computed for (a change refreshes them)
 #   initramfs-<key>-<hash>.cpio.gz  busybox + tests/vm/init + those modules
 #   current.env                     what runner.sh boots (sourced by it)
 # <key> is the Debian kernel package and version (or a hash of UVFIO_VM_KERNEL), <hash> covers
@@ -24,8 +25,9 @@ CRATE=$(cd "$HERE/../.." && pwd)
 CACHE="$CRATE/target/vm"
 INIT="$HERE/init"
 # Modules the guest needs; their dependencies are added by modprobe --show-depends.
-# vfio_iommu_type1 is only a soft dependency of vfio, so it is listed explicitly.
-GUEST_MODULES=(vfio-pci vfio_iommu_type1)
+# vfio_iommu_type1 is only a soft dependency of vfio, so it is listed explicitly. i6300esb is the
+# host driver of the watchdog that makes one test group non-viable (see runner.sh).
+GUEST_MODULES=(vfio-pci vfio_iommu_type1 i6300esb)
 DEBIAN_PACKAGES=(qemu-system-x86 busybox-static cpio kmod)
 
 say() { echo "provision: $*" >&2; }
@@ -121,6 +123,30 @@ collect_modules() {
             echo "$name" >>"$out/modules.order"
         done <<<"$deps"
     done
+    echo "${GUEST_MODULES[*]}" >"$out/modules.wanted"
+}
+
+# Whether the modules cached in <kdir> were collected for the current GUEST_MODULES.
+modules_current() {
+    [ -r "$1/modules.wanted" ] && [ "$(cat "$1/modules.wanted")" = "${GUEST_MODULES[*]}" ]
+}
+
+# install_kdir <new> <kdir>: moves a freshly provisioned kernel directory into place. An existing
+# one is updated file by file, vmlinuz last and by rename, so a runner booting it meanwhile
+# always finds a complete file.
+install_kdir() {
+    local new=$1 kdir=$2 f
+    if [ ! -e "$kdir/.done" ]; then
+        rm -rf "$kdir"
+        mv "$new" "$kdir"
+        return 0
+    fi
+    rm -rf "$kdir/modules"
+    mv "$new/modules" "$kdir/modules"
+    for f in modules.order modules.wanted source vmlinuz; do
+        mv -f "$new/$f" "$kdir/$f"
+    done
+    rm -rf "$new"
 }
 
 # Debian kernel: download, extract, keep vmlinuz + the vfio modules. Sets KDIR and KVER.
@@ -139,7 +165,10 @@ provision_debian_kernel() {
     fi
     KVER=${pkg#linux-image-}
     KDIR="$CACHE/kernel-${pkg}_${ver}"
-    [ -e "$KDIR/.done" ] && return 0
+    if [ -e "$KDIR/.done" ]; then
+        modules_current "$KDIR" && return 0
+        say "guest modules changed to: ${GUEST_MODULES[*]}"
+    fi
     say "fetching $pkg $ver"
     tmp=$(mktemp -d "$CACHE/tmp.XXXXXX")
     (cd "$tmp" && apt-get -qq download "$pkg=$ver" >&2) || die "apt-get download $pkg=$ver failed"
@@ -158,8 +187,7 @@ provision_debian_kernel() {
     collect_modules "$tmp/root" "$KVER" "$tmp/out"
     echo "$pkg $ver" >"$tmp/out/source"
     touch "$tmp/out/.done"
-    rm -rf "$KDIR"
-    mv "$tmp/out" "$KDIR"
+    install_kdir "$tmp/out" "$KDIR"
     rm -rf "$tmp"
     say "kernel $KVER ready, modules: $(tr '\n' ' ' <"$KDIR/modules.order")"
 }
@@ -169,7 +197,7 @@ provision_custom_kernel() {
     local kernel=$UVFIO_VM_KERNEL mods=${UVFIO_VM_MODULES:-} key tmp
     [ -f "$kernel" ] || die "UVFIO_VM_KERNEL=$kernel is not a file"
     kernel=$(readlink -f "$kernel")
-    key=$( (sha256sum "$kernel" | cut -c1-64 && echo "$mods" &&
+    key=$( (sha256sum "$kernel" | cut -c1-64 && echo "$mods" && echo "${GUEST_MODULES[*]}" &&
         if [ -n "$mods" ]; then stat -c '%Y %s' "$mods/modules.dep" 2>/dev/null || true; fi) |
         sha256sum | cut -c1-16)
     KDIR="$CACHE/kernel-custom-$key"
@@ -194,7 +222,8 @@ provision_custom_kernel() {
         fi
         collect_modules "$root" "$KVER" "$tmp/out"
     else
-        say "UVFIO_VM_MODULES not set: assuming vfio-pci and vfio_iommu_type1 are built into $kernel"
+        say "UVFIO_VM_MODULES not set: assuming ${GUEST_MODULES[*]} are built into $kernel"
+        echo "${GUEST_MODULES[*]}" >"$tmp/out/modules.wanted"
     fi
     echo "custom $kernel ${mods:-}" >"$tmp/out/source"
     touch "$tmp/out/.done"
@@ -295,6 +324,12 @@ and install: qemu-system-x86_64, a statically linked busybox, cpio, gzip, kmod (
     fi
     check_host_tools
     KVER=$(sed -n 's/^linux-image-\([^ ]*\) .*/\1/p' "$KDIR/source")
+    if ! modules_current "$KDIR"; then
+        say "warning: the cached kernel $KDIR has modules for" \
+            "'$(cat "$KDIR/modules.wanted" 2>/dev/null || echo vfio-pci vfio_iommu_type1)'," \
+            "not '${GUEST_MODULES[*]}': run tests/vm/provision.sh once as root on Debian to" \
+            "refresh them (until then the guest reports the drivers it misses)"
+    fi
 fi
 build_initramfs
 write_env

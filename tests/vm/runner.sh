@@ -52,23 +52,48 @@ case $TIMEOUT in '' | *[!0-9]*) die "UVFIO_VM_TIMEOUT must be a number of second
 . "$CACHE/current.env"
 
 # ---------------------------------------------------------------------------------------------
-# The device set. dev <NAME> <vendor:device> <QEMU args...>: the guest binds the next device
-# with that id to vfio-pci and exports UVFIO_TEST_<NAME>=<PCI address>. Devices of one id are
-# matched in PCI address order, which follows the order here.
+# The device set.
+#
+#   dev <NAME> <vendor:device> [OPTION...] <QEMU args...>
+#
+# The guest takes the next device with that id (in PCI address order, which on each bus follows
+# the order here), binds it to vfio-pci and exports UVFIO_TEST_<NAME>=<PCI address>. Options
+# (words before the first QEMU argument, which starts with '-'):
+#   at=root        the device must be on the root bus (not behind a bridge);
+#   at=BB:DD.F     the device must sit directly behind the bridge at 0000:BB:DD.F;
+#   host=MODULE    bind it to the PCI driver of kernel module MODULE instead of vfio-pci (the
+#                  module must be in GUEST_MODULES of provision.sh, or built in);
+#   group=TAG      the devices with the same TAG must share one IOMMU group, and nothing else of
+#                  the table may be in it; devices without a TAG must each have a group of their
+#                  own (bridges do not count);
+#   unlisted       keep it out of UVFIO_TEST_DEVICES (implied by host=).
+# UVFIO_TEST_DEVICES lists the vfio-pci devices without "unlisted": each is alone in a viable
+# group, so any of them can be opened on its own.
 QEMU_DEVICES=()
 GUEST_DEVICES=""
 dev() {
-    GUEST_DEVICES+="$1 $2"$'\n'
+    local line="$1 $2"
     shift 2
+    while [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; do
+        case $1 in
+        at=root | at=[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f].[0-7] | host=?* | group=?* | unlisted) ;;
+        *) die "device table: unknown option '$1' for ${line%% *}" ;;
+        esac
+        line+=" $1"
+        shift
+    done
+    GUEST_DEVICES+="$line"$'\n'
     QEMU_DEVICES+=("$@")
 }
 alias_dev() { GUEST_DEVICES+="alias $1 $2"$'\n'; }
 guest_env() { GUEST_DEVICES+="env $1 $2"$'\n'; }
+# guest_list VAR NAME...: the guest exports VAR as the space-separated addresses of the NAMEs.
+guest_list() { GUEST_DEVICES+="list $*"$'\n'; }
 
 # edu: QEMU 7.2 silently masks DMA addresses to edu's dma_mask (28 bits by default); keep it at
 # the default but explicit, and tell the tests (IOVAs must stay below 256 MiB for edu DMA).
 EDU_DMA_MASK=0xfffffff
-dev EDU 1234:11e8 -device "edu,dma_mask=$EDU_DMA_MASK"
+dev EDU 1234:11e8 at=root -device "edu,dma_mask=$EDU_DMA_MASK"
 guest_env UVFIO_TEST_EDU_DMA_MASK "$EDU_DMA_MASK"
 # Two e1000 on hub 0 and two e1000e on hub 1: frames only go between the NICs of a pair.
 dev E1000_A 8086:100e -netdev hubport,id=hub0a,hubid=0 -device e1000,netdev=hub0a,mac=52:54:00:12:00:01
@@ -88,7 +113,26 @@ dev NVME 1b36:0010 \
     -drive id=nvm0,if=none,format=raw,file=null-co://,file.read-zeroes=on,snapshot=on \
     -device nvme,serial=deadbeef,drive=nvm0,bus=rp0
 alias_dev HOTRESET NVME
-dev TESTDEV 1b36:0005 -device pci-testdev
+dev TESTDEV 1b36:0005 at=root -device pci-testdev
+# Behind a conventional PCI-to-PCI bridge every device shares the bridge's requester ID, so Linux
+# puts the bridge and all devices behind it into one IOMMU group. The bridge itself stays without
+# a driver, which the kernel does not count against viability (shpc=off: no hot-plug controller
+# a driver could ever claim). The bridges have fixed slots (0x10, 0x11) so that the guest can
+# check what sits behind which.
+# One group, two devices on vfio-pci (two more edu: the EDU above stays the root-bus one).
+dev SHARED_A 1234:11e8 at=00:10.0 group=shared unlisted \
+    -device pci-bridge,id=br_shared,chassis_nr=2,shpc=off,addr=0x10 \
+    -device "edu,dma_mask=$EDU_DMA_MASK,bus=br_shared,addr=0x1"
+dev SHARED_B 1234:11e8 at=00:10.0 group=shared unlisted \
+    -device "edu,dma_mask=$EDU_DMA_MASK,bus=br_shared,addr=0x2"
+guest_list UVFIO_TEST_SHARED_GROUP SHARED_A SHARED_B
+# A group that is not viable: a pci-testdev on vfio-pci next to an i6300esb watchdog claimed by
+# its host driver (i6300esb.ko; the watchdog only runs once /dev/watchdog is opened).
+dev NONVIABLE 1b36:0005 at=00:11.0 group=nonviable unlisted \
+    -device pci-bridge,id=br_nonviable,chassis_nr=3,shpc=off,addr=0x11 \
+    -device pci-testdev,bus=br_nonviable,addr=0x1
+dev NONVIABLE_HOST 8086:25ab at=00:11.0 group=nonviable host=i6300esb \
+    -device i6300esb,bus=br_nonviable,addr=0x2
 # ---------------------------------------------------------------------------------------------
 
 RUNS="$CACHE/runs"

@@ -389,7 +389,8 @@ impl Container {
         Ok(())
     }
 
-    /// The IOMMU model set with [`Container::set_iommu`], if any.
+    /// The IOMMU model set with [`Container::set_iommu`], if any. It is `None` again once the
+    /// last group has left: the kernel then drops the IOMMU context with all its mappings.
     pub fn iommu(&self) -> Option<IommuType> {
         self.state().iommu
     }
@@ -481,6 +482,11 @@ impl Container {
         let mut state = self.state();
         state.groups.remove(&id);
         state.groups.retain(|_, g| g.strong_count() > 0);
+        // When the last group leaves, the kernel releases the container's IOMMU driver (and
+        // with it every mapping): the type must be set again after the next group joins.
+        if state.groups.is_empty() {
+            state.iommu = None;
+        }
     }
 
     pub(crate) fn fd(&self) -> &ContainerFd {

@@ -282,8 +282,18 @@ fn two_groups_share_one_container() {
     drop(db);
     gb.unset_container().unwrap();
     assert_eq!(c.groups(), vec![ga.id()]);
+    assert_eq!(c.iommu(), Some(IommuType::Type1v2));
     // Joining the same container twice is a no-op.
     ga.set_container(&c).unwrap();
+    // When the last group leaves, the kernel drops the IOMMU context: the type must be set
+    // again after a group rejoins, and devices open again after that.
+    drop(da);
+    ga.unset_container().unwrap();
+    assert!(c.groups().is_empty());
+    assert_eq!(c.iommu(), None);
+    ga.set_container(&c).unwrap();
+    c.set_iommu(IommuType::Type1v2).unwrap();
+    assert!(ga.open_device(&a).is_ok());
 }
 
 #[test]

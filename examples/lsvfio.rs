@@ -31,6 +31,8 @@ struct Report {
 struct GroupReport {
     id: u32,
     viable: bool,
+    /// The group could not join because it is not viable (an error, but not lsvfio's failure).
+    not_viable: bool,
     error: Option<String>,
     devices: Vec<DeviceReport>,
 }
@@ -66,10 +68,11 @@ fn main() -> ExitCode {
             } else {
                 print!("{}", to_table(&report));
             }
-            let failed = report
-                .groups
-                .iter()
-                .any(|g| g.error.is_some() || g.devices.iter().any(|d| d.result.is_err()));
+            // A non-viable group is a fact about the host, reported in the listing; anything
+            // else that failed is a failure.
+            let failed = report.groups.iter().any(|g| {
+                (g.error.is_some() && !g.not_viable) || g.devices.iter().any(|d| d.result.is_err())
+            });
             if failed {
                 ExitCode::FAILURE
             } else {
@@ -123,6 +126,7 @@ fn run(addresses: Vec<PciAddress>) -> uvfio::Result<Report> {
         let mut g = GroupReport {
             id,
             viable: false,
+            not_viable: false,
             error: None,
             devices: Vec::new(),
         };
@@ -148,7 +152,10 @@ fn run(addresses: Vec<PciAddress>) -> uvfio::Result<Report> {
                 }
                 open_groups.push(group);
             }
-            Err(e) => g.error = Some(e.to_string()),
+            Err(e) => {
+                g.not_viable = matches!(e, uvfio::Error::GroupNotViable { .. });
+                g.error = Some(e.to_string());
+            }
         }
         report.groups.push(g);
     }

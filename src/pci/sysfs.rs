@@ -229,12 +229,12 @@ impl Sysfs {
         Ok((read_id(&dir.join("vendor"))?, read_id(&dir.join("device"))?))
     }
 
-    /// The devices of an IOMMU group that are not bound to `vfio-pci`, with their drivers, in
+    /// The devices of an IOMMU group that keep it from being viable, with their drivers, in
     /// name order: what to put in [`Error::GroupNotViable`].
     ///
-    /// Every such device is reported, including those with no driver, which recent kernels no
-    /// longer count against viability, and PCI bridges bound to `pcieport`, which they still do;
-    /// the caller decides which ones matter.
+    /// These are the members bound to a driver other than `vfio-pci` (a PCI bridge bound to
+    /// `pcieport` included). Members with no driver, or on `pci-stub`, are left out: the kernel
+    /// does not count them against viability, and there is nothing to rebind.
     ///
     /// # Errors
     ///
@@ -244,7 +244,7 @@ impl Sysfs {
         let mut members = Vec::new();
         for device in self.group_devices(group)? {
             let driver = driver_at(&dir.join(&device))?;
-            if driver.as_deref() != Some(VFIO_PCI) {
+            if matches!(driver.as_deref(), Some(d) if d != VFIO_PCI && d != "pci-stub") {
                 members.push(GroupMember { device, driver });
             }
         }
@@ -618,6 +618,7 @@ mod tests {
         fake.add("0000:00:1c.0", 7, Some("pcieport"), ("0x8086", "0xa110"));
         fake.add("0000:01:00.1", 7, None, ("0x10de", "0x10f0"));
         fake.add("0000:01:00.0", 7, Some("vfio-pci"), ("0x10de", "0x1b80"));
+        fake.add("0000:01:00.2", 7, Some("pci-stub"), ("0x10de", "0x10f1"));
         fake.add(ADDR, 7, Some("e1000"), ("0x8086", "0x100e"));
         fake.add("0000:00:04.0", 8, Some("e1000"), ("0x8086", "0x100e"));
         let sysfs = fake.sysfs();
@@ -627,7 +628,8 @@ mod tests {
                 "0000:00:03.0",
                 "0000:00:1c.0",
                 "0000:01:00.0",
-                "0000:01:00.1"
+                "0000:01:00.1",
+                "0000:01:00.2"
             ]
         );
         let member = |device: &str, driver: Option<&str>| GroupMember {
@@ -639,7 +641,6 @@ mod tests {
             [
                 member("0000:00:03.0", Some("e1000")),
                 member("0000:00:1c.0", Some("pcieport")),
-                member("0000:01:00.1", None),
             ]
         );
         let e = Error::GroupNotViable {

@@ -19,6 +19,11 @@ VM_EXAMPLES=(
     edu
     # Two bring-ups and shutdowns in one process; the VM's NVMe drive keeps writes (runner.sh).
     "nvme --repeat 2 --expect-persistent"
+    # NIC A sends, NIC B checks every frame (mixed sizes): the e1000 pair polling, twice in a row,
+    # and the e1000e pair with MSI-X interrupts. The comparison with Linux's drivers is
+    # tests/vm/nic-bench.sh (not part of the suite: it measures, it does not check).
+    "nic --count 2000 --runs 2 --quiet"
+    "nic --pair e1000e --irq --count 2000 --quiet"
 )
 
 STAGES=()
@@ -57,7 +62,7 @@ for entry in ${VM_EXAMPLES[@]+"${VM_EXAMPLES[@]}"}; do
         STAGES+=("vm: example ${words[0]}") TIMES+=("-") RESULTS+=("SKIPPED (no such example)")
         continue
     fi
-    stage "vm: example ${words[0]}" tests/vm/cargo-vm run --example "${words[0]}" -- "${words[@]:1}"
+    stage "vm: example $entry" tests/vm/cargo-vm run --example "${words[0]}" -- "${words[@]:1}"
 done
 # Point out examples that exist but are not run in the VM.
 if [ -d examples ]; then

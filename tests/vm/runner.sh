@@ -18,6 +18,8 @@
 #   UVFIO_VM_SMP         guest CPUs (default 2)
 #   UVFIO_VM_CMDLINE     appended to the kernel command line (e.g. hugepages=64)
 #   UVFIO_VM_EXTRA_ARGS  appended to the QEMU command line (split on whitespace)
+#   UVFIO_VM_INITRD_EXTRA  cpio archives (uncompressed, colon-separated) appended to the initrd,
+#                        e.g. extra modules for init to load (tests/vm/nic-bench.sh)
 #   UVFIO_VM_VERBOSE=1   print the guest console after the run
 #   UVFIO_VM_KEEP=1      keep the run directory (initrd, logs) under target/vm/runs
 #   UVFIO_VM_KERNEL, UVFIO_VM_MODULES: see provision.sh
@@ -205,7 +207,12 @@ printf '%s' "$GUEST_DEVICES" >"$STAGE/uvfio/devices"
 
 (cd "$STAGE" && find . -mindepth 1 -print0 | LC_ALL=C sort -z |
     cpio --null -o -H newc -R 0:0 --quiet) >"$WORK/extra.cpio"
-cat "$UVFIO_VM_INITRD" "$WORK/extra.cpio" >"$WORK/initrd"
+INITRD_EXTRA=()
+IFS=: read -r -a INITRD_EXTRA <<<"${UVFIO_VM_INITRD_EXTRA:-}"
+for f in ${INITRD_EXTRA[@]+"${INITRD_EXTRA[@]}"}; do
+    [ -f "$f" ] || die "UVFIO_VM_INITRD_EXTRA: no such file: $f"
+done
+cat "$UVFIO_VM_INITRD" ${INITRD_EXTRA[@]+"${INITRD_EXTRA[@]}"} "$WORK/extra.cpio" >"$WORK/initrd"
 rm -rf "$STAGE"
 
 # --- QEMU --------------------------------------------------------------------------------------

@@ -238,20 +238,56 @@ QEMU=(
     "${EXTRA[@]}"
 )
 
-# Readers first: QEMU's open() of each FIFO waits for them.
-cat "$WORK/stdout.fifo" &
-OUT_PID=$!
-cat "$WORK/stderr.fifo" >&2 &
-ERR_PID=$!
-
+# Boot watchdog: under TCG on a loaded host the guest kernel occasionally hangs while booting
+# (an RCU stall, a timer check), long before anything of the test runs. If the guest has not
+# reached the test (init prints UVFIO_VM_STARTED) within UVFIO_VM_BOOT_TIMEOUT seconds, QEMU is
+# killed and the boot tried again, up to UVFIO_VM_BOOT_TRIES times. Once the test has started,
+# only the overall UVFIO_VM_TIMEOUT applies and nothing is retried.
+BOOT_TIMEOUT=${UVFIO_VM_BOOT_TIMEOUT:-120}
+BOOT_TRIES=${UVFIO_VM_BOOT_TRIES:-3}
 START=$SECONDS
-timeout -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$QEMU_ERR" 2>&1 &
-QEMU_PID=$!
-set +e
-wait "$QEMU_PID"
-QRC=$?
-set -e
-QEMU_PID=""
+for BOOT_TRY in $(seq 1 "$BOOT_TRIES"); do
+    : >"$CONSOLE"
+    # Readers first: QEMU's open() of each FIFO waits for them.
+    cat "$WORK/stdout.fifo" &
+    OUT_PID=$!
+    cat "$WORK/stderr.fifo" >&2 &
+    ERR_PID=$!
+
+    timeout -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$QEMU_ERR" 2>&1 &
+    QEMU_PID=$!
+    BOOT_START=$SECONDS
+    BOOTED=0
+    while kill -0 "$QEMU_PID" 2>/dev/null; do
+        if grep -aq 'UVFIO_VM_STARTED' "$CONSOLE" 2>/dev/null; then
+            BOOTED=1
+            break
+        fi
+        [ $((SECONDS - BOOT_START)) -lt "$BOOT_TIMEOUT" ] || break
+        sleep 0.2
+    done
+    if [ "$BOOTED" = 0 ] && kill -0 "$QEMU_PID" 2>/dev/null && [ "$BOOT_TRY" -lt "$BOOT_TRIES" ]; then
+        echo "uvfio-vm: the guest did not reach the test within ${BOOT_TIMEOUT}s (boot $BOOT_TRY of $BOOT_TRIES); last console lines:" >&2
+        tr -d '\r' <"$CONSOLE" | tail -n 5 | sed 's/^/  | /' >&2
+        echo "uvfio-vm: booting again" >&2
+        kill "$QEMU_PID" 2>/dev/null || true
+        wait "$QEMU_PID" 2>/dev/null || true
+        QEMU_PID=""
+        # QEMU's end closes the FIFOs; the readers finish (or are unblocked and stopped).
+        for pid in "$OUT_PID" "$ERR_PID"; do
+            for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        done
+        continue
+    fi
+    set +e
+    wait "$QEMU_PID"
+    QRC=$?
+    set -e
+    QEMU_PID=""
+    break
+done
 ELAPSED=$((SECONDS - START))
 
 # Let the streams drain. If QEMU never opened a FIFO, unblock its reader with a dummy writer.

@@ -444,9 +444,9 @@ impl KernelNic {
             .map_or_else(|| "?".into(), |t| t.trim().to_string())
     }
 
-    /// Pins the NIC's interrupts (INTx or MSI/MSI-X, as allocated once the interface is up)
-    /// to CPU 0.
-    fn pin_irqs(&self) -> Res<()> {
+    /// The NIC's interrupt numbers (INTx, or MSI/MSI-X as allocated once the interface is
+    /// up).
+    fn irqs(&self) -> Res<Vec<String>> {
         let dev = PathBuf::from(format!("/sys/bus/pci/devices/{}", self.address));
         let mut irqs: Vec<String> = fs::read_dir(dev.join("msi_irqs"))
             .map(|d| {
@@ -458,10 +458,32 @@ impl KernelNic {
         if irqs.is_empty() {
             irqs.push(read(dev.join("irq"))?.trim().to_string());
         }
-        for irq in irqs {
+        Ok(irqs)
+    }
+
+    /// Pins the NIC's interrupts to CPU 0.
+    fn pin_irqs(&self) -> Res<()> {
+        for irq in self.irqs()? {
             write(format!("/proc/irq/{irq}/smp_affinity_list"), "0")?;
         }
         Ok(())
+    }
+
+    /// Interrupts the NIC raised so far, on all CPUs (from /proc/interrupts).
+    fn interrupts(&self) -> Res<u64> {
+        let irqs = self.irqs()?;
+        let table = read("/proc/interrupts")?;
+        let mut total = 0;
+        for line in table.lines() {
+            let mut words = line.split_whitespace();
+            let Some(irq) = words.next().and_then(|w| w.strip_suffix(':')) else {
+                continue;
+            };
+            if irqs.iter().any(|i| i == irq) {
+                total += words.map_while(|w| w.parse::<u64>().ok()).sum::<u64>();
+            }
+        }
+        Ok(total)
     }
 
     fn class(&self, file: &str) -> PathBuf {
@@ -612,6 +634,7 @@ fn linux(
         for (row, &burst) in rows.iter_mut().zip(&BURSTS) {
             for (si, &size) in SIZES.iter().enumerate() {
                 let tx_before = a.counter("tx_packets")?;
+                let irqs_before = a.interrupts()? + b.interrupts()?;
                 let sending = AtomicBool::new(true);
                 let (tx, rx) = std::thread::scope(|s| {
                     let rx = s.spawn(|| count_rx(&b, frames, &sending));
@@ -622,6 +645,7 @@ fn linux(
                 let tx_pps = tx?;
                 let (rx_pps, received) = rx.map_err(|_| "the sampling thread panicked")??;
                 let tx_sent = a.counter("tx_packets")? - tx_before;
+                let irqs = a.interrupts()? + b.interrupts()? - irqs_before;
                 let s = Sample {
                     tx_pps,
                     rx_pps,
@@ -629,11 +653,12 @@ fn linux(
                     ..Sample::default()
                 };
                 println!(
-                    "      {:<38} {size:>4} B: TX {:>10}  RX {:>10}  lost {}{}",
+                    "      {:<38} {size:>4} B: TX {:>10}  RX {:>10}  lost {}  ({:.0} interrupts per 1000 frames){}",
                     row.label,
                     Rate(s.tx_pps).to_string(),
                     Rate(s.rx_pps).to_string(),
                     s.lost,
+                    irqs as f64 * 1000.0 / frames as f64,
                     if tx_sent < frames {
                         format!(" ({} counted only {tx_sent} sent)", a.ifname)
                     } else {

@@ -13,9 +13,12 @@
 //!   ([`Interrupts::trigger`]). Dropping it disables the index, then closes the eventfds.
 //! - Waiting: [`Interrupts::wait`] (one vector, with a timeout), [`Waiter`] and
 //!   [`Interrupts::wait_any`] (many vectors, of several handles, with epoll; reports which fired
-//!   and how often), and with the `async` feature [`AsyncVector`] /
-//!   [`Interrupts::wait_async`] for tokio. Every wake reads the counter exactly once, so no
+//!   and how often), and with the `async` feature `AsyncVector` /
+//!   `Interrupts::wait_async` for tokio. Every wake reads the counter exactly once, so no
 //!   interrupt is lost and none is counted twice.
+//!
+//!   A [`Waiter`] borrows the [`Interrupts`] it watches: keep the handles beside the driver
+//!   state that needs `&mut`, not inside it (`examples/nic` keeps them in their own struct).
 //! - [`Device::notify_errors`](crate::Device::notify_errors) and
 //!   [`Device::notify_release_requests`](crate::Device::notify_release_requests): vfio-pci's ERR
 //!   (AER error) and REQ (give the device back) notifications.

@@ -276,27 +276,52 @@ impl Sysfs {
     /// function does not exist, and `ENODEV` with the `drivers_probe` path when vfio-pci did not
     /// take the device after probing (typically because the `vfio-pci` module is not loaded).
     pub fn bind_vfio_pci(&self, addr: &PciAddress) -> Result<VfioBinding> {
+        self.bind_driver(addr, VFIO_PCI)
+    }
+
+    /// Moves the PCI function at `addr` to the kernel driver `driver` (for example back to
+    /// `e1000e` to compare with the kernel's own driver, or to `vfio-pci`), the same way as
+    /// [`Sysfs::bind_vfio_pci`]: `driver_override`, unbind, `drivers_probe`. Dropping the binding
+    /// gives the function back to its previous driver. Needs root.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sysfs::bind_vfio_pci`]; `ENODEV` with the `drivers_probe` path when `driver` did not
+    /// take the function (its module is not loaded, or it does not handle this device).
+    pub fn bind_driver(&self, addr: &PciAddress, driver: &str) -> Result<VfioBinding> {
         let previous = self.driver(addr)?;
+        // What driver_override held before, to put back after the restore. Kernels print an
+        // unset override as "(null)". An unreadable one counts as unset; writing it below
+        // reports the real problem.
+        let saved_override = read_attr(&self.device_dir(addr).join("driver_override"))
+            .ok()
+            .filter(|v| !v.is_empty() && v != "(null)");
         let mut binding = VfioBinding {
             sysfs: self.clone(),
             addr: *addr,
+            driver: driver.to_string(),
             previous,
+            saved_override,
             armed: false,
         };
-        if binding.previous.as_deref() == Some(VFIO_PCI) {
+        if binding.previous.as_deref() == Some(driver) {
             return Ok(binding);
         }
         let name = addr.to_string();
-        self.write_attr(&self.device_dir(addr).join("driver_override"), VFIO_PCI)?;
+        self.write_attr(&self.device_dir(addr).join("driver_override"), driver)?;
         binding.armed = true;
-        if let Some(driver) = &binding.previous {
-            self.write_attr(&self.driver_dir(driver).join("unbind"), &name)?;
+        if let Some(current) = &binding.previous {
+            self.write_attr(&self.driver_dir(current).join("unbind"), &name)?;
         }
         let probe = self.drivers_probe();
         self.write_attr(&probe, &name)?;
-        if self.driver(addr)?.as_deref() != Some(VFIO_PCI) {
+        if self.driver(addr)?.as_deref() != Some(driver) {
             return Err(Error::Sysfs {
-                op: "binding vfio-pci (is the vfio-pci module loaded?) through",
+                op: if driver == VFIO_PCI {
+                    "binding vfio-pci (is the vfio-pci module loaded?) through"
+                } else {
+                    "binding the driver (is its module loaded, does it handle this device?) through"
+                },
                 path: probe,
                 errno: Errno::ENODEV,
             });
@@ -305,12 +330,19 @@ impl Sysfs {
         Ok(binding)
     }
 
-    /// Gives a function bound by [`Sysfs::bind_vfio_pci`] back: unbinds it from vfio-pci if it
-    /// is bound there, clears `driver_override`, and probes it again if it had a driver before,
-    /// so that driver takes it back. A function that had no driver is left without one.
+    /// Gives a function bound by [`Sysfs::bind_driver`] back: unbinds it from `driver` if it is
+    /// bound there; if it had a driver before, pins that one with `driver_override` and probes,
+    /// so exactly that driver takes it back (not whichever driver would claim the device, which
+    /// matters when the previous driver was vfio-pci); then puts back the `driver_override` it
+    /// had. A function that had no driver is left without one.
     ///
     /// Runs every step even if one fails, and reports the first failure.
-    fn restore(&self, addr: &PciAddress, previous: Option<&str>) -> Result<()> {
+    fn restore(&self, binding: &VfioBinding) -> Result<()> {
+        let (addr, driver, previous) = (
+            &binding.addr,
+            binding.driver.as_str(),
+            binding.previous.as_deref(),
+        );
         let name = addr.to_string();
         let mut first_error = None;
         let mut note = |r: Result<()>| {
@@ -319,34 +351,42 @@ impl Sysfs {
             }
         };
         match self.driver(addr) {
-            Ok(Some(d)) if d == VFIO_PCI => {
-                note(self.write_attr(&self.driver_dir(VFIO_PCI).join("unbind"), &name));
+            Ok(Some(d)) if d == driver => {
+                note(self.write_attr(&self.driver_dir(driver).join("unbind"), &name));
             }
             Ok(_) => {}
             Err(e) => note(Err(e)),
         }
-        note(self.write_attr(&self.device_dir(addr).join("driver_override"), "\n"));
-        if previous.is_some() {
+        let override_path = self.device_dir(addr).join("driver_override");
+        if let Some(previous) = previous {
+            note(self.write_attr(&override_path, previous));
             note(self.write_attr(&self.drivers_probe(), &name));
         }
+        let saved = binding.saved_override.as_deref().unwrap_or("\n");
+        note(self.write_attr(&override_path, saved));
         first_error.map_or(Ok(()), Err)
     }
 }
 
-/// A function bound to `vfio-pci` by [`Sysfs::bind_vfio_pci`]; dropping it gives the function
-/// back to its previous driver.
+/// A function bound to a driver (usually `vfio-pci`) by [`Sysfs::bind_vfio_pci`] or
+/// [`Sysfs::bind_driver`]; dropping it gives the function back to its previous driver.
 ///
-/// Dropping (or [`VfioBinding::release`]) unbinds the function from vfio-pci, clears its
-/// `driver_override` and probes it again so its previous driver takes it back. A function that
-/// had no driver is left without one, and a function that was already bound to vfio-pci is left
-/// alone. Close every VFIO file descriptor of the device first: the kernel's unbind waits for
-/// them.
+/// Dropping (or [`VfioBinding::release`]) unbinds the function from that driver, probes it with
+/// its previous driver pinned so that exactly that driver takes it back, and restores the
+/// `driver_override` it had. A function that
+/// had no driver is left without one, and a function that was already bound to the driver is
+/// left alone. Close every VFIO file descriptor of the device first: the kernel's unbind waits
+/// for them.
 #[derive(Debug)]
 #[must_use = "dropping a VfioBinding gives the device back to its previous driver at once"]
 pub struct VfioBinding {
     sysfs: Sysfs,
     addr: PciAddress,
+    /// The driver the function was bound to.
+    driver: String,
     previous: Option<String>,
+    /// `driver_override` before the binding (`None`: unset).
+    saved_override: Option<String>,
     /// Whether dropping must restore the previous binding.
     armed: bool,
 }
@@ -357,13 +397,18 @@ impl VfioBinding {
         self.addr
     }
 
+    /// The driver the function is bound to by this binding.
+    pub fn driver(&self) -> &str {
+        &self.driver
+    }
+
     /// The driver the function had before, `None` if it had none.
     pub fn previous_driver(&self) -> Option<&str> {
         self.previous.as_deref()
     }
 
     /// Whether dropping the binding changes anything: `false` when the function was already
-    /// bound to vfio-pci.
+    /// bound to the driver.
     pub fn restores(&self) -> bool {
         self.armed
     }
@@ -378,10 +423,10 @@ impl VfioBinding {
         if !std::mem::replace(&mut self.armed, false) {
             return Ok(());
         }
-        self.sysfs.restore(&self.addr, self.previous.as_deref())
+        self.sysfs.restore(&self)
     }
 
-    /// Leaves the function bound to vfio-pci for good: dropping the binding will restore
+    /// Leaves the function bound to the driver for good: dropping the binding will restore
     /// nothing.
     pub fn keep(mut self) {
         self.armed = false;
@@ -393,7 +438,7 @@ impl Drop for VfioBinding {
         if std::mem::replace(&mut self.armed, false) {
             // Errors are ignored: a destructor cannot report them, and panicking here could abort
             // during unwinding. Each step is still attempted; `release` reports failures.
-            let _ = self.sysfs.restore(&self.addr, self.previous.as_deref());
+            let _ = self.sysfs.restore(self);
         }
     }
 }
@@ -681,12 +726,44 @@ mod tests {
             take(&log),
             [
                 w("bus/pci/drivers/vfio-pci/unbind", ADDR),
-                w(&format!("{dev}/driver_override"), "\n"),
+                w(&format!("{dev}/driver_override"), "e1000"),
                 w("bus/pci/drivers_probe", ADDR),
+                w(&format!("{dev}/driver_override"), "\n"),
             ]
         );
         assert_eq!(fake.read(&format!("{dev}/driver_override")), "\n");
         assert_eq!(sysfs.driver(&addr()).unwrap().as_deref(), Some("e1000"));
+    }
+
+    #[test]
+    fn a_device_moved_off_vfio_pci_goes_back_to_vfio_pci() {
+        // As the NIC benchmark does: a device the harness bound to vfio-pci (override set) is
+        // lent to its kernel driver, then given back. Re-probing with the override cleared would
+        // hand it to e1000 (its native driver); the restore pins vfio-pci and puts the override
+        // back as it was.
+        let fake = FakeSysfs::new();
+        fake.add(ADDR, 7, Some("vfio-pci"), ("0x8086", "0x100e"));
+        let dev = "bus/pci/devices/0000:00:03.0";
+        fs::write(fake.root.join(dev).join("driver_override"), "vfio-pci\n").unwrap();
+        let (sysfs, log) = simulated(&fake, "e1000");
+
+        let binding = sysfs.bind_driver(&addr(), "e1000").unwrap();
+        assert_eq!(binding.driver(), "e1000");
+        assert_eq!(binding.previous_driver(), Some("vfio-pci"));
+        assert_eq!(sysfs.driver(&addr()).unwrap().as_deref(), Some("e1000"));
+        take(&log);
+        binding.release().unwrap();
+        assert_eq!(
+            take(&log),
+            [
+                w("bus/pci/drivers/e1000/unbind", ADDR),
+                w(&format!("{dev}/driver_override"), "vfio-pci"),
+                w("bus/pci/drivers_probe", ADDR),
+                w(&format!("{dev}/driver_override"), "vfio-pci"),
+            ]
+        );
+        assert_eq!(sysfs.driver(&addr()).unwrap().as_deref(), Some("vfio-pci"));
+        assert_eq!(fake.read(&format!("{dev}/driver_override")), "vfio-pci");
     }
 
     #[test]
@@ -698,7 +775,7 @@ mod tests {
         let binding = sysfs.bind_vfio_pci(&addr()).unwrap();
         take(&log);
         binding.release().unwrap();
-        assert_eq!(take(&log).len(), 3);
+        assert_eq!(take(&log).len(), 4);
         assert_eq!(sysfs.driver(&addr()).unwrap().as_deref(), Some("e1000"));
 
         // A failing step is reported, and the others still run.
@@ -713,7 +790,8 @@ mod tests {
             written,
             [
                 "bus/pci/devices/0000:00:03.0/driver_override",
-                "bus/pci/drivers_probe"
+                "bus/pci/drivers_probe",
+                "bus/pci/devices/0000:00:03.0/driver_override",
             ]
         );
     }
@@ -806,7 +884,8 @@ mod tests {
         assert_eq!(sysfs.driver(&addr()).unwrap().as_deref(), Some("e1000"));
         assert!(!ov.exists(), "writes must not create attributes");
 
-        // Unbinding fails: the override is cleared again and the device re-probed.
+        // Unbinding fails: the device is re-probed with its driver pinned, then the override is
+        // cleared again.
         fs::write(&ov, "(null)\n").unwrap();
         let unbind = fake.root.join("bus/pci/drivers/e1000/unbind");
         fs::remove_file(&unbind).unwrap();
@@ -817,8 +896,9 @@ mod tests {
             take(&log),
             [
                 w(&format!("{dev}/driver_override"), "vfio-pci"),
-                w(&format!("{dev}/driver_override"), "\n"),
+                w(&format!("{dev}/driver_override"), "e1000"),
                 w("bus/pci/drivers_probe", ADDR),
+                w(&format!("{dev}/driver_override"), "\n"),
             ]
         );
         assert_eq!(sysfs.driver(&addr()).unwrap().as_deref(), Some("e1000"));

@@ -434,3 +434,58 @@ fn sysfs_binding_moves_a_device_to_vfio_pci_and_gives_it_back() {
     assert_eq!(driver().as_deref(), Some("vfio-pci"));
     drop(open(&addr));
 }
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn a_binding_gives_a_device_back_to_its_own_host_driver() {
+    use uvfio::pci::sysfs::Sysfs;
+    // The i6300esb of the non-viable group sits on its host (watchdog) driver; lending it to
+    // vfio-pci makes the group viable, and dropping the binding must give it back to exactly
+    // that driver, making the group non-viable again.
+    let host = device("UVFIO_TEST_NONVIABLE_HOST");
+    let a: PciAddress = host.parse().unwrap();
+    let sysfs = Sysfs::new();
+    let driver = || sysfs.driver(&a).unwrap();
+    let original = driver().expect("the host device is bound to its driver");
+    assert_ne!(original, "vfio-pci");
+    let id = group_of(&host);
+    assert!(!Group::open(id).unwrap().is_viable().unwrap());
+
+    let binding = sysfs.bind_vfio_pci(&a).unwrap();
+    assert_eq!(binding.previous_driver(), Some(original.as_str()));
+    assert_eq!(driver().as_deref(), Some("vfio-pci"));
+    assert!(Group::open(id).unwrap().is_viable().unwrap());
+    assert!(sysfs.non_vfio_members(id).unwrap().is_empty());
+
+    binding.release().unwrap();
+    assert_eq!(driver().as_deref(), Some(original.as_str()));
+    assert!(!Group::open(id).unwrap().is_viable().unwrap());
+    let override_ =
+        std::fs::read_to_string(format!("/sys/bus/pci/devices/{host}/driver_override")).unwrap();
+    assert_eq!(
+        override_.trim(),
+        "(null)",
+        "the override is put back as it was"
+    );
+
+    // The other way round, as a benchmark lends a vfio-pci device to its kernel driver: on
+    // vfio-pci with the override set, lent to the host driver, and given back. Re-probing
+    // without pinning vfio-pci would hand it to the host driver (its native one).
+    sysfs.bind_vfio_pci(&a).unwrap().keep();
+    let lent = sysfs.bind_driver(&a, &original).unwrap();
+    assert_eq!(lent.previous_driver(), Some("vfio-pci"));
+    assert_eq!(driver().as_deref(), Some(original.as_str()));
+    drop(lent);
+    assert_eq!(driver().as_deref(), Some("vfio-pci"));
+    let override_path = format!("/sys/bus/pci/devices/{host}/driver_override");
+    assert_eq!(
+        std::fs::read_to_string(&override_path).unwrap().trim(),
+        "vfio-pci"
+    );
+
+    // Leave it as the other tests expect it: on its host driver, no override.
+    sysfs.bind_driver(&a, &original).unwrap().keep();
+    std::fs::write(&override_path, "\n").unwrap();
+    assert_eq!(driver().as_deref(), Some(original.as_str()));
+    assert!(!Group::open(id).unwrap().is_viable().unwrap());
+}

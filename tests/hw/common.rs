@@ -100,3 +100,22 @@ fn is_pci_address(s: &str) -> bool {
             .enumerate()
             .all(|(i, c)| matches!(i, 4 | 7 | 10) || c.is_ascii_hexdigit())
 }
+
+/// The number of open fds of this process (`/proc/self/fd`), for leak checks.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+/// Opens the PCI device at `addr` the explicit way, in a fresh container: its group joins the
+/// container, the IOMMU type is set to type1v2, the device is opened.
+pub fn open_device(addr: &str) -> uvfio::Device {
+    let container = uvfio::Container::new().expect("container");
+    let group = uvfio::Group::open(iommu_group(addr)).expect("group");
+    group.set_container(&container).expect("set_container");
+    container
+        .set_iommu(uvfio::IommuType::Type1v2)
+        .expect("set_iommu");
+    group.open_device(addr).expect("open_device")
+}

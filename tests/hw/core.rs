@@ -4,30 +4,7 @@ use uvfio::device::{DeviceFlags, IrqIndex, RegionFlags, RegionIndex};
 use uvfio::pci::PciAddress;
 use uvfio::{Container, Errno, Error, Extension, Group, IommuType};
 
-use crate::common::{device, devices};
-
-/// The number of open fds of this process.
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
-}
-
-fn group_of(addr: &str) -> u32 {
-    let addr: PciAddress = addr.parse().expect("PCI address");
-    uvfio::pci::sysfs::Sysfs::new()
-        .iommu_group(&addr)
-        .expect("iommu group")
-}
-
-/// Opens `addr` in a fresh container with type1v2.
-fn open(addr: &str) -> uvfio::Device {
-    let container = Container::new().expect("container");
-    let group = Group::open(group_of(addr)).expect("group");
-    group.set_container(&container).expect("set_container");
-    container.set_iommu(IommuType::Type1v2).expect("set_iommu");
-    group.open_device(addr).expect("open_device")
-}
+use crate::common::{device, devices, fd_count, iommu_group as group_of, open_device as open};
 
 #[test]
 #[ignore = "needs the emulated IOMMU host"]

@@ -19,7 +19,7 @@ use uvfio::dma::{AddressLimit, DmaAccess, DmaBuffer, DmaMemory, DmaOptions, DmaP
 use uvfio::iommu::DmaRun;
 use uvfio::{Container, Device, Errno, Error, Group, IommuType};
 
-use crate::common::device;
+use crate::common::{device, fd_count};
 
 const EDU_BUF: u64 = 0x40000;
 const EDU_BUF_SIZE: usize = 0x1000;
@@ -564,10 +564,6 @@ fn status_kib(field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
-}
-
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 #[derive(Debug, PartialEq)]

@@ -19,14 +19,7 @@ use uvfio::group::GroupFlags;
 use uvfio::pci::PciAddress;
 use uvfio::{Container, Device, Errno, Error, Group, IommuType};
 
-use crate::common::{device, driver, iommu_group, sysfs_path, HOW_TO_RUN};
-
-/// The number of open fds of this process.
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
-}
+use crate::common::{device, driver, fd_count, iommu_group, sysfs_path, HOW_TO_RUN};
 
 /// The two devices of the shared group (`UVFIO_TEST_SHARED_GROUP`, space-separated).
 fn shared_pair() -> (String, String) {

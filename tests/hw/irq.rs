@@ -12,31 +12,19 @@ use std::time::{Duration, Instant};
 use uvfio::device::irq::{IrqAction, IrqData};
 use uvfio::device::{IrqFlags, IrqIndex, RegionIndex};
 use uvfio::irq::{borrow_eventfd, Fired, Interrupts, IoValue};
-use uvfio::{Container, Device, Errno, Error, Group, IommuType};
+use uvfio::{Device, Errno, Error};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
-use crate::common::device;
+use crate::common::{device, open_device};
 
 /// How long an interrupt that must arrive may take (TCG is slow, but MSI is milliseconds).
 const ARRIVES: Duration = Duration::from_secs(5);
 /// How long to watch for an interrupt that must not arrive.
 const QUIET: Duration = Duration::from_millis(300);
 
-fn group_of(addr: &str) -> u32 {
-    let addr: uvfio::pci::PciAddress = addr.parse().expect("PCI address");
-    uvfio::pci::sysfs::Sysfs::new()
-        .iommu_group(&addr)
-        .expect("iommu group")
-}
-
 /// Opens the device in the test variable `var` in a fresh container with type1v2.
 fn open(var: &str) -> Device {
-    let addr = device(var);
-    let container = Container::new().expect("container");
-    let group = Group::open(group_of(&addr)).expect("group");
-    group.set_container(&container).expect("set_container");
-    container.set_iommu(IommuType::Type1v2).expect("set_iommu");
-    group.open_device(&addr).expect("open_device")
+    open_device(&device(var))
 }
 
 /// Register access through pread/pwrite on the device fd, at a region's file offset.

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite:
 #   1. `cargo test` on the host: unit tests, host integration tests, doc tests (the hardware
-#      tests in tests/hw show up as ignored);
-#   2. the hardware tests inside the emulated IOMMU host:
-#      tests/vm/cargo-vm test --test hw -- --include-ignored
-#   3. every example of VM_EXAMPLES below, inside the VM: tests/vm/cargo-vm run --example <name>
-# Every stage runs even if an earlier one failed; the script exits non-zero if any failed and
-# prints the time each stage took.
+#      tests in tests/hw show up as ignored), and tests/vm/selftest.sh (provisioning's errors);
+#   then for each kernel flavour of the emulated IOMMU host (tests/vm/README.md), `debian`
+#   (Debian's stock kernel) and `full` (the project's kernel, built on first use):
+#   2. provisioning (download or build the kernel, once; cached);
+#   3. the hardware tests inside the VM:
+#      UVFIO_VM_FLAVOR=<flavour> tests/vm/cargo-vm test --test hw -- --include-ignored
+#   4. every example of VM_EXAMPLES below, inside the VM: tests/vm/cargo-vm run --example <name>
+#   5. on full, the kernel:: hardware tests again in no-IOMMU mode (UVFIO_VM_IOMMU=none).
+# UVFIO_VM_FLAVORS="debian" (or "full") runs one flavour only; with UVFIO_VM_KERNEL set (a kernel
+# of your own) the suite runs once, on it. Every stage runs even if an earlier one failed; the
+# script exits non-zero if any failed and prints the time each stage took.
 set -euo pipefail
 
 CRATE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,19 +55,42 @@ stage() {
     echo "=== run-all: $name: ${RESULTS[-1]} in ${TIMES[-1]} s"
 }
 
+if [ -n "${UVFIO_VM_KERNEL:-}" ]; then
+    FLAVORS=(custom)
+else
+    read -r -a FLAVORS <<<"${UVFIO_VM_FLAVORS:-debian full}"
+fi
+
 # The host stage must not inherit a VM runner from the caller's environment.
 stage "host: cargo test" env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo test
-stage "vm: cargo test --test hw" tests/vm/cargo-vm test --test hw -- --include-ignored
+# Provisioning's own failures (missing tool, full disk, failed download) say what failed.
+stage "host: VM provisioning self-test" tests/vm/selftest.sh
 
-for entry in ${VM_EXAMPLES[@]+"${VM_EXAMPLES[@]}"}; do
-    read -r -a words <<<"$entry"
-    if [ ! -e "examples/${words[0]}.rs" ] && [ ! -e "examples/${words[0]}/main.rs" ]; then
-        echo
-        echo "=== run-all: vm: example ${words[0]}: SKIPPED, examples/${words[0]}.rs does not exist"
-        STAGES+=("vm: example ${words[0]}") TIMES+=("-") RESULTS+=("SKIPPED (no such example)")
-        continue
+for flavor in "${FLAVORS[@]}"; do
+    case $flavor in
+    custom) vm=(env) ;;
+    debian | full) vm=(env UVFIO_VM_FLAVOR="$flavor" UVFIO_VM_IOMMU=vtd) ;;
+    *)
+        echo "run-all: error: UVFIO_VM_FLAVORS has '$flavor': want debian and/or full" >&2
+        exit 2
+        ;;
+    esac
+    stage "vm $flavor: provision" "${vm[@]}" tests/vm/provision.sh
+    stage "vm $flavor: cargo test --test hw" "${vm[@]}" tests/vm/cargo-vm test --test hw -- --include-ignored
+    for entry in ${VM_EXAMPLES[@]+"${VM_EXAMPLES[@]}"}; do
+        read -r -a words <<<"$entry"
+        if [ ! -e "examples/${words[0]}.rs" ] && [ ! -e "examples/${words[0]}/main.rs" ]; then
+            echo
+            echo "=== run-all: vm $flavor: example ${words[0]}: SKIPPED, examples/${words[0]}.rs does not exist"
+            STAGES+=("vm $flavor: example ${words[0]}") TIMES+=("-") RESULTS+=("SKIPPED (no such example)")
+            continue
+        fi
+        stage "vm $flavor: example $entry" "${vm[@]}" tests/vm/cargo-vm run --example "${words[0]}" -- "${words[@]:1}"
+    done
+    if [ "$flavor" = full ]; then
+        stage "vm full, no-IOMMU: cargo test --test hw kernel::" env UVFIO_VM_FLAVOR=full UVFIO_VM_IOMMU=none \
+            tests/vm/cargo-vm test --test hw -- --include-ignored kernel::
     fi
-    stage "vm: example $entry" tests/vm/cargo-vm run --example "${words[0]}" -- "${words[@]:1}"
 done
 # Point out examples that exist but are not run in the VM.
 if [ -d examples ]; then
@@ -80,7 +108,7 @@ fi
 echo
 echo "=== run-all: summary"
 for i in "${!STAGES[@]}"; do
-    printf '  %-40s %8s s  %s\n' "${STAGES[$i]}" "${TIMES[$i]}" "${RESULTS[$i]}"
+    printf '  %-62s %8s s  %s\n' "${STAGES[$i]}" "${TIMES[$i]}" "${RESULTS[$i]}"
 done
 if [ "$FAILED" != 0 ]; then
     echo "=== run-all: FAILED"

@@ -119,3 +119,65 @@ pub fn open_device(addr: &str) -> uvfio::Device {
         .expect("set_iommu");
     group.open_device(addr).expect("open_device")
 }
+
+/// The kernel flavour the VM booted, as the guest exports it (`UVFIO_VM_FLAVOR`): `debian`
+/// (Debian's stock kernel), `full` (the project's kernel) or `custom` (`UVFIO_VM_KERNEL`).
+pub fn flavor() -> String {
+    let flavor = std::env::var("UVFIO_VM_FLAVOR")
+        .unwrap_or_else(|_| panic!("UVFIO_VM_FLAVOR is not set; {HOW_TO_RUN}"));
+    assert!(
+        matches!(flavor.as_str(), "debian" | "full" | "custom"),
+        "UVFIO_VM_FLAVOR={flavor:?}: want debian, full or custom"
+    );
+    flavor
+}
+
+/// The IOMMU mode of the VM (`UVFIO_VM_IOMMU`): `vtd` or `none`.
+pub fn iommu_mode() -> String {
+    let mode = std::env::var("UVFIO_VM_IOMMU")
+        .unwrap_or_else(|_| panic!("UVFIO_VM_IOMMU is not set; {HOW_TO_RUN}"));
+    assert!(
+        matches!(mode.as_str(), "vtd" | "none"),
+        "UVFIO_VM_IOMMU={mode:?}: want vtd or none"
+    );
+    mode
+}
+
+/// Prints a line past the test harness's output capture, so that it shows even when the test
+/// passes (`eprintln!` is captured; a direct write to the stderr handle is not).
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Whether a test of `feature`, which only the project's kernel is guaranteed to have, runs
+/// here. On the `full` flavour always: a missing feature must then fail the test. On `debian`
+/// the test is skipped, visibly, with the reason; on a `custom` kernel it runs when `present`.
+pub fn needs_full(test: &str, feature: &str, present: bool) -> bool {
+    match flavor().as_str() {
+        "full" => true,
+        "custom" if present => true,
+        other => {
+            say(&format!(
+                "SKIPPED {test}: needs {feature}, which the {other} flavour's kernel does not have (run with UVFIO_VM_FLAVOR=full)"
+            ));
+            false
+        }
+    }
+}
+
+/// `needs_full`, and the VM must also run in IOMMU mode `mode` (`vtd` or `none`); otherwise the
+/// test is skipped visibly, saying which mode it needs.
+pub fn needs_full_in_mode(test: &str, feature: &str, present: bool, mode: &str) -> bool {
+    if !needs_full(test, feature, present) {
+        return false;
+    }
+    let here = iommu_mode();
+    if here != mode {
+        say(&format!(
+            "SKIPPED {test}: {feature} needs UVFIO_VM_IOMMU={mode}, this VM runs with {here}"
+        ));
+        return false;
+    }
+    true
+}

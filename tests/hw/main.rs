@@ -14,6 +14,7 @@ mod core;
 mod dma;
 mod groups;
 mod irq;
+mod kernel;
 mod pci;
 mod regions;
 

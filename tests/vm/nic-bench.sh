@@ -11,13 +11,15 @@
 # `nic --bench` then measures its own driver on each pair, hands the pair to the kernel driver
 # through sysfs, measures again with pktgen and the interface counters, and gives the NICs back.
 #
-# Cached under target/vm/nic-bench-<kernel>/: the first run downloads the kernel package again
-# (Debian, as root, like provision.sh); later runs only build and boot.
+# Cached in the VM cache (tests/vm/lib.sh) under nic-bench-<kernel>/: the first run downloads
+# Debian's kernel package again (as root, like provision.sh); later runs only build and boot.
+# The full flavour (UVFIO_VM_FLAVOR=full) has the drivers built in and needs no archive.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CRATE=$(cd "$HERE/../.." && pwd)
-CACHE="$CRATE/target/vm"
+# shellcheck source=tests/vm/lib.sh
+. "$HERE/lib.sh"
+CACHE=$(vm_cache_dir)
 NIC_MODULES=(e1000 e1000e pktgen)
 
 say() { echo "nic-bench: $*" >&2; }
@@ -26,10 +28,14 @@ die() {
     exit 1
 }
 
-"$HERE/provision.sh" || die "provisioning the VM failed (tests/vm/provision.sh)"
+ENV_FILE=$("$HERE/provision.sh") || die "provisioning the VM failed (tests/vm/provision.sh)"
 # shellcheck source=/dev/null
-. "$CACHE/current.env"
-KDIR=$(dirname "$UVFIO_VM_KERNEL_IMAGE")
+. "$ENV_FILE"
+if [ "$UVFIO_VM_FLAVOR" = full ]; then
+    # The NIC drivers are built in; the runner keeps them from loading unless told.
+    UVFIO_VM_HOST_DRIVERS=1 exec "$HERE/cargo-vm" run --release --example nic -- --bench "$@"
+fi
+KDIR=$UVFIO_VM_KERNEL_DIR
 KVER=$UVFIO_VM_KVER
 OUT="$CACHE/nic-bench-$(basename "$KDIR" | sed 's/^kernel-//')"
 
@@ -63,7 +69,7 @@ collect() {
 }
 
 if [ ! -e "$OUT/.done" ]; then
-    tmp=$(mktemp -d "$CACHE/tmp.nic-bench.XXXXXX")
+    tmp=$(mktemp -d "$CACHE/tmp-nic-bench.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
     read -r kind pkg_ver <"$KDIR/source" || true
     case $kind in

@@ -1,34 +1,49 @@
 #!/usr/bin/env bash
-# Provision the emulated IOMMU host used by tests/vm/runner.sh.
+# Provision the emulated IOMMU host used by tests/vm/runner.sh, for one kernel flavour.
 #
-# Everything is cached under <crate root>/target/vm:
-#   kernel-<key>/vmlinuz            the guest kernel
-#   kernel-<key>/modules/*.ko       vfio-pci and its dependencies, decompressed
-#   kernel-<key>/modules.order      insmod order, computed with modprobe --show-depends
-#   kernel-<key>/modules.wanted     GUEST_MODULES they were computed for (a change refreshes them)
-#   initramfs-<key>-<hash>.cpio.gz  busybox + tests/vm/init + those modules
-#   current.env                     what runner.sh boots (sourced by it)
-# <key> is the Debian kernel package and version (or a hash of UVFIO_VM_KERNEL), <hash> covers
-# tests/vm/init, this script and the modules, so editing the init script rebuilds the initramfs.
-# A warm run downloads and rebuilds nothing and prints nothing.
+#   tests/vm/provision.sh     prints the path of the flavour's env file (sourced by runner.sh)
 #
-# Kernel source, in order:
-#   1. UVFIO_VM_KERNEL=<bzImage/vmlinuz> (+ UVFIO_VM_MODULES=<.../lib/modules/<kver>>, which may be
-#      omitted when vfio-pci, vfio_iommu_type1 and intel-iommu are built in);
-#   2. on Debian as root: apt-get installs qemu-system-x86 busybox-static cpio kmod if missing, and
-#      `apt-get download`s the kernel that bookworm's linux-image-amd64 metapackage depends on;
-#   3. otherwise a Debian kernel provisioned earlier into the cache (e.g. by root).
+# Everything lives in the per-user cache (tests/vm/lib.sh: $UVFIO_VM_CACHE, default
+# ${XDG_CACHE_HOME:-$HOME/.cache}/uvfio/vm), keyed by what it was made from:
+#   kernel-debian-<pkg>_<ver>/      Debian's kernel: vmlinuz, modules/*.ko (vfio-pci and its
+#                                   dependencies, decompressed), modules.order (insmod order, from
+#                                   modprobe --show-depends), modules.wanted, source
+#   kernel-full-<ver>-<hash>/       the project's kernel from linux-source-6.12 <ver>, built with
+#                                   tests/vm/kernel/ (<hash> covers the fragment and build script):
+#                                   vmlinuz, config, release, headers/ (its uapi headers), build.log
+#   kernel-custom-<hash>/           UVFIO_VM_KERNEL (+ UVFIO_VM_MODULES)
+#   debs/                           downloaded packages (linux-source-6.12, kept for rebuilds)
+#   initramfs-<kernel dir>-<hash>.cpio.gz   busybox + tests/vm/init + that kernel's modules
+#   env/<flavour>.env               what runner.sh boots for that flavour
+# Concurrent runs are safe: each flavour is provisioned under its own lock, and everything is
+# made in a temporary directory and renamed into place. A warm run downloads and builds nothing
+# and prints nothing but the env file's path.
+#
+# Flavours (UVFIO_VM_FLAVOR, see tests/vm/README.md):
+#   debian  Debian's stock kernel, the one bookworm's linux-image-amd64 depends on (legacy VFIO
+#           container only): apt-get downloads it (Debian as root; otherwise a cached one is used);
+#   full    the project's kernel: Debian's linux-source-6.12 built with tests/vm/kernel/full.config
+#           (about 6 minutes on 2 cores, once per source version and fragment);
+#   custom  UVFIO_VM_KERNEL=<bzImage/vmlinuz> (+ UVFIO_VM_MODULES=<.../lib/modules/<kver>>, which
+#           may be omitted when vfio-pci, vfio_iommu_type1 and intel-iommu are built in).
+# On Debian as root, the host packages (qemu-system-x86 busybox-static cpio kmod, and for full
+# the kernel's build tools) are installed with apt-get when missing.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CRATE=$(cd "$HERE/../.." && pwd)
-CACHE="$CRATE/target/vm"
+# shellcheck source=tests/vm/lib.sh
+. "$HERE/lib.sh"
+CACHE=$(vm_cache_dir)
+FLAVOR=$(vm_flavor)
 INIT="$HERE/init"
 # Modules the guest needs; their dependencies are added by modprobe --show-depends.
 # vfio_iommu_type1 is only a soft dependency of vfio, so it is listed explicitly. i6300esb is the
 # host driver of the watchdog that makes one test group non-viable (see runner.sh).
 GUEST_MODULES=(vfio-pci vfio_iommu_type1 i6300esb)
 DEBIAN_PACKAGES=(qemu-system-x86 busybox-static cpio kmod)
+# What tests/vm/kernel/build.sh needs (the full flavour).
+BUILD_PACKAGES=(gcc make bison flex bc libelf-dev libssl-dev xz-utils perl)
+SOURCE_PACKAGE=linux-source-6.12
 
 say() { echo "provision: $*" >&2; }
 die() {
@@ -36,9 +51,11 @@ die() {
     exit 1
 }
 
-mkdir -p "$CACHE"
-exec 9>"$CACHE/.provision.lock"
+mkdir -p "$CACHE" "$CACHE/env" || die "cannot create the cache $CACHE (set UVFIO_VM_CACHE)"
+# One lock per flavour: a 6-minute kernel build does not hold up a run of another flavour.
+exec 9>"$CACHE/.provision-$FLAVOR.lock"
 flock 9
+TMP_PREFIX="$CACHE/tmp-$FLAVOR"
 
 is_debian_root() {
     [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null &&
@@ -52,18 +69,20 @@ apt_update() {
     DEBIAN_FRONTEND=noninteractive apt-get -qq update >&2 || die "apt-get update failed"
 }
 
+# install_debian_packages <package...>: installs those not installed yet.
 install_debian_packages() {
     local missing=() p
-    for p in "${DEBIAN_PACKAGES[@]}"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
             missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     apt_lists_present || apt_update
     say "apt-get install ${missing[*]}"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get -qq -y install "${missing[@]}" >&2; then
+    # No recommends: qemu-system-x86 would pull in a desktop's worth of GUI and audio libraries.
+    if ! DEBIAN_FRONTEND=noninteractive apt-get -qq -y --no-install-recommends install "${missing[@]}" >&2; then
         apt_update
-        DEBIAN_FRONTEND=noninteractive apt-get -qq -y install "${missing[@]}" >&2 ||
+        DEBIAN_FRONTEND=noninteractive apt-get -qq -y --no-install-recommends install "${missing[@]}" >&2 ||
             die "apt-get install ${missing[*]} failed"
     fi
 }
@@ -149,28 +168,52 @@ install_kdir() {
     rm -rf "$new"
 }
 
+# apt_stamp: a short hash of the apt lists, which change with every apt-get update.
+apt_stamp() { stat -c '%n %Y %s' /var/lib/apt/lists/*_Packages* 2>/dev/null | sha256sum | cut -c1-16; }
+
+# cached_resolution <name> <command...>: prints what <command> prints ("<package> <version>"),
+# remembered in $CACHE/<name>.resolved until the apt lists change (apt-cache takes seconds).
+cached_resolution() {
+    local name=$1 file="$CACHE/$1.resolved" s a b
+    shift
+    if [ -r "$file" ] && read -r s a b <"$file" && [ "$s" = "$(apt_stamp)" ] && [ -n "$b" ]; then
+        echo "$a $b"
+        return 0
+    fi
+    read -r a b < <("$@") || die "cannot resolve $name"
+    [ -n "$b" ] || die "cannot resolve $name"
+    echo "$(apt_stamp) $a $b" >"$file.$$"
+    mv -f "$file.$$" "$file"
+    echo "$a $b"
+}
+
+# Prints "<package> <version>": the candidate version of SOURCE_PACKAGE.
+resolve_source_package() {
+    local ver
+    apt_lists_present || apt_update
+    ver=$(apt-cache policy "$SOURCE_PACKAGE" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+    if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+        apt_update
+        ver=$(apt-cache policy "$SOURCE_PACKAGE" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+    fi
+    if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+        die "no installable version of $SOURCE_PACKAGE (apt-cache policy $SOURCE_PACKAGE): is bookworm-security in the apt sources?"
+    fi
+    echo "$SOURCE_PACKAGE $ver"
+}
+
 # Debian kernel: download, extract, keep vmlinuz + the vfio modules. Sets KDIR and KVER.
 provision_debian_kernel() {
-    local pkg ver tmp deb img stamp s
-    # apt-cache takes seconds; redo the resolution only when the apt lists changed.
-    stamp=$(stat -c '%n %Y %s' /var/lib/apt/lists/*_Packages* 2>/dev/null | sha256sum | cut -c1-16)
-    if [ -r "$CACHE/debian-kernel.resolved" ] &&
-        read -r s pkg ver <"$CACHE/debian-kernel.resolved" && [ "$s" = "$stamp" ] &&
-        [ -n "$ver" ]; then
-        :
-    else
-        read -r pkg ver < <(resolve_debian_kernel)
-        stamp=$(stat -c '%n %Y %s' /var/lib/apt/lists/*_Packages* 2>/dev/null | sha256sum | cut -c1-16)
-        echo "$stamp $pkg $ver" >"$CACHE/debian-kernel.resolved"
-    fi
+    local pkg ver tmp deb img
+    read -r pkg ver < <(cached_resolution debian-kernel resolve_debian_kernel)
     KVER=${pkg#linux-image-}
-    KDIR="$CACHE/kernel-${pkg}_${ver}"
+    KDIR="$CACHE/kernel-debian-${pkg}_${ver}"
     if [ -e "$KDIR/.done" ]; then
         modules_current "$KDIR" && return 0
         say "guest modules changed to: ${GUEST_MODULES[*]}"
     fi
     say "fetching $pkg $ver"
-    tmp=$(mktemp -d "$CACHE/tmp.XXXXXX")
+    tmp=$(mktemp -d "$TMP_PREFIX.XXXXXX")
     (cd "$tmp" && apt-get -qq download "$pkg=$ver" >&2) || die "apt-get download $pkg=$ver failed"
     deb=$(echo "$tmp"/*.deb)
     [ -f "$deb" ] || die "apt-get download produced no .deb in $tmp"
@@ -192,6 +235,56 @@ provision_debian_kernel() {
     say "kernel $KVER ready, modules: $(tr '\n' ' ' <"$KDIR/modules.order")"
 }
 
+# The key of the project kernel's build recipe: the fragment and the build script.
+full_recipe_hash() {
+    cat "$HERE/kernel/full.config" "$HERE/kernel/build.sh" | sha256sum | cut -c1-12
+}
+
+# The project's kernel (full flavour): linux-source-6.12 built with tests/vm/kernel/. Sets KDIR
+# and KVER. Downloads the source package into $CACHE/debs once per version.
+provision_full_kernel() {
+    local pkg ver hash deb tmp
+    hash=$(full_recipe_hash)
+    if ! command -v apt-get >/dev/null || ! apt_lists_present && ! is_debian_root; then
+        # No apt here: a kernel built earlier from the same recipe, if any.
+        KDIR=$(find "$CACHE" -maxdepth 2 -path "$CACHE/kernel-full-*-$hash/.done" -printf '%T@ %h\n' 2>/dev/null |
+            sort -n | tail -n1 | cut -d' ' -f2-) || true
+        [ -n "$KDIR" ] || die "the full flavour builds its kernel from Debian's $SOURCE_PACKAGE: run tests/vm/provision.sh once on Debian (as root, or with apt lists and the build tools ${BUILD_PACKAGES[*]} installed), or set UVFIO_VM_KERNEL to a kernel of your own"
+        KVER=$(cat "$KDIR/release")
+        return 0
+    fi
+    read -r pkg ver < <(cached_resolution full-source resolve_source_package)
+    KDIR="$CACHE/kernel-full-${ver}-$hash"
+    if [ -e "$KDIR/.done" ]; then
+        KVER=$(cat "$KDIR/release")
+        return 0
+    fi
+    is_debian_root && install_debian_packages "${BUILD_PACKAGES[@]}"
+    mkdir -p "$CACHE/debs"
+    deb="$CACHE/debs/${pkg}_${ver}_all.deb"
+    if [ ! -s "$deb" ]; then
+        say "fetching $pkg $ver (about 150 MB)"
+        tmp=$(mktemp -d "$TMP_PREFIX.XXXXXX")
+        (cd "$tmp" && apt-get -qq download "$pkg=$ver" >&2) || die "apt-get download $pkg=$ver failed (network? apt lists? disk full in $CACHE?)"
+        compgen -G "$tmp/*.deb" >/dev/null || die "apt-get download $pkg=$ver produced no .deb"
+        mv "$tmp"/*.deb "$deb"
+        rm -rf "$tmp"
+    fi
+    say "building the full flavour's kernel from $pkg $ver (once per source version and recipe $hash)"
+    tmp=$(mktemp -d "$TMP_PREFIX.XXXXXX")
+    "$HERE/kernel/build.sh" "$deb" "$tmp/out" || die "building the kernel failed (see above)"
+    mkdir -p "$tmp/out/modules"
+    : >"$tmp/out/modules.order"
+    echo "builtin" >"$tmp/out/modules.wanted"
+    echo "$pkg $ver recipe $hash" >"$tmp/out/source"
+    touch "$tmp/out/.done"
+    rm -rf "$KDIR"
+    mv "$tmp/out" "$KDIR"
+    rm -rf "$tmp"
+    KVER=$(cat "$KDIR/release")
+    say "kernel $KVER ready in $KDIR"
+}
+
 # UVFIO_VM_KERNEL (+ UVFIO_VM_MODULES). Sets KDIR and KVER.
 provision_custom_kernel() {
     local kernel=$UVFIO_VM_KERNEL mods=${UVFIO_VM_MODULES:-} key tmp
@@ -204,7 +297,7 @@ provision_custom_kernel() {
     KVER=${mods:+$(basename "$mods")}
     KVER=${KVER:-custom}
     [ -e "$KDIR/.done" ] && return 0
-    tmp=$(mktemp -d "$CACHE/tmp.XXXXXX")
+    tmp=$(mktemp -d "$TMP_PREFIX.XXXXXX")
     mkdir -p "$tmp/out/modules"
     cp "$kernel" "$tmp/out/vmlinuz"
     : >"$tmp/out/modules.order"
@@ -262,7 +355,7 @@ build_initramfs() {
     INITRD=$out
     [ -f "$out" ] && return 0
     say "building base initramfs $(basename "$out")"
-    tmp=$(mktemp -d "$CACHE/tmp.XXXXXX")
+    tmp=$(mktemp -d "$TMP_PREFIX.XXXXXX")
     stage="$tmp/root"
     mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,test,uvfio/modules}
     cp "$bb" "$stage/bin/busybox"
@@ -291,45 +384,62 @@ build_initramfs() {
     rm -rf "$tmp"
 }
 
+# The env file runner.sh sources: the kernel, the initramfs and the flavour. Rewritten only when
+# it changes, by rename, so a runner reading it meanwhile sees a whole file.
 write_env() {
-    local new="$CACHE/current.env.$$"
+    local file="$CACHE/env/$FLAVOR.env" new
+    [ "$FLAVOR" = custom ] && file="$CACHE/env/custom-$(basename "$KDIR" | sed 's/^kernel-custom-//').env"
+    new="$file.$$"
     {
+        printf 'UVFIO_VM_FLAVOR=%q\n' "$FLAVOR"
         printf 'UVFIO_VM_KVER=%q\n' "$KVER"
         printf 'UVFIO_VM_KERNEL_IMAGE=%q\n' "$KDIR/vmlinuz"
         printf 'UVFIO_VM_INITRD=%q\n' "$INITRD"
+        printf 'UVFIO_VM_KERNEL_DIR=%q\n' "$KDIR"
     } >"$new"
-    if cmp -s "$new" "$CACHE/current.env"; then rm -f "$new"; else mv "$new" "$CACHE/current.env"; fi
+    if cmp -s "$new" "$file"; then rm -f "$new"; else mv "$new" "$file"; fi
+    echo "$file"
 }
 
-rm -rf "$CACHE"/tmp.* # leftovers of an interrupted run (we hold the lock)
+rm -rf "$TMP_PREFIX".* # leftovers of an interrupted run of this flavour (we hold its lock)
 
 KDIR="" KVER="" INITRD=""
-if [ -n "${UVFIO_VM_KERNEL:-}" ]; then
+case $FLAVOR in
+custom)
     check_host_tools
     provision_custom_kernel
-elif is_debian_root; then
-    install_debian_packages
+    ;;
+full)
+    is_debian_root && install_debian_packages "${DEBIAN_PACKAGES[@]}"
     check_host_tools
-    provision_debian_kernel
-else
-    # Not Debian/root: reuse a Debian kernel provisioned earlier, if any.
-    KDIR=$(find "$CACHE" -maxdepth 2 -path "$CACHE/kernel-linux-image-*/.done" -printf '%T@ %h\n' 2>/dev/null |
-        sort -n | tail -n1 | cut -d' ' -f2-) || true
-    if [ -z "$KDIR" ]; then
-        die "cannot provision a guest kernel here (not Debian, or not root). Set
+    provision_full_kernel
+    ;;
+debian)
+    if is_debian_root; then
+        install_debian_packages "${DEBIAN_PACKAGES[@]}"
+        check_host_tools
+        provision_debian_kernel
+    else
+        # Not Debian/root: reuse a Debian kernel provisioned earlier, if any.
+        KDIR=$(find "$CACHE" -maxdepth 2 -path "$CACHE/kernel-debian-*/.done" -printf '%T@ %h\n' 2>/dev/null |
+            sort -n | tail -n1 | cut -d' ' -f2-) || true
+        if [ -z "$KDIR" ]; then
+            die "cannot provision Debian's kernel here (not Debian, or not root). Set
   UVFIO_VM_KERNEL=<path to a bzImage/vmlinuz for x86_64 with INTEL_IOMMU and IRQ_REMAP>
   UVFIO_VM_MODULES=<its lib/modules/<kver> directory> (omit if VFIO, VFIO_PCI and
                     VFIO_IOMMU_TYPE1 are built in)
 and install: qemu-system-x86_64, a statically linked busybox, cpio, gzip, kmod (modprobe/depmod)"
+        fi
+        check_host_tools
+        KVER=$(sed -n 's/^linux-image-\([^ ]*\) .*/\1/p' "$KDIR/source")
+        if ! modules_current "$KDIR"; then
+            say "warning: the cached kernel $KDIR has modules for" \
+                "'$(cat "$KDIR/modules.wanted" 2>/dev/null || echo vfio-pci vfio_iommu_type1)'," \
+                "not '${GUEST_MODULES[*]}': run tests/vm/provision.sh once as root on Debian to" \
+                "refresh them (until then the guest reports the drivers it misses)"
+        fi
     fi
-    check_host_tools
-    KVER=$(sed -n 's/^linux-image-\([^ ]*\) .*/\1/p' "$KDIR/source")
-    if ! modules_current "$KDIR"; then
-        say "warning: the cached kernel $KDIR has modules for" \
-            "'$(cat "$KDIR/modules.wanted" 2>/dev/null || echo vfio-pci vfio_iommu_type1)'," \
-            "not '${GUEST_MODULES[*]}': run tests/vm/provision.sh once as root on Debian to" \
-            "refresh them (until then the guest reports the drivers it misses)"
-    fi
-fi
+    ;;
+esac
 build_initramfs
 write_env

@@ -21,22 +21,32 @@
 #   UVFIO_VM_INITRD_EXTRA  cpio archives (uncompressed, colon-separated) appended to the initrd,
 #                        e.g. extra modules for init to load (tests/vm/nic-bench.sh)
 #   UVFIO_VM_VERBOSE=1   print the guest console after the run
-#   UVFIO_VM_KEEP=1      keep the run directory (initrd, logs) under target/vm/runs
+#   UVFIO_VM_KEEP=1      keep the run directory (initrd, logs) under <cache>/runs
+#   UVFIO_VM_FLAVOR      debian (default) or full: the guest kernel (tests/vm/README.md)
+#   UVFIO_VM_IOMMU       vtd (default: emulated Intel VT-d) or none (no vIOMMU, VFIO's no-IOMMU
+#                        mode; the full flavour or a kernel of your own with VFIO_NOIOMMU)
+#   UVFIO_VM_CACHE       the cache (tests/vm/lib.sh)
+#   UVFIO_VM_HOST_DRIVERS=1  full flavour: let the built-in e1000/e1000e/nvme drivers load (they
+#                        are kept from claiming the devices at boot otherwise; nic-bench.sh sets it)
 #   UVFIO_VM_KERNEL, UVFIO_VM_MODULES: see provision.sh
 # Passed into the guest: RUST_BACKTRACE, RUST_LOG, RUST_LIB_BACKTRACE, RUST_TEST_THREADS,
 # RUST_TEST_NOCAPTURE, RUST_MIN_STACK and every UVFIO_* variable except UVFIO_VM_* (the VM's own
-# configuration) and the UVFIO_TEST_* the guest sets itself. RUST_TEST_THREADS defaults to 1 in
+# configuration) and the UVFIO_TEST_* the guest sets itself. The guest exports UVFIO_VM_FLAVOR,
+# UVFIO_VM_IOMMU and UVFIO_VM_KERNEL_RELEASE (uname -r) so tests can tell where they run. RUST_TEST_THREADS defaults to 1 in
 # the guest: a VFIO group can be opened only once, so tests sharing a device must not overlap.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CRATE=$(cd "$HERE/../.." && pwd)
-CACHE="$CRATE/target/vm"
+# shellcheck source=tests/vm/lib.sh
+. "$HERE/lib.sh"
 
 die() {
     echo "uvfio-vm: error: $*" >&2
     exit 125
 }
+CACHE=$(vm_cache_dir) || exit 125
+vm_flavor >/dev/null || exit 125
+IOMMU=$(vm_iommu) || exit 125
 
 [ $# -ge 1 ] || die "usage: $0 <binary> [args...]"
 BIN=$1
@@ -49,9 +59,12 @@ MEM=${UVFIO_VM_MEM:-1G}
 SMP=${UVFIO_VM_SMP:-2}
 case $TIMEOUT in '' | *[!0-9]*) die "UVFIO_VM_TIMEOUT must be a number of seconds" ;; esac
 
-"$HERE/provision.sh" || die "provisioning failed (tests/vm/provision.sh)"
+ENV_FILE=$("$HERE/provision.sh") || die "provisioning failed (tests/vm/provision.sh)"
 # shellcheck source=/dev/null
-. "$CACHE/current.env"
+. "$ENV_FILE"
+if [ "$IOMMU" = none ] && [ "$UVFIO_VM_FLAVOR" = debian ]; then
+    die "UVFIO_VM_IOMMU=none needs VFIO's no-IOMMU mode, which Debian's kernel does not have (CONFIG_VFIO_NOIOMMU is off): use UVFIO_VM_FLAVOR=full"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # The device set.
@@ -135,6 +148,21 @@ dev NONVIABLE 1b36:0005 at=00:11.0 group=nonviable unlisted \
     -device pci-testdev,bus=br_nonviable,addr=0x1
 dev NONVIABLE_HOST 8086:25ab at=00:11.0 group=nonviable host=i6300esb \
     -device i6300esb,bus=br_nonviable,addr=0x2
+
+# Mediated devices, created by the guest's init from the kernel's sample drivers where the
+# kernel has them (the full flavour; elsewhere init says they are missing and sets nothing):
+#   mdev <NAME> <mdev type> <uuid>
+# exports UVFIO_TEST_<NAME>=/sys/bus/mdev/devices/<uuid>. Fixed UUIDs keep runs alike.
+mdev() { GUEST_DEVICES+="mdev $1 $2 $3"$'\n'; }
+# Two dual-port serial ports with VFIO migration (STOP_COPY, PRE_COPY, P2P): migrate A into B.
+mdev MTTY_A mtty-2 0f3b29a6-7a1b-4c1e-9e6a-000000000001
+mdev MTTY_B mtty-2 0f3b29a6-7a1b-4c1e-9e6a-000000000002
+# A display with a region graphics plane, and one with a dma-buf plane.
+mdev MDPY mdpy-xga 0f3b29a6-7a1b-4c1e-9e6a-000000000003
+mdev MBOCHS mbochs-medium 0f3b29a6-7a1b-4c1e-9e6a-000000000004
+
+guest_env UVFIO_VM_FLAVOR "$UVFIO_VM_FLAVOR"
+guest_env UVFIO_VM_IOMMU "$IOMMU"
 # ---------------------------------------------------------------------------------------------
 
 RUNS="$CACHE/runs"
@@ -221,16 +249,34 @@ CONSOLE="$WORK/console.log"
 QEMU_ERR="$WORK/qemu.stderr"
 mkfifo "$WORK/stdout.fifo" "$WORK/stderr.fifo"
 read -r -a EXTRA <<<"${UVFIO_VM_EXTRA_ARGS:-}"
+# The full flavour builds the test devices' host drivers in (for nic-bench.sh and comparison
+# runs); left alone they would claim the devices at boot and leave them in the state Linux
+# left them in. Debian's kernel has them as modules the guest never loads: for the same fresh
+# devices on both flavours their init functions are skipped, unless UVFIO_VM_HOST_DRIVERS=1.
+# (e1000_init_module is the name of both e1000's and e1000e's.)
+HOST_DRIVERS_CMDLINE=""
+if [ "$UVFIO_VM_FLAVOR" = full ] && [ "${UVFIO_VM_HOST_DRIVERS:-}" != 1 ]; then
+    HOST_DRIVERS_CMDLINE=" initcall_blacklist=e1000_init_module,nvme_init"
+fi
+if [ "$IOMMU" = vtd ]; then
+    # shellcheck disable=SC2054 # commas belong to QEMU options
+    IOMMU_ARGS=(-device intel-iommu,intremap=on,caching-mode=on)
+    IOMMU_CMDLINE="intel_iommu=on"
+else
+    # No vIOMMU: vfio-pci then offers devices only in VFIO's unsafe no-IOMMU mode.
+    IOMMU_ARGS=()
+    IOMMU_CMDLINE="vfio.enable_unsafe_noiommu_mode=1"
+fi
 # shellcheck disable=SC2054 # commas belong to QEMU options
 QEMU=(
     qemu-system-x86_64
     -nodefaults -display none -no-reboot -no-user-config
     -accel tcg -M q35,kernel-irqchip=split -cpu max -smp "$SMP" -m "$MEM"
-    -device intel-iommu,intremap=on,caching-mode=on
+    "${IOMMU_ARGS[@]}"
     -kernel "$UVFIO_VM_KERNEL_IMAGE" -initrd "$WORK/initrd"
     # no_timer_check: under a loaded host, TCG can be too slow for the kernel's check that the
     # timer interrupt arrives through the remapped IO-APIC, which then panics at boot.
-    -append "console=ttyS0 intel_iommu=on no_timer_check panic=-1 quiet${UVFIO_VM_CMDLINE:+ $UVFIO_VM_CMDLINE}"
+    -append "console=ttyS0 $IOMMU_CMDLINE no_timer_check panic=-1 quiet$HOST_DRIVERS_CMDLINE${UVFIO_VM_CMDLINE:+ $UVFIO_VM_CMDLINE}"
     -chardev "file,id=con,path=$(chardev_path "$CONSOLE")" -serial chardev:con
     -chardev "file,id=out,path=$(chardev_path "$WORK/stdout.fifo")" -serial chardev:out
     -chardev "file,id=err,path=$(chardev_path "$WORK/stderr.fifo")" -serial chardev:err

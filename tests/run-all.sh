@@ -4,7 +4,8 @@
 #      tests in tests/hw show up as ignored), and tests/vm/selftest.sh (provisioning's errors);
 #   then for each kernel flavour of the emulated IOMMU host (tests/vm/README.md), `debian`
 #   (Debian's stock kernel) and `full` (the project's kernel, built on first use):
-#   2. provisioning (download or build the kernel, once; cached);
+#   2. provisioning (download or build the kernel, once; cached); on full, the ABI test against
+#      that kernel's uapi headers (tests/abi, ignored tests included);
 #   3. the hardware tests inside the VM:
 #      UVFIO_VM_FLAVOR=<flavour> tests/vm/cargo-vm test --test hw -- --include-ignored
 #   4. every example of VM_EXAMPLES below, inside the VM: tests/vm/cargo-vm run --example <name>
@@ -55,6 +56,10 @@ stage() {
     echo "=== run-all: $name: ${RESULTS[-1]} in ${TIMES[-1]} s"
 }
 
+# A whole hardware-test binary takes well under a minute here; a guest that hangs is reported
+# (where its tasks wait) after UVFIO_VM_HANG_REPORT seconds and killed at UVFIO_VM_TIMEOUT.
+export UVFIO_VM_TIMEOUT=${UVFIO_VM_TIMEOUT:-300} UVFIO_VM_HANG_REPORT=${UVFIO_VM_HANG_REPORT:-150}
+
 if [ -n "${UVFIO_VM_KERNEL:-}" ]; then
     FLAVORS=(custom)
 else
@@ -76,6 +81,14 @@ for flavor in "${FLAVORS[@]}"; do
         ;;
     esac
     stage "vm $flavor: provision" "${vm[@]}" tests/vm/provision.sh
+    if [ "$flavor" = full ]; then
+        # The uAPI against the headers of the kernel source the full flavour is built from (the
+        # host's linux-libc-dev is older): tests/abi, with its ignored tests included.
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        headers=$(env UVFIO_VM_FLAVOR=full bash -c '. "$(tests/vm/provision.sh)" && echo "$UVFIO_VM_KERNEL_DIR/headers/include"') || headers=""
+        stage "host: ABI against the full kernel's headers" env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER \
+            UVFIO_ABI_HEADERS="$headers" cargo test --test abi -- --include-ignored
+    fi
     stage "vm $flavor: cargo test --test hw" "${vm[@]}" tests/vm/cargo-vm test --test hw -- --include-ignored
     for entry in ${VM_EXAMPLES[@]+"${VM_EXAMPLES[@]}"}; do
         read -r -a words <<<"$entry"

@@ -14,6 +14,8 @@
 #
 # Environment:
 #   UVFIO_VM_TIMEOUT     seconds before the VM is killed (default 600)
+#   UVFIO_VM_HANG_REPORT seconds after which the guest prints where every task waits, to the
+#                        console, shown with the failure (default 240)
 #   UVFIO_VM_MEM         guest memory (default 1G)
 #   UVFIO_VM_SMP         guest CPUs (default 2)
 #   UVFIO_VM_CMDLINE     appended to the kernel command line (e.g. hugepages=64)
@@ -162,6 +164,9 @@ mdev MDPY mdpy-xga 0f3b29a6-7a1b-4c1e-9e6a-000000000003
 mdev MBOCHS mbochs-medium 0f3b29a6-7a1b-4c1e-9e6a-000000000004
 
 guest_env UVFIO_VM_FLAVOR "$UVFIO_VM_FLAVOR"
+HANG_REPORT=${UVFIO_VM_HANG_REPORT:-240}
+case $HANG_REPORT in '' | *[!0-9]*) die "UVFIO_VM_HANG_REPORT must be a number of seconds" ;; esac
+guest_env UVFIO_VM_HANG_REPORT "$HANG_REPORT"
 guest_env UVFIO_VM_IOMMU "$IOMMU"
 # ---------------------------------------------------------------------------------------------
 
@@ -362,6 +367,10 @@ report_failure() {
     KEEP=${KEEP:-keep-logs}
     {
         echo "uvfio-vm: $*"
+        if grep -aq 'uvfio-vm: the test has run for' "$CONSOLE" 2>/dev/null; then
+            echo "uvfio-vm: ----- the guest's report of where its tasks waited -----"
+            tr -d '\r' <"$CONSOLE" | sed -n '/uvfio-vm: the test has run for/,$p' | head -n 600 | sed 's/^/  | /'
+        fi
         echo "uvfio-vm: ----- last 40 lines of the guest console ($CONSOLE) -----"
         tr -d '\r' <"$CONSOLE" 2>/dev/null | tail -n 40 | sed 's/^/  | /'
         if [ -s "$QEMU_ERR" ]; then

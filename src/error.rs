@@ -46,6 +46,10 @@ pub enum Object {
     },
     /// A PCI function on the host, by its sysfs address.
     PciDevice(String),
+    /// The iommufd, `/dev/iommu`.
+    Iommufd,
+    /// An I/O address space of the iommufd, by its id.
+    Ioas(u32),
 }
 
 impl fmt::Display for Object {
@@ -57,6 +61,8 @@ impl fmt::Display for Object {
             Object::Region { device, index } => write!(f, "region {index} of device {device}"),
             Object::Irq { device, index } => write!(f, "IRQ index {index} of device {device}"),
             Object::PciDevice(a) => write!(f, "PCI device {a}"),
+            Object::Iommufd => f.write_str("the iommufd"),
+            Object::Ioas(id) => write!(f, "IOAS {id}"),
         }
     }
 }
@@ -350,6 +356,23 @@ fn hint_for_ioctl(ioctl: &str, errno: Errno) -> &'static str {
         ("VFIO_SET_IOMMU", Errno::EPERM) => {
             "; the IOMMU lacks interrupt remapping (enable it, or load vfio_iommu_type1 with \
              allow_unsafe_interrupts=1)"
+        }
+        ("VFIO_DEVICE_BIND_IOMMUFD", Errno::EINVAL) => {
+            "; the device is open already (through another cdev fd or through its group): a \
+             device is bound to one iommufd by one open file at a time"
+        }
+        ("VFIO_DEVICE_BIND_IOMMUFD", Errno::EPERM) => {
+            "; a no-IOMMU device cannot be bound to an iommufd here: open it through its \
+             no-IOMMU group"
+        }
+        ("IOMMU_IOAS_MAP", Errno::ENOMEM) => {
+            "; pinning this memory would exceed RLIMIT_MEMLOCK: raise it (ulimit -l) or map less"
+        }
+        ("IOMMU_IOAS_MAP", Errno::EEXIST) | ("IOMMU_IOAS_COPY", Errno::EEXIST) => {
+            "; the IOVA range overlaps an existing mapping"
+        }
+        ("IOMMU_IOAS_UNMAP", Errno::ENOENT) => {
+            "; nothing is mapped there, or the range would split a mapping (unmap whole mappings)"
         }
         (i, Errno::EINVAL) if i.starts_with("VFIO_IOMMU_") => {
             "; is the IOMMU type set yet (Container::set_iommu)? Are the address, size and \

@@ -17,6 +17,14 @@
 //! | [`Region`] | a BAR or other region: mapped where the kernel allows, `pread`/`pwrite` elsewhere | [`Device::region`] |
 //! | [`Interrupts`] | an enabled IRQ index, its vectors on eventfds | [`Device::enable_irqs`] |
 //! | [`DmaBuffer`], [`DmaPool`] | memory the device reaches at an IOVA through the IOMMU | [`DmaBuffer::new`], [`DmaPool::new`] |
+//! | [`iommufd::Iommufd`] | `/dev/iommu`: the modern front door (Linux 6.6+ with the cdev) | [`iommufd::Iommufd::new`] |
+//! | [`iommufd::Ioas`] | an I/O address space of the iommufd | [`iommufd::Iommufd::alloc_ioas`] |
+//!
+//! A device can also be opened through its cdev (`/dev/vfio/devices/vfioN`) and bound to an
+//! iommufd instead of a group ([`iommufd::Iommufd::open_pci_device`], then [`Device::attach`]
+//! to an IOAS); its regions, interrupts, resets and features are then the same. The DMA types
+//! above still speak the legacy container only; on an IOAS, [`iommufd::Ioas::map_raw`] maps
+//! caller memory (`unsafe`, as [`Container::map_dma_raw`] is).
 //!
 //! The *group* is the unit of ownership: the kernel hands it out only when every device in it is
 //! bound to vfio-pci. Groups join a container; the container's IOMMU model is set once the first
@@ -148,6 +156,7 @@ pub mod dma;
 pub mod error;
 pub mod group;
 pub mod iommu;
+pub mod iommufd;
 pub mod irq;
 pub mod mmio;
 pub mod pci;

@@ -1,5 +1,9 @@
 //! [`Device`]: a VFIO device fd, with its info, regions and IRQs.
 //!
+//! A device is opened either through its IOMMU group ([`Group::open_device`],
+//! [`crate::Container::open_pci_device`]) or through its cdev and an iommufd
+//! ([`crate::iommufd::Iommufd::open_pci_device`]); everything below works the same for both.
+//!
 //! - [`region`]: `VFIO_DEVICE_GET_REGION_INFO` and the region capabilities.
 //! - [`irq`]: `VFIO_DEVICE_GET_IRQ_INFO` and `VFIO_DEVICE_SET_IRQS`.
 //!
@@ -8,6 +12,7 @@
 //! - <https://docs.kernel.org/driver-api/vfio.html> ("VFIO Usage Example")
 //! - `include/uapi/linux/vfio.h`: `VFIO_DEVICE_GET_INFO`, `VFIO_DEVICE_RESET`
 
+mod cdev;
 pub mod feature;
 pub mod gfx;
 pub mod irq;
@@ -98,13 +103,22 @@ impl DeviceInfo {
     }
 }
 
+/// How the device was opened, and what it keeps alive.
+pub(crate) enum Backend {
+    /// Through its IOMMU group (legacy container path).
+    Group(Group),
+    /// Through its cdev, bound to an iommufd.
+    Cdev(cdev::Binding),
+}
+
 pub(crate) struct DeviceInner {
-    // Field order is drop order: the device fd closes before the group is released, which the
-    // kernel needs before the group can leave its container.
+    // Field order is drop order: the device fd closes before the group (or the iommufd binding)
+    // is released. The kernel needs the device closed before its group can leave the container;
+    // closing a cdev detaches and unbinds it before the IOAS it was attached to may go.
     pub(crate) fd: DeviceFd,
     name: String,
     info: DeviceInfo,
-    group: Group,
+    backend: Backend,
 }
 
 /// An open VFIO device.
@@ -116,17 +130,23 @@ pub struct Device(pub(crate) Arc<DeviceInner>);
 
 impl fmt::Debug for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Device")
-            .field("name", &self.0.name)
-            .field("fd", &self.0.fd.as_raw_fd())
-            .field("group", &self.0.group.id())
-            .field("info", &self.0.info)
-            .finish()
+        let mut d = f.debug_struct("Device");
+        d.field("name", &self.0.name)
+            .field("fd", &self.0.fd.as_raw_fd());
+        match &self.0.backend {
+            Backend::Group(g) => d.field("group", &g.id()),
+            Backend::Cdev(b) => d.field("iommufd_dev_id", &b.dev_id()),
+        };
+        d.field("info", &self.0.info).finish()
     }
 }
 
 impl Device {
     pub(crate) fn from_parts(fd: DeviceFd, name: String, group: Group) -> Result<Device> {
+        Self::with_backend(fd, name, Backend::Group(group))
+    }
+
+    fn with_backend(fd: DeviceFd, name: String, backend: Backend) -> Result<Device> {
         let object = Object::Device(name.clone());
         let buf = fd.get_info().map_err(|f| f.on(object.clone()))?;
         let info = DeviceInfo::parse(buf.bytes())
@@ -135,18 +155,23 @@ impl Device {
             fd,
             name,
             info,
-            group,
+            backend,
         })))
     }
 
-    /// The name the device was opened with (its PCI address for vfio-pci).
+    /// The name the device was opened with (its PCI address for vfio-pci; the cdev path for a
+    /// device opened with [`crate::iommufd::Iommufd::open_cdev`]).
     pub fn name(&self) -> &str {
         &self.0.name
     }
 
-    /// The group the device belongs to.
-    pub fn group(&self) -> &Group {
-        &self.0.group
+    /// The group the device was opened through, or `None` for a device opened through its cdev
+    /// (which is bound to an iommufd instead: [`Device::iommufd`]).
+    pub fn group(&self) -> Option<&Group> {
+        match &self.0.backend {
+            Backend::Group(g) => Some(g),
+            Backend::Cdev(_) => None,
+        }
     }
 
     /// `VFIO_DEVICE_GET_INFO`, as read when the device was opened.

@@ -48,7 +48,10 @@ impl Target for Device {
     fn claim_key(&self) -> String {
         // The name the device was opened with may carry " vf_token=<uuid>" after the address.
         let name = self.name().split_whitespace().next().unwrap_or_default();
-        format!("{}/{name}", self.group().id())
+        match self.group() {
+            Some(group) => format!("{}/{name}", group.id()),
+            None => format!("cdev/{name}"),
+        }
     }
 
     fn is_pci(&self) -> bool {

@@ -223,9 +223,10 @@ fn dropping_the_device_last_releases_group_and_container() {
     assert_eq!(fd_count(), before + 3);
     let c = d
         .group()
+        .unwrap()
         .container()
         .expect("the device keeps its group in the container");
-    assert_eq!(c.groups(), vec![d.group().id()]);
+    assert_eq!(c.groups(), vec![d.group().unwrap().id()]);
     drop(c);
     drop(d);
     assert_eq!(fd_count(), before);
@@ -251,8 +252,8 @@ fn two_groups_share_one_container() {
     assert_eq!(c.groups(), groups);
     let da = ga.open_device(&a).unwrap();
     let db = gb.open_device(&b).unwrap();
-    assert!(da.group().container().unwrap().same_as(&c));
-    assert!(db.group().container().unwrap().same_as(&c));
+    assert!(da.group().unwrap().container().unwrap().same_as(&c));
+    assert!(db.group().unwrap().container().unwrap().same_as(&c));
     // A group with an open device cannot leave.
     let err = gb.unset_container().unwrap_err();
     assert_eq!(err.errno(), Errno::EBUSY, "{err}");
@@ -285,7 +286,7 @@ fn open_pci_device_finds_and_reuses_the_group() {
     assert_eq!(c.groups().len(), 2);
     // The same device twice: the group is reused and the kernel hands out a second fd.
     let da2 = c.open_pci_device(&a).unwrap();
-    assert_eq!(da2.group().id(), da.group().id());
+    assert_eq!(da2.group().unwrap().id(), da.group().unwrap().id());
     assert!(!da2.same_as(&da));
     drop((da, db, da2));
 }
@@ -345,7 +346,7 @@ fn a_device_not_in_the_group_is_a_typed_error() {
 #[ignore = "needs the emulated IOMMU host"]
 fn type1_iommu_info_has_page_sizes_and_ranges() {
     let d = open(&device("UVFIO_TEST_EDU"));
-    let c = d.group().container().unwrap();
+    let c = d.group().unwrap().container().unwrap();
     let info = c.iommu_info().unwrap();
     assert_eq!(info.min_page_size(), Some(4096), "{info:?}");
     let ranges = info.iova_ranges().expect("the IOVA range capability");

@@ -221,8 +221,8 @@ fn two_devices_of_one_group_open_and_work_in_one_container() {
     let db = g.open_device(&b).unwrap();
     assert!(!da.same_as(&db));
     assert_eq!((da.name(), db.name()), (a.as_str(), b.as_str()));
-    assert_eq!(da.group().id(), g.id());
-    assert_eq!(db.group().id(), g.id());
+    assert_eq!(da.group().unwrap().id(), g.id());
+    assert_eq!(db.group().unwrap().id(), g.id());
     assert_eq!(c.groups(), vec![g.id()], "one group in the container");
     for d in [&da, &db] {
         let bar0 = d.region_info(RegionIndex::BAR0).unwrap();
@@ -281,7 +281,7 @@ fn the_group_leaves_the_container_only_after_both_devices_are_dropped() {
 
     drop(da);
     assert_eq!(fd_count(), before + 3, "only the first device's fd closed");
-    let g = db.group().clone();
+    let g = db.group().unwrap().clone();
     assert_eq!(
         g.status().unwrap(),
         GroupFlags::VIABLE | GroupFlags::CONTAINER_SET,
@@ -334,11 +334,11 @@ fn open_pci_device_reuses_the_group_for_the_second_device() {
         "only a device fd more: the group was reused"
     );
     assert_eq!(c.groups(), vec![id]);
-    assert_eq!(da.group().id(), id);
-    assert_eq!(db.group().id(), id);
+    assert_eq!(da.group().unwrap().id(), id);
+    assert_eq!(db.group().unwrap().id(), id);
     assert_eq!(
-        da.group().as_raw_fd(),
-        db.group().as_raw_fd(),
+        da.group().unwrap().as_raw_fd(),
+        db.group().unwrap().as_raw_fd(),
         "both devices hold the same group fd"
     );
     assert!(c.group(id).is_some());

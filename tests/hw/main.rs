@@ -13,6 +13,7 @@ mod common;
 mod core;
 mod dma;
 mod groups;
+mod iommufd;
 mod irq;
 mod kernel;
 mod pci;

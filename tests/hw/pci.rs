@@ -332,10 +332,10 @@ fn hot_reset_info_lists_the_nvme_behind_the_root_port() {
         .iter()
         .find(|x| x.address.map(|a| a.to_string()).as_deref() == Some(addr.as_str()))
         .unwrap_or_else(|| panic!("{addr} is not in its own hot reset info {info:?}"));
-    assert_eq!(me.group, d.group().id());
+    assert_eq!(me.group, d.group().unwrap().id());
     assert_eq!(
         info.groups(),
-        vec![d.group().id()],
+        vec![d.group().unwrap().id()],
         "alone behind its root port"
     );
 
@@ -352,7 +352,9 @@ fn hot_reset_info_lists_the_nvme_behind_the_root_port() {
         ),
         "{err}"
     );
-    let err = e1000e.pci_hot_reset(&[e1000e.group()]).unwrap_err();
+    let err = e1000e
+        .pci_hot_reset(&[e1000e.group().unwrap()])
+        .unwrap_err();
     assert_eq!(err.errno(), Errno::ENODEV, "{err}");
 }
 
@@ -381,7 +383,7 @@ fn raw_hot_reset(device: &uvfio::Device, group_fds: &[i32]) -> std::io::Result<(
 #[ignore = "needs the emulated IOMMU host"]
 fn hot_reset_needs_the_right_groups_and_resets_the_nvme() {
     let nvme = open(&device("UVFIO_TEST_HOTRESET"));
-    let own = nvme.group().id();
+    let own = nvme.group().unwrap().id();
 
     // Without proof: refused before the kernel is asked, naming the missing group.
     let err = nvme.pci_hot_reset(&[]).unwrap_err();
@@ -394,12 +396,12 @@ fn hot_reset_needs_the_right_groups_and_resets_the_nvme() {
     let edu = edu_container
         .open_pci_device(&device("UVFIO_TEST_EDU").parse().unwrap())
         .unwrap();
-    let err = nvme.pci_hot_reset(&[edu.group()]).unwrap_err();
+    let err = nvme.pci_hot_reset(&[edu.group().unwrap()]).unwrap_err();
     assert!(err.to_string().contains(&format!("group {own}")), "{err}");
     // The kernel agrees: no group, or the wrong one, is EINVAL.
     let raw = raw_hot_reset(&nvme, &[]).unwrap_err();
     assert_eq!(raw.raw_os_error(), Some(libc::EINVAL), "{raw}");
-    let raw = raw_hot_reset(&nvme, &[edu.group().as_raw_fd()]).unwrap_err();
+    let raw = raw_hot_reset(&nvme, &[edu.group().unwrap().as_raw_fd()]).unwrap_err();
     assert_eq!(raw.raw_os_error(), Some(libc::EINVAL), "{raw}");
 
     // With its group: the controller is reset. CC (0x14) holds the queue entry sizes written
@@ -408,7 +410,7 @@ fn hot_reset_needs_the_right_groups_and_resets_the_nvme() {
     const CC: u64 = 0x14;
     bar0.write_u32(CC, (6 << 16) | (4 << 20)).unwrap();
     assert_eq!(bar0.read_u32(CC).unwrap(), (6 << 16) | (4 << 20));
-    let groups: [&Group; 2] = [edu.group(), nvme.group()];
+    let groups: [&Group; 2] = [edu.group().unwrap(), nvme.group().unwrap()];
     match nvme.pci_hot_reset(&groups) {
         Ok(()) => {}
         Err(e) if e.errno() == Errno::ENOTTY => panic!(

@@ -1,9 +1,10 @@
 //! The crate's only `ioctl(2)` calls, behind one owned-fd type per kind of VFIO file.
 //!
-//! [`ContainerFd`], [`GroupFd`] and [`DeviceFd`] each wrap an [`OwnedFd`] that is known to be that
-//! kind of VFIO file: they are only built by opening `/dev/vfio/vfio`, by opening a
-//! `/dev/vfio/N` group node, by `VFIO_GROUP_GET_DEVICE_FD`, or by an `unsafe` constructor whose
-//! caller promises the kind. Every VFIO ioctl request is therefore only ever issued on a file whose
+//! [`ContainerFd`], [`GroupFd`], [`DeviceFd`] and [`IommufdFd`] each wrap an [`OwnedFd`] that is
+//! known to be that kind of file: they are only built by opening `/dev/vfio/vfio`, by opening a
+//! `/dev/vfio/N` group node, by `VFIO_GROUP_GET_DEVICE_FD`, by opening a device cdev or
+//! `/dev/iommu` whose sysfs class is checked, or by an `unsafe` constructor whose caller promises
+//! the kind. Every VFIO ioctl request is therefore only ever issued on a file whose
 //! driver interprets it as the header says, with the argument type the header gives.
 //!
 //! # Safety
@@ -28,6 +29,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 mod dma;
+mod iommufd;
 mod irq;
 mod region;
 
@@ -54,6 +56,14 @@ pub(crate) enum Cause {
 }
 
 impl Failed {
+    /// The errno, when the kernel returned one.
+    pub(crate) fn errno(&self) -> Option<Errno> {
+        match self.cause {
+            Cause::Errno(errno) => Some(errno),
+            Cause::Malformed(_) => None,
+        }
+    }
+
     /// Attaches the object the ioctl was issued on.
     pub(crate) fn on(self, object: Object) -> Error {
         match self.cause {
@@ -204,8 +214,13 @@ fd_newtype!(
     GroupFd
 );
 fd_newtype!(
-    /// A device fd returned by `VFIO_GROUP_GET_DEVICE_FD`.
+    /// A VFIO device fd: returned by `VFIO_GROUP_GET_DEVICE_FD`, or an open device cdev
+    /// (`/dev/vfio/devices/vfioN`, checked by its sysfs class when opened).
     DeviceFd
+);
+fd_newtype!(
+    /// An open `/dev/iommu` (checked by its sysfs class when opened).
+    IommufdFd
 );
 
 impl ContainerFd {

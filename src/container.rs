@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use crate::error::{Errno, Error, Object, Result};
 use crate::group::{Group, GroupInner};
 use crate::iommu::IommuInfo;
-use crate::uapi::ioctl::ContainerFd;
+use crate::uapi::ioctl::{ContainerFd, IommufdFd};
 use crate::uapi::vfio;
 
 /// The path of the container node.
@@ -242,6 +242,32 @@ impl Container {
     #[doc(alias = "VFIO_GET_API_VERSION")]
     pub fn new() -> Result<Container> {
         Self::open(CONTAINER_PATH)
+    }
+
+    /// The iommufd's VFIO compatibility container: `/dev/iommu` opened and used with the
+    /// legacy container ioctls (`VFIO_CHECK_EXTENSION`, `VFIO_SET_IOMMU`, type1 `MAP_DMA`, ...),
+    /// which iommufd implements on top of an IOAS of its own. Groups join it with
+    /// `VFIO_GROUP_SET_CONTAINER` as they join a real container, and everything built on a
+    /// [`Container`] ([`crate::DmaBuffer`], [`crate::DmaPool`], [`Container::open_pci_device`])
+    /// works unchanged. The kernel selftests call these modes `iommufd_compat_type1` and
+    /// `iommufd_compat_type1v2`.
+    ///
+    /// What differs from a type1 container: iommufd's type1 emulation has no dirty tracking
+    /// (`VFIO_IOMMU_DIRTY_PAGES` fails) and no `VFIO_UPDATE_VADDR`, refuses to map device
+    /// memory (a mapped BAR) into the IOMMU, and `VFIO_TYPE1_IOMMU` behaves as type1v2 except
+    /// that it allows splitting unmaps.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`]: `ENOENT` when the kernel has no iommufd (`CONFIG_IOMMUFD`), `ENOTTY`
+    /// when `/dev/iommu` is not the iommufd device; [`Error::ApiVersion`] as [`Container::new`].
+    pub fn iommufd_compat() -> Result<Container> {
+        let path = Path::new(crate::iommufd::IOMMUFD_PATH);
+        let fd = IommufdFd::open(path).map_err(|errno| Error::Open {
+            path: path.to_path_buf(),
+            errno,
+        })?;
+        Self::adopt(ContainerFd::from_iommufd(fd))
     }
 
     /// Opens a container node at `path` (for a non-standard `/dev` layout) and checks its API

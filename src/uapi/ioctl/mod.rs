@@ -206,7 +206,8 @@ macro_rules! fd_newtype {
 }
 
 fd_newtype!(
-    /// An open `/dev/vfio/vfio`.
+    /// An open `/dev/vfio/vfio`, or an open `/dev/iommu` used as one: iommufd serves the VFIO
+    /// container ioctls on its own fd (its VFIO compatibility layer).
     ContainerFd
 );
 fd_newtype!(
@@ -224,6 +225,12 @@ fd_newtype!(
 );
 
 impl ContainerFd {
+    /// An iommufd used as a container: it answers the VFIO container ioctls (API version,
+    /// extensions, SET_IOMMU, type1 GET_INFO / MAP_DMA / UNMAP_DMA) itself.
+    pub(crate) fn from_iommufd(fd: IommufdFd) -> Self {
+        ContainerFd(fd.0)
+    }
+
     /// `open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC)`.
     pub(crate) fn open(path: &Path) -> Result<Self, Errno> {
         open_vfio_node(path).map(ContainerFd)

@@ -160,6 +160,9 @@ pub use error::{Errno, Error, Object, Result};
 pub use group::Group;
 pub use irq::Interrupts;
 pub use mmio::{MapOptions, Region};
+/// The zerocopy version whose `FromBytes`/`IntoBytes`/`Immutable` bound the typed DMA accessors
+/// (see [`dma`](crate::dma#descriptors-and-other-typed-values)).
+pub use zerocopy;
 
 // The README's examples are compiled as doctests.
 #[cfg(doctest)]

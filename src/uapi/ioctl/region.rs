@@ -9,10 +9,8 @@ use nix::errno::Errno;
 
 use super::{fail, ioctl_ptr, Cause, DeviceFd, Failed, Res};
 use crate::error::Malformation;
-use crate::uapi::buf::{pod, ArgszBuf, Pod, MAX_ARGSZ};
+use crate::uapi::buf::{ArgszBuf, MAX_ARGSZ};
 use crate::uapi::vfio;
-
-pod!(vfio::vfio_device_gfx_plane_info);
 
 impl DeviceFd {
     /// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: the header and the dependent devices.

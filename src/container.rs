@@ -20,6 +20,7 @@ use crate::error::{Errno, Error, Object, Result};
 use crate::group::{Group, GroupInner};
 use crate::iommu::IommuInfo;
 use crate::uapi::ioctl::ContainerFd;
+use crate::uapi::node::{self, Node};
 use crate::uapi::vfio;
 
 /// The path of the container node.
@@ -120,7 +121,8 @@ pub enum IommuType {
     /// `VFIO_SPAPR_TCE_v2_IOMMU` (POWER).
     SpaprTceV2,
     /// `VFIO_NOIOMMU_IOMMU`: no isolation and no translation. Needs
-    /// `vfio.enable_unsafe_noiommu_mode=1`; DMA addresses are physical addresses.
+    /// `vfio.enable_unsafe_noiommu_mode=1`; DMA addresses are physical addresses. Only
+    /// [`Container::set_iommu_unchecked`] (`unsafe`) selects it.
     NoIommu,
 }
 
@@ -247,16 +249,22 @@ impl Container {
     /// Opens a container node at `path` (for a non-standard `/dev` layout) and checks its API
     /// version.
     ///
+    /// The file must be the VFIO container character device (misc 10:196, what
+    /// `/dev/vfio/vfio` is), checked with `stat` before the open and `fstat` after it: no VFIO
+    /// request is ever issued on another file, to which its number could mean something else.
+    ///
     /// # Errors
     ///
-    /// As [`Container::new`]; `ENOTTY` from `VFIO_GET_API_VERSION` when `path` is not a VFIO
-    /// container.
+    /// As [`Container::new`]; [`Error::InvalidArgument`] when `path` is not the VFIO container
+    /// node.
     pub fn open(path: impl AsRef<Path>) -> Result<Container> {
         let path = path.as_ref();
+        node::check_path(path, Node::Container)?;
         let fd = ContainerFd::open(path).map_err(|errno| Error::Open {
             path: path.to_path_buf(),
             errno,
         })?;
+        node::check_fd(path, &fd, Node::Container)?;
         Self::adopt(fd)
     }
 
@@ -351,13 +359,51 @@ impl Container {
     /// `VFIO_SET_IOMMU`: selects the IOMMU model. Allowed once, after at least one group has
     /// joined the container (the kernel's rule, checked here first for a clearer error).
     ///
+    /// [`IommuType::NoIommu`] is refused: without an IOMMU, a DMA address is a physical
+    /// address, so one register write from safe code would let the device read or write any
+    /// memory of the machine. Use the `unsafe` [`Container::set_iommu_unchecked`] for it.
+    ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] before any group joined or when a type is already set,
-    /// [`Error::NotSupported`] when the host lacks the model, [`Error::Ioctl`] when the kernel
-    /// refuses (`EPERM`: no interrupt remapping on type1).
+    /// [`Error::InvalidArgument`] for [`IommuType::NoIommu`], before any group joined or when a
+    /// type is already set, [`Error::NotSupported`] when the host lacks the model,
+    /// [`Error::Ioctl`] when the kernel refuses (`EPERM`: no interrupt remapping on type1).
     #[doc(alias = "VFIO_SET_IOMMU")]
     pub fn set_iommu(&self, iommu: IommuType) -> Result<()> {
+        if iommu == IommuType::NoIommu {
+            return Err(Error::invalid(
+                "set_iommu",
+                Object::Container,
+                "no-IOMMU mode lets a device reach all physical memory, which safe code must not \
+                 allow: use the unsafe Container::set_iommu_unchecked",
+            ));
+        }
+        self.set_iommu_inner(iommu)
+    }
+
+    /// [`Container::set_iommu`] that also accepts [`IommuType::NoIommu`].
+    ///
+    /// # Safety
+    ///
+    /// With [`IommuType::NoIommu`] nothing translates or checks the device's DMA: the
+    /// addresses a driver programs are physical addresses, and a device told a wrong one (by
+    /// the driver, or by a faulty device) reads or writes whatever memory is there, the
+    /// kernel's included. The caller must ensure that every device of the container's groups
+    /// is only ever given physical addresses of memory the caller owns and keeps alive, pinned
+    /// and unmoved (not what [`DmaBuffer`](crate::dma::DmaBuffer) provides: its IOVAs mean
+    /// nothing without an IOMMU), for as long as the device may use them. For the other types
+    /// this is as safe as [`Container::set_iommu`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::set_iommu`], without the refusal of [`IommuType::NoIommu`].
+    #[doc(alias = "VFIO_NOIOMMU_IOMMU")]
+    #[allow(unsafe_code)] // The contract is the caller's; the body is the safe path.
+    pub unsafe fn set_iommu_unchecked(&self, iommu: IommuType) -> Result<()> {
+        self.set_iommu_inner(iommu)
+    }
+
+    fn set_iommu_inner(&self, iommu: IommuType) -> Result<()> {
         let mut state = self.state();
         if let Some(current) = state.iommu {
             return Err(Error::invalid(
@@ -552,10 +598,16 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_is_not_a_container_is_rejected() {
-        // /dev/null accepts the open but not the ioctl: the fd must not leak either.
-        let err = Container::open("/dev/null").unwrap_err();
-        assert_eq!(err.errno(), Errno::ENOTTY, "{err}");
-        assert!(err.to_string().contains("VFIO_GET_API_VERSION"), "{err}");
+    fn a_file_that_is_not_a_container_is_rejected_before_any_ioctl() {
+        // Before the node check, VFIO_GET_API_VERSION was issued on /dev/null (ENOTTY).
+        for path in ["/dev/null", "/proc/self/exe", "/tmp"] {
+            let err = Container::open(path).unwrap_err();
+            assert_eq!(err.errno(), Errno::EINVAL, "{err}");
+            assert!(
+                err.to_string().contains("not the VFIO container node"),
+                "{err}"
+            );
+            assert!(!err.to_string().contains("VFIO_GET_API_VERSION"), "{err}");
+        }
     }
 }

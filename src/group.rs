@@ -22,6 +22,7 @@ use crate::error::{Errno, Error, Object, Result};
 use crate::pci::sysfs::Sysfs;
 use crate::pci::PciAddress;
 use crate::uapi::ioctl::GroupFd;
+use crate::uapi::node::{self, Node};
 use crate::uapi::vfio;
 
 bitflags::bitflags! {
@@ -92,17 +93,26 @@ impl Group {
         Self::open_path(id, format!("/dev/vfio/{id}"))
     }
 
-    /// Opens the group node at `path` (for a non-standard `/dev` layout), as group `id`.
+    /// Opens the group node at `path` (for a non-standard `/dev` layout, or a no-IOMMU group's
+    /// `/dev/vfio/noiommu-N`), as group `id`.
+    ///
+    /// The file must be a character device of the `vfio` major (`/proc/devices`) whose sysfs
+    /// name (`/sys/dev/char/<major>:<minor>`) is `id` or `noiommu-<id>`, checked with `stat`
+    /// before the open and `fstat` after it: no VFIO request is ever issued on another file, and
+    /// the group is never known under a number that is not its own.
     ///
     /// # Errors
     ///
-    /// As [`Group::open`]; [`Error::Ioctl`] with `ENOTTY` when `path` is not a VFIO group.
+    /// As [`Group::open`]; [`Error::InvalidArgument`] when `path` is not a VFIO group node or is
+    /// the node of another group; [`Error::Sysfs`] when its sysfs name cannot be read.
     pub fn open_path(id: u32, path: impl AsRef<Path>) -> Result<Group> {
         let path = path.as_ref();
+        node::check_path(path, Node::Group(id))?;
         let fd = GroupFd::open(path).map_err(|errno| Error::Open {
             path: path.to_path_buf(),
             errno,
         })?;
+        node::check_fd(path, &fd, Node::Group(id))?;
         let group = Group(Arc::new(GroupInner {
             fd,
             id,
@@ -345,19 +355,22 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_is_not_a_group_is_rejected() {
-        let err = Group::open_path(1, "/dev/null").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Ioctl {
-                    ioctl: "VFIO_GROUP_GET_STATUS",
-                    errno: Errno::ENOTTY,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+    fn a_file_that_is_not_a_group_is_rejected_before_any_ioctl() {
+        // Before the node check, VFIO_GROUP_GET_STATUS was issued on /dev/null (ENOTTY).
+        for path in ["/dev/null", "/proc/self/exe"] {
+            let err = Group::open_path(1, path).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidArgument {
+                        errno: Errno::EINVAL,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert!(!err.to_string().contains("VFIO_GROUP_GET_STATUS"), "{err}");
+        }
     }
 
     #[test]

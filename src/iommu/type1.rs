@@ -30,12 +30,15 @@
 //!
 //! # Safety
 //!
-//! The only `unsafe` here is the mapping itself: [`Container::map_dma_raw`],
+//! The `unsafe` here is the mapping itself: [`Container::map_dma_raw`],
 //! [`Container::map_dma_runs`] and [`Container::update_dma_vaddr`] are `unsafe fn`s whose
 //! `# Safety` sections state the memory contract of a DMA mapping (the memory outlives the
 //! mapping, and nothing holds references to it that a device could invalidate), and whose
 //! bodies only forward that promise to the raw wrapper in `uapi::ioctl`. Everything that takes
-//! access away (unmaps of all kinds, dirty tracking) is safe: it cannot make memory reachable.
+//! access away (unmaps, dirty tracking) is safe: it cannot make memory reachable. The one
+//! exception is [`Container::invalidate_dma_vaddr`], which takes the process address away but
+//! leaves the kernel waiting for a new one: until [`Container::update_dma_vaddr`] gives it,
+//! every call that needs it blocks in the kernel, a hang safe code must not be able to cause.
 #![allow(unsafe_code)]
 
 use std::sync::atomic::Ordering;
@@ -401,13 +404,30 @@ impl Container {
     /// Until then, anything that needs the address blocks in the kernel, including a group
     /// joining the container. Needs [`Extension::UpdateVaddr`] (Linux 5.12).
     ///
+    /// # Safety
+    ///
+    /// From this call until [`Container::update_dma_vaddr`] has given every invalidated
+    /// mapping in the range its new address (or the mappings are unmapped), the kernel makes
+    /// every request that needs a process address of this container wait, in any thread:
+    /// mapping DMA (a [`DmaBuffer`](crate::dma::DmaBuffer) or [`DmaPool`](crate::dma::DmaPool)
+    /// being created), pinning for a device, a group joining. The caller must ensure that no
+    /// such request is made meanwhile (or that whatever makes it may wait until the update),
+    /// and that the update or unmap does come: otherwise those calls never return.
+    ///
+    /// ```compile_fail,E0133
+    /// fn forget(c: &uvfio::Container) {
+    ///     // Not callable without `unsafe`: a later map would hang.
+    ///     let _ = c.invalidate_dma_vaddr(0x10_0000, 4096);
+    /// }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::NotSupported`] without the extension; [`Error::InvalidArgument`] for a bad
     /// span; [`Error::Ioctl`] from the kernel.
     #[doc(alias = "VFIO_DMA_UNMAP_FLAG_VADDR")]
     #[doc(alias = "VFIO_UPDATE_VADDR")]
-    pub fn invalidate_dma_vaddr(&self, iova: u64, size: u64) -> Result<u64> {
+    pub unsafe fn invalidate_dma_vaddr(&self, iova: u64, size: u64) -> Result<u64> {
         check_span("invalidate_dma_vaddr", iova, size)?;
         self.require(Extension::UpdateVaddr, "invalidate_dma_vaddr")?;
         self.unmap_ioctl(vfio::VFIO_DMA_UNMAP_FLAG_VADDR, iova, size)

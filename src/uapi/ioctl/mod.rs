@@ -52,6 +52,8 @@ pub(crate) enum Cause {
     Errno(Errno),
     /// The kernel's answer made no sense.
     Malformed(Malformation),
+    /// The crate refused to issue the request (the reason), so the kernel never saw it.
+    Refused(String),
 }
 
 impl Failed {
@@ -60,6 +62,7 @@ impl Failed {
         match self.cause {
             Cause::Errno(errno) => Error::ioctl(self.ioctl, object, errno),
             Cause::Malformed(m) => Error::malformed(self.ioctl, object, m),
+            Cause::Refused(reason) => Error::invalid(self.ioctl, object, reason),
         }
     }
 }

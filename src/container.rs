@@ -10,7 +10,7 @@
 //! - Kernel docs, "VFIO - Virtual Function I/O": <https://docs.kernel.org/driver-api/vfio.html>
 //! - `include/uapi/linux/vfio.h`: `VFIO_GET_API_VERSION`, `VFIO_CHECK_EXTENSION`, `VFIO_SET_IOMMU`
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use crate::error::{Errno, Error, Object, Result};
 use crate::group::{Group, GroupInner};
 use crate::iommu::IommuInfo;
-use crate::uapi::ioctl::ContainerFd;
+use crate::uapi::ioctl::{Cause, ContainerFd, Failed};
 use crate::uapi::node::{self, Node};
 use crate::uapi::vfio;
 
@@ -187,6 +187,10 @@ struct ContainerState {
     iommu: Option<IommuType>,
     /// The groups that joined, by number. Entries of dropped groups are pruned lazily.
     groups: HashMap<u32, Weak<GroupInner>>,
+    /// Dropped groups that the kernel kept in the container: `VFIO_GROUP_UNSET_CONTAINER`
+    /// failed (a device fd of theirs is still open, e.g. a `dup`), so they stay attached, with
+    /// the IOMMU type and every mapping, until that fd closes, which the crate cannot see.
+    stranded: BTreeSet<u32>,
 }
 
 /// `/dev/vfio/vfio`: an IOMMU context shared by the groups that join it.
@@ -227,8 +231,10 @@ impl ContainerState {
             .iter()
             .filter(|(_, g)| g.strong_count() > 0)
             .map(|(&id, _)| id)
+            .chain(self.stranded.iter().copied())
             .collect();
         ids.sort_unstable();
+        ids.dedup();
         ids
     }
 }
@@ -522,17 +528,42 @@ impl Container {
         let mut state = self.state();
         state.groups.retain(|_, g| g.strong_count() > 0);
         state.groups.insert(id, Arc::downgrade(group));
+        state.stranded.remove(&id);
     }
 
+    /// The group left the container (`VFIO_GROUP_UNSET_CONTAINER` succeeded).
     pub(crate) fn forget_group(&self, id: u32) {
         let mut state = self.state();
         state.groups.remove(&id);
+        state.stranded.remove(&id);
         state.groups.retain(|_, g| g.strong_count() > 0);
         // When the last group leaves, the kernel releases the container's IOMMU driver (and
         // with it every mapping): the type must be set again after the next group joins.
-        if state.groups.is_empty() {
+        if state.groups.is_empty() && state.stranded.is_empty() {
             state.iommu = None;
         }
+    }
+
+    /// The group was dropped but could not leave: the kernel keeps it in the container (see
+    /// `ContainerState::stranded`), so it still counts, and so do the IOMMU type and mappings.
+    pub(crate) fn strand_group(&self, id: u32) {
+        let mut state = self.state();
+        state.groups.remove(&id);
+        state.stranded.insert(id);
+    }
+
+    /// Whether the kernel proves that this container has no IOMMU driver any more (and so no
+    /// mapping): `VFIO_IOMMU_GET_INFO` with a valid `argsz` fails with `EINVAL` only when no
+    /// IOMMU driver is attached (the container passes unknown requests to its driver and
+    /// answers `EINVAL` without one; type1 fails it only for a short `argsz`).
+    pub(crate) fn iommu_released(&self) -> bool {
+        matches!(
+            self.fd().iommu_get_info(),
+            Err(Failed {
+                cause: Cause::Errno(Errno::EINVAL),
+                ..
+            })
+        )
     }
 
     pub(crate) fn fd(&self) -> &ContainerFd {

@@ -181,6 +181,22 @@ pub enum Error {
         errno: Errno,
     },
 
+    /// An all-or-nothing operation failed, and undoing what it had done failed too: the
+    /// listed IOVA ranges are still mapped.
+    #[error(
+        "{source}; undoing the mappings made before it failed too, so these IOVA ranges stay \
+         mapped: {}",
+        list_ranges(still_mapped)
+    )]
+    RollbackFailed {
+        /// The failure that started the rollback.
+        source: Box<Error>,
+        /// The `(iova, size)` ranges that are still mapped.
+        still_mapped: Vec<(u64, u64)>,
+        /// The errno of `source`.
+        errno: Errno,
+    },
+
     /// The device, the IOMMU or the host does not support the operation.
     #[error("{op} is not supported by {object}: {reason}")]
     NotSupported {
@@ -230,6 +246,7 @@ impl Error {
             | Error::GroupNotViable { errno, .. }
             | Error::Malformed { errno, .. }
             | Error::InvalidArgument { errno, .. }
+            | Error::RollbackFailed { errno, .. }
             | Error::NotSupported { errno, .. } => *errno,
         }
     }
@@ -287,6 +304,14 @@ impl From<Error> for std::io::Error {
 
 fn describe(errno: Errno) -> String {
     format!("{} ({:?})", errno.desc(), errno)
+}
+
+fn list_ranges(ranges: &[(u64, u64)]) -> String {
+    let list: Vec<String> = ranges
+        .iter()
+        .map(|(iova, size)| format!("{size:#x} bytes at {iova:#x}"))
+        .collect();
+    list.join(", ")
 }
 
 fn list_members(members: &[GroupMember]) -> String {

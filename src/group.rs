@@ -39,7 +39,6 @@ bitflags::bitflags! {
 }
 
 pub(crate) struct GroupInner {
-    // Field order is drop order: the fd closes before the container handle is released.
     pub(crate) fd: GroupFd,
     id: u32,
     container: Mutex<Option<Container>>,
@@ -47,18 +46,29 @@ pub(crate) struct GroupInner {
 
 impl Drop for GroupInner {
     fn drop(&mut self) {
-        // Devices hold a `Group`, so none is open any more and the kernel lets the group leave.
-        // Closing the fd would make it leave as well; unsetting explicitly keeps the order
-        // visible. An error here cannot be reported from `drop` and changes nothing: the close
-        // that follows releases the group either way.
+        // Devices hold a `Group`, so none of this crate's device handles is open any more. The
+        // group leaves its container here, explicitly, rather than by the close of `fd` that
+        // follows (fields drop after this function): the result then says whether it left.
+        // The container handle taken here is released at the end of this function, before
+        // `fd` closes; the kernel's own reference keeps the container alive as long as the
+        // group is still in it.
         let container = self
             .container
             .get_mut()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(container) = container {
-            let _ = self.fd.unset_container();
-            container.forget_group(self.id);
+            match self.fd.unset_container() {
+                Ok(()) => {
+                    container.forget_group(self.id);
+                    container.dma_state().invalidate_ranges();
+                }
+                // EBUSY: a device fd of the group is still open outside the crate's handles
+                // (a `dup`, one passed to another process). The kernel keeps the group in the
+                // container, with the IOMMU type and every mapping, until that fd closes; the
+                // container must go on counting it rather than claim it left.
+                Err(_) => container.strand_group(self.id),
+            }
         }
     }
 }

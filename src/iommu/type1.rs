@@ -95,6 +95,33 @@ pub struct DmaRun {
     pub size: u64,
 }
 
+/// Maps `runs` in order with `map`; when one fails, unmaps the ones mapped before it with
+/// `unmap` and returns the failure, wrapped in [`Error::RollbackFailed`] with the ranges that
+/// stay mapped when some unmap fails too (never claiming "nothing is mapped" falsely).
+fn map_all_or_nothing(
+    runs: &[DmaRun],
+    mut map: impl FnMut(&DmaRun) -> Result<()>,
+    mut unmap: impl FnMut(&DmaRun) -> Result<u64>,
+) -> Result<usize> {
+    for (done, run) in runs.iter().enumerate() {
+        let Err(e) = map(run) else { continue };
+        let still_mapped: Vec<(u64, u64)> = runs[..done]
+            .iter()
+            .filter(|undo| unmap(undo).is_err())
+            .map(|undo| (undo.iova, undo.size))
+            .collect();
+        if still_mapped.is_empty() {
+            return Err(e);
+        }
+        return Err(Error::RollbackFailed {
+            errno: e.errno(),
+            source: Box::new(e),
+            still_mapped,
+        });
+    }
+    Ok(runs.len())
+}
+
 /// Merges runs that continue each other in both the process and the IOVA space (after sorting
 /// by IOVA), so that they can be mapped with one ioctl each: 256 huge pages of one
 /// contiguous buffer become one run. Runs that overlap or merely touch in one space are kept
@@ -320,7 +347,10 @@ impl Container {
     /// [`coalesce_runs`]: a buffer of 256 huge pages costs one ioctl and one entry of the
     /// mapping budget instead of 256. Returns the number of mappings made.
     ///
-    /// All or nothing: when a run fails, the runs mapped before it are unmapped again.
+    /// All or nothing: when a run fails, the runs mapped before it are unmapped again. Should
+    /// one of those unmaps fail too, the error is [`Error::RollbackFailed`], which lists the
+    /// ranges that stay mapped (the memory behind them must then stay alive and untouched, as
+    /// for any mapping).
     ///
     /// # Safety
     ///
@@ -328,24 +358,18 @@ impl Container {
     ///
     /// # Errors
     ///
-    /// As [`Container::map_dma_raw`], for the first run that fails.
+    /// As [`Container::map_dma_raw`], for the first run that fails; [`Error::RollbackFailed`]
+    /// wrapping that error when runs mapped before it could not be unmapped.
     #[doc(alias = "VFIO_IOMMU_MAP_DMA")]
     pub unsafe fn map_dma_runs(&self, runs: &[DmaRun], access: DmaAccess) -> Result<usize> {
-        let merged = coalesce_runs(runs);
-        for (done, run) in merged.iter().enumerate() {
-            // SAFETY: forwarded from the caller, run by run.
-            let mapped =
-                unsafe { self.map_dma_raw(run.vaddr as *const u8, run.iova, run.size, access) };
-            if let Err(e) = mapped {
-                for undo in &merged[..done] {
-                    // Best effort: the range was mapped by this call, so the unmap succeeds
-                    // unless the kernel is failing anyway; the first error is the one to report.
-                    let _ = self.unmap_dma(undo.iova, undo.size);
-                }
-                return Err(e);
-            }
-        }
-        Ok(merged.len())
+        map_all_or_nothing(
+            &coalesce_runs(runs),
+            |run| {
+                // SAFETY: forwarded from the caller, run by run.
+                unsafe { self.map_dma_raw(run.vaddr as *const u8, run.iova, run.size, access) }
+            },
+            |run| self.unmap_dma(run.iova, run.size),
+        )
     }
 
     /// `VFIO_IOMMU_UNMAP_DMA`—Removes every mapping inside `iova..iova + size`; returns the
@@ -581,6 +605,76 @@ impl Container {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_rollback_names_what_stays_mapped() {
+        let runs: Vec<DmaRun> = (0..4u64)
+            .map(|i| DmaRun {
+                vaddr: 0x7000_0000 + (i as usize) * 0x10_0000,
+                iova: 0x10_0000 * (i + 1),
+                size: 0x1000,
+            })
+            .collect();
+        let fail_map = |at: u64| {
+            move |run: &DmaRun| {
+                if run.iova == at {
+                    Err(Error::ioctl(
+                        "VFIO_IOMMU_MAP_DMA",
+                        Object::Container,
+                        Errno::ENOSPC,
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        // The third run fails; unmapping the second fails too: it stays mapped, and says so.
+        let mut unmapped = Vec::new();
+        let err = map_all_or_nothing(&runs, fail_map(0x30_0000), |run| {
+            unmapped.push(run.iova);
+            if run.iova == 0x20_0000 {
+                Err(Error::ioctl(
+                    "VFIO_IOMMU_UNMAP_DMA",
+                    Object::Container,
+                    Errno::EFAULT,
+                ))
+            } else {
+                Ok(run.size)
+            }
+        })
+        .unwrap_err();
+        assert_eq!(unmapped, [0x10_0000, 0x20_0000]);
+        match &err {
+            Error::RollbackFailed {
+                source,
+                still_mapped,
+                errno,
+            } => {
+                assert_eq!(*still_mapped, [(0x20_0000, 0x1000)]);
+                assert_eq!(*errno, Errno::ENOSPC);
+                assert_eq!(source.errno(), Errno::ENOSPC);
+            }
+            other => panic!("not a rollback failure: {other}"),
+        }
+        assert!(err.to_string().contains("0x200000"), "{err}");
+
+        // A clean rollback reports the map's own error; success maps everything.
+        let err = map_all_or_nothing(&runs, fail_map(0x40_0000), |r| Ok(r.size)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Ioctl {
+                    errno: Errno::ENOSPC,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            map_all_or_nothing(&runs, |_| Ok(()), |r| Ok(r.size)).unwrap(),
+            4
+        );
+    }
 
     #[test]
     fn access_flags() {

@@ -415,6 +415,18 @@ fn sysfs_binding_moves_a_device_to_vfio_pci_and_gives_it_back() {
     let binding = sysfs.bind_vfio_pci(&a).unwrap();
     assert_eq!(binding.previous_driver(), None);
     assert_eq!(driver().as_deref(), Some("vfio-pci"));
+    // While a VFIO fd of the device is open, giving it back is refused (the kernel's unbind
+    // would wait for the fd to close, forever here): an error, and the device stays.
+    let held = open(&addr);
+    let err = binding.release().unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    assert!(err.to_string().contains("VFIO fd"), "{err}");
+    assert_eq!(driver().as_deref(), Some("vfio-pci"));
+    drop(held);
+    // Take it away by hand again for a binding of its own.
+    write(format!("/sys/bus/pci/devices/{addr}/driver_override"), "\n");
+    write("/sys/bus/pci/drivers/vfio-pci/unbind".to_string(), &addr);
+    let binding = sysfs.bind_vfio_pci(&a).unwrap();
     drop(open(&addr));
     // Dropping it gives the device back to what it had: no driver.
     drop(binding);

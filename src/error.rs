@@ -197,6 +197,20 @@ pub enum Error {
         errno: Errno,
     },
 
+    /// Memory for a result sized by the caller or the kernel could not be allocated (instead
+    /// of aborting the process).
+    #[error("{op} on {object}: cannot allocate {bytes} bytes: {}", describe(*errno))]
+    OutOfMemory {
+        /// The operation, e.g. `"read_rom"`.
+        op: &'static str,
+        /// What it was acting on.
+        object: Object,
+        /// The size of the allocation that failed.
+        bytes: usize,
+        /// Always `ENOMEM`.
+        errno: Errno,
+    },
+
     /// The device, the IOMMU or the host does not support the operation.
     #[error("{op} is not supported by {object}: {reason}")]
     NotSupported {
@@ -246,6 +260,7 @@ impl Error {
             | Error::GroupNotViable { errno, .. }
             | Error::Malformed { errno, .. }
             | Error::InvalidArgument { errno, .. }
+            | Error::OutOfMemory { errno, .. }
             | Error::RollbackFailed { errno, .. }
             | Error::NotSupported { errno, .. } => *errno,
         }
@@ -293,6 +308,25 @@ impl Error {
             errno: Errno::EPROTO,
         }
     }
+}
+
+/// A vector of `len` copies of `value`, or [`Error::OutOfMemory`] when the memory cannot be had
+/// (a length from a caller or the kernel must not abort the process).
+pub(crate) fn try_vec<T: Clone>(
+    len: usize,
+    value: T,
+    op: &'static str,
+    object: Object,
+) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::OutOfMemory {
+        op,
+        object,
+        bytes: len.saturating_mul(size_of::<T>()),
+        errno: Errno::ENOMEM,
+    })?;
+    v.resize(len, value);
+    Ok(v)
 }
 
 impl From<Error> for std::io::Error {
@@ -387,6 +421,18 @@ fn hint_for_ioctl(ioctl: &str, errno: Errno) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_impossible_allocation_is_an_error_not_an_abort() {
+        let object = Object::Device("0000:00:03.0".into());
+        let e = try_vec(1usize << 46, 0u64, "dma_logging_report", object.clone()).unwrap_err();
+        assert_eq!(e.errno(), Errno::ENOMEM);
+        assert!(e.to_string().contains("cannot allocate"), "{e}");
+        // Past isize::MAX bytes: a capacity overflow, reported the same way.
+        let e = try_vec(usize::MAX, 0u8, "read_rom", object.clone()).unwrap_err();
+        assert_eq!(e.errno(), Errno::ENOMEM);
+        assert_eq!(try_vec(3, 7u8, "read_rom", object).unwrap(), [7, 7, 7]);
+    }
 
     #[test]
     fn errno_is_kept_through_io_error() {

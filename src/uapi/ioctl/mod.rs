@@ -69,6 +69,8 @@ impl Failed {
 
 pub(super) type Res<T> = std::result::Result<T, Failed>;
 
+pub(crate) use region::dma_logging_bitmap_words;
+
 pub(super) fn fail(ioctl: &'static str) -> impl FnOnce(Errno) -> Failed {
     move |errno| Failed {
         ioctl,

@@ -218,7 +218,7 @@ pub(crate) const MAX_BITMAP_WORDS: usize = 1 << 28;
 /// `length` bytes at `page_size` granularity: one bit per page, rounded up to whole words
 /// (`iova_bitmap_offset_to_index(length - 1) + 1`). `None` for a zero length or page size, or
 /// on overflow.
-fn dma_logging_bitmap_words(length: u64, page_size: u64) -> Option<usize> {
+pub(crate) fn dma_logging_bitmap_words(length: u64, page_size: u64) -> Option<usize> {
     if length == 0 || page_size == 0 {
         return None;
     }
@@ -277,35 +277,38 @@ impl DeviceFd {
     }
 
     /// `VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT`: one bit per `page_size` page of
-    /// `[iova, iova + length)` the device wrote (bit `i % 64` of word `i / 64` for page `i`);
-    /// the device's log is cleared for the range.
+    /// `[iova, iova + length)` the device wrote (bit `i % 64` of word `i / 64` for page `i`),
+    /// into the zeroed `bitmap`; the device's log is cleared for the range.
+    ///
+    /// `bitmap` must hold more than [`dma_logging_bitmap_words`] words (one spare word: a margin
+    /// against any rounding difference with the kernel's sizing); a shorter one is refused.
     pub(crate) fn feature_dma_logging_report(
         &self,
         iova: u64,
         length: u64,
         page_size: u64,
-    ) -> Res<Vec<u64>> {
+        bitmap: &mut [u64],
+    ) -> Res<()> {
         let words = dma_logging_bitmap_words(length, page_size)
             .filter(|&w| page_size.is_power_of_two() && w <= MAX_BITMAP_WORDS)
             .ok_or_else(|| fail("VFIO_DEVICE_FEATURE")(Errno::EINVAL))?;
-        // One spare word: a margin against any rounding difference with the kernel's sizing.
-        let mut bitmap = vec![0u64; words + 1];
+        if bitmap.len() <= words {
+            return Err(fail("VFIO_DEVICE_FEATURE")(Errno::EINVAL));
+        }
         let mut data = [0u8; size_of::<vfio::vfio_device_feature_dma_logging_report>()];
         data[0..8].copy_from_slice(&iova.to_ne_bytes());
         data[8..16].copy_from_slice(&length.to_ne_bytes());
         data[16..24].copy_from_slice(&page_size.to_ne_bytes());
         data[24..32].copy_from_slice(&(bitmap.as_mut_ptr() as u64).to_ne_bytes());
-        // SAFETY: the only user pointer is `bitmap`, owned here, unaliased, and longer than
-        // the kernel's iova_bitmap for (length, page_size) (sized above), so every bit the
-        // kernel sets lands inside it; it outlives the call.
+        // SAFETY: the only user pointer is `bitmap`, exclusively borrowed and longer than the
+        // kernel's iova_bitmap for (length, page_size) (checked above), so every bit the kernel
+        // sets lands inside it; it outlives the call.
         unsafe {
             self.feature_with_pointers(
                 vfio::VFIO_DEVICE_FEATURE_GET | vfio::VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
                 &mut data,
             )
-        }?;
-        bitmap.truncate(words);
-        Ok(bitmap)
+        }
     }
 }
 

@@ -410,7 +410,7 @@ impl Container {
     }
 
     fn set_iommu_inner(&self, iommu: IommuType) -> Result<()> {
-        let mut state = self.state();
+        let mut state = self.settled_state();
         if let Some(current) = state.iommu {
             return Err(Error::invalid(
                 "set_iommu",
@@ -444,12 +444,29 @@ impl Container {
     /// The IOMMU model set with [`Container::set_iommu`], if any. It is `None` again once the
     /// last group has left: the kernel then drops the IOMMU context with all its mappings.
     pub fn iommu(&self) -> Option<IommuType> {
-        self.state().iommu
+        self.settled_state().iommu
     }
 
-    /// The numbers of the groups currently in this container.
+    /// The numbers of the groups currently in this container. A dropped group whose
+    /// `VFIO_GROUP_UNSET_CONTAINER` failed (a `dup` of one of its device fds is still open) is
+    /// listed, as the kernel keeps it in the container, until the kernel lets it go.
     pub fn groups(&self) -> Vec<u32> {
-        self.state().live_groups()
+        self.settled_state().live_groups()
+    }
+
+    /// The state, after forgetting the stranded groups (see `ContainerState::stranded`) once
+    /// the kernel proves they are gone: no IOMMU driver is attached any more, which happens
+    /// only when the last group has left.
+    fn settled_state(&self) -> MutexGuard<'_, ContainerState> {
+        let mut state = self.state();
+        if !state.stranded.is_empty() && self.iommu_released() {
+            state.stranded.clear();
+            state.groups.retain(|_, g| g.strong_count() > 0);
+            if state.groups.is_empty() {
+                state.iommu = None;
+            }
+        }
+        state
     }
 
     /// `VFIO_IOMMU_GET_INFO` for a type1 IOMMU: page sizes, valid IOVA ranges, the DMA mapping

@@ -493,4 +493,7 @@ fn a_dup_of_a_device_fd_keeps_the_group_and_its_mappings_in_the_container() {
     drop(freed_after_release);
     let stats = c.dma_stats();
     assert_eq!((stats.buffers, stats.leaked_bytes), (0, 0), "{stats:?}");
+    // The container sees the group gone too, and the type can be set again.
+    assert_eq!(c.groups(), Vec::<u32>::new());
+    assert_eq!(c.iommu(), None);
 }

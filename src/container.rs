@@ -10,7 +10,7 @@
 //! - Kernel docs, "VFIO - Virtual Function I/O": <https://docs.kernel.org/driver-api/vfio.html>
 //! - `include/uapi/linux/vfio.h`: `VFIO_GET_API_VERSION`, `VFIO_CHECK_EXTENSION`, `VFIO_SET_IOMMU`
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use crate::error::{Errno, Error, Object, Result};
 use crate::group::{Group, GroupInner};
 use crate::iommu::IommuInfo;
-use crate::uapi::ioctl::{ContainerFd, IommufdFd};
+use crate::uapi::ioctl::{Cause, ContainerFd, Failed, IommufdFd};
+use crate::uapi::node::{self, Node};
 use crate::uapi::vfio;
 
 /// The path of the container node.
@@ -120,7 +121,8 @@ pub enum IommuType {
     /// `VFIO_SPAPR_TCE_v2_IOMMU` (POWER).
     SpaprTceV2,
     /// `VFIO_NOIOMMU_IOMMU`: no isolation and no translation. Needs
-    /// `vfio.enable_unsafe_noiommu_mode=1`; DMA addresses are physical addresses.
+    /// `vfio.enable_unsafe_noiommu_mode=1`; DMA addresses are physical addresses. Only
+    /// [`Container::set_iommu_unchecked`] (`unsafe`) selects it.
     NoIommu,
 }
 
@@ -185,6 +187,10 @@ struct ContainerState {
     iommu: Option<IommuType>,
     /// The groups that joined, by number. Entries of dropped groups are pruned lazily.
     groups: HashMap<u32, Weak<GroupInner>>,
+    /// Dropped groups that the kernel kept in the container: `VFIO_GROUP_UNSET_CONTAINER`
+    /// failed (a device fd of theirs is still open, e.g. a `dup`), so they stay attached, with
+    /// the IOMMU type and every mapping, until that fd closes, which the crate cannot see.
+    stranded: BTreeSet<u32>,
 }
 
 /// `/dev/vfio/vfio`: an IOMMU context shared by the groups that join it.
@@ -225,8 +231,10 @@ impl ContainerState {
             .iter()
             .filter(|(_, g)| g.strong_count() > 0)
             .map(|(&id, _)| id)
+            .chain(self.stranded.iter().copied())
             .collect();
         ids.sort_unstable();
+        ids.dedup();
         ids
     }
 }
@@ -273,16 +281,22 @@ impl Container {
     /// Opens a container node at `path` (for a non-standard `/dev` layout) and checks its API
     /// version.
     ///
+    /// The file must be the VFIO container character device (misc 10:196, what
+    /// `/dev/vfio/vfio` is), checked with `stat` before the open and `fstat` after it: no VFIO
+    /// request is ever issued on another file, to which its number could mean something else.
+    ///
     /// # Errors
     ///
-    /// As [`Container::new`]; `ENOTTY` from `VFIO_GET_API_VERSION` when `path` is not a VFIO
-    /// container.
+    /// As [`Container::new`]; [`Error::InvalidArgument`] when `path` is not the VFIO container
+    /// node.
     pub fn open(path: impl AsRef<Path>) -> Result<Container> {
         let path = path.as_ref();
+        node::check_path(path, Node::Container)?;
         let fd = ContainerFd::open(path).map_err(|errno| Error::Open {
             path: path.to_path_buf(),
             errno,
         })?;
+        node::check_fd(path, &fd, Node::Container)?;
         Self::adopt(fd)
     }
 
@@ -377,14 +391,52 @@ impl Container {
     /// `VFIO_SET_IOMMU`: selects the IOMMU model. Allowed once, after at least one group has
     /// joined the container (the kernel's rule, checked here first for a clearer error).
     ///
+    /// [`IommuType::NoIommu`] is refused: without an IOMMU, a DMA address is a physical
+    /// address, so one register write from safe code would let the device read or write any
+    /// memory of the machine. Use the `unsafe` [`Container::set_iommu_unchecked`] for it.
+    ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] before any group joined or when a type is already set,
-    /// [`Error::NotSupported`] when the host lacks the model, [`Error::Ioctl`] when the kernel
-    /// refuses (`EPERM`: no interrupt remapping on type1).
+    /// [`Error::InvalidArgument`] for [`IommuType::NoIommu`], before any group joined or when a
+    /// type is already set, [`Error::NotSupported`] when the host lacks the model,
+    /// [`Error::Ioctl`] when the kernel refuses (`EPERM`: no interrupt remapping on type1).
     #[doc(alias = "VFIO_SET_IOMMU")]
     pub fn set_iommu(&self, iommu: IommuType) -> Result<()> {
-        let mut state = self.state();
+        if iommu == IommuType::NoIommu {
+            return Err(Error::invalid(
+                "set_iommu",
+                Object::Container,
+                "no-IOMMU mode lets a device reach all physical memory, which safe code must not \
+                 allow: use the unsafe Container::set_iommu_unchecked",
+            ));
+        }
+        self.set_iommu_inner(iommu)
+    }
+
+    /// [`Container::set_iommu`] that also accepts [`IommuType::NoIommu`].
+    ///
+    /// # Safety
+    ///
+    /// With [`IommuType::NoIommu`] nothing translates or checks the device's DMA: the
+    /// addresses a driver programs are physical addresses, and a device told a wrong one (by
+    /// the driver, or by a faulty device) reads or writes whatever memory is there, the
+    /// kernel's included. The caller must ensure that every device of the container's groups
+    /// is only ever given physical addresses of memory the caller owns and keeps alive, pinned
+    /// and unmoved (not what [`DmaBuffer`](crate::dma::DmaBuffer) provides: its IOVAs mean
+    /// nothing without an IOMMU), for as long as the device may use them. For the other types
+    /// this is as safe as [`Container::set_iommu`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::set_iommu`], without the refusal of [`IommuType::NoIommu`].
+    #[doc(alias = "VFIO_NOIOMMU_IOMMU")]
+    #[allow(unsafe_code)] // The contract is the caller's; the body is the safe path.
+    pub unsafe fn set_iommu_unchecked(&self, iommu: IommuType) -> Result<()> {
+        self.set_iommu_inner(iommu)
+    }
+
+    fn set_iommu_inner(&self, iommu: IommuType) -> Result<()> {
+        let mut state = self.settled_state();
         if let Some(current) = state.iommu {
             return Err(Error::invalid(
                 "set_iommu",
@@ -418,12 +470,29 @@ impl Container {
     /// The IOMMU model set with [`Container::set_iommu`], if any. It is `None` again once the
     /// last group has left: the kernel then drops the IOMMU context with all its mappings.
     pub fn iommu(&self) -> Option<IommuType> {
-        self.state().iommu
+        self.settled_state().iommu
     }
 
-    /// The numbers of the groups currently in this container.
+    /// The numbers of the groups currently in this container. A dropped group whose
+    /// `VFIO_GROUP_UNSET_CONTAINER` failed (a `dup` of one of its device fds is still open) is
+    /// listed, as the kernel keeps it in the container, until the kernel lets it go.
     pub fn groups(&self) -> Vec<u32> {
-        self.state().live_groups()
+        self.settled_state().live_groups()
+    }
+
+    /// The state, after forgetting the stranded groups (see `ContainerState::stranded`) once
+    /// the kernel proves they are gone: no IOMMU driver is attached any more, which happens
+    /// only when the last group has left.
+    fn settled_state(&self) -> MutexGuard<'_, ContainerState> {
+        let mut state = self.state();
+        if !state.stranded.is_empty() && self.iommu_released() {
+            state.stranded.clear();
+            state.groups.retain(|_, g| g.strong_count() > 0);
+            if state.groups.is_empty() {
+                state.iommu = None;
+            }
+        }
+        state
     }
 
     /// `VFIO_IOMMU_GET_INFO` for a type1 IOMMU: page sizes, valid IOVA ranges, the DMA mapping
@@ -502,17 +571,42 @@ impl Container {
         let mut state = self.state();
         state.groups.retain(|_, g| g.strong_count() > 0);
         state.groups.insert(id, Arc::downgrade(group));
+        state.stranded.remove(&id);
     }
 
+    /// The group left the container (`VFIO_GROUP_UNSET_CONTAINER` succeeded).
     pub(crate) fn forget_group(&self, id: u32) {
         let mut state = self.state();
         state.groups.remove(&id);
+        state.stranded.remove(&id);
         state.groups.retain(|_, g| g.strong_count() > 0);
         // When the last group leaves, the kernel releases the container's IOMMU driver (and
         // with it every mapping): the type must be set again after the next group joins.
-        if state.groups.is_empty() {
+        if state.groups.is_empty() && state.stranded.is_empty() {
             state.iommu = None;
         }
+    }
+
+    /// The group was dropped but could not leave: the kernel keeps it in the container (see
+    /// `ContainerState::stranded`), so it still counts, and so do the IOMMU type and mappings.
+    pub(crate) fn strand_group(&self, id: u32) {
+        let mut state = self.state();
+        state.groups.remove(&id);
+        state.stranded.insert(id);
+    }
+
+    /// Whether the kernel proves that this container has no IOMMU driver any more (and so no
+    /// mapping): `VFIO_IOMMU_GET_INFO` with a valid `argsz` fails with `EINVAL` only when no
+    /// IOMMU driver is attached (the container passes unknown requests to its driver and
+    /// answers `EINVAL` without one; type1 fails it only for a short `argsz`).
+    pub(crate) fn iommu_released(&self) -> bool {
+        matches!(
+            self.fd().iommu_get_info(),
+            Err(Failed {
+                cause: Cause::Errno(Errno::EINVAL),
+                ..
+            })
+        )
     }
 
     pub(crate) fn fd(&self) -> &ContainerFd {
@@ -578,10 +672,16 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_is_not_a_container_is_rejected() {
-        // /dev/null accepts the open but not the ioctl: the fd must not leak either.
-        let err = Container::open("/dev/null").unwrap_err();
-        assert_eq!(err.errno(), Errno::ENOTTY, "{err}");
-        assert!(err.to_string().contains("VFIO_GET_API_VERSION"), "{err}");
+    fn a_file_that_is_not_a_container_is_rejected_before_any_ioctl() {
+        // Before the node check, VFIO_GET_API_VERSION was issued on /dev/null (ENOTTY).
+        for path in ["/dev/null", "/proc/self/exe", "/tmp"] {
+            let err = Container::open(path).unwrap_err();
+            assert_eq!(err.errno(), Errno::EINVAL, "{err}");
+            assert!(
+                err.to_string().contains("not the VFIO container node"),
+                "{err}"
+            );
+            assert!(!err.to_string().contains("VFIO_GET_API_VERSION"), "{err}");
+        }
     }
 }

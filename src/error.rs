@@ -187,6 +187,36 @@ pub enum Error {
         errno: Errno,
     },
 
+    /// An all-or-nothing operation failed, and undoing what it had done failed too: the
+    /// listed IOVA ranges are still mapped.
+    #[error(
+        "{source}; undoing the mappings made before it failed too, so these IOVA ranges stay \
+         mapped: {}",
+        list_ranges(still_mapped)
+    )]
+    RollbackFailed {
+        /// The failure that started the rollback.
+        source: Box<Error>,
+        /// The `(iova, size)` ranges that are still mapped.
+        still_mapped: Vec<(u64, u64)>,
+        /// The errno of `source`.
+        errno: Errno,
+    },
+
+    /// Memory for a result sized by the caller or the kernel could not be allocated (instead
+    /// of aborting the process).
+    #[error("{op} on {object}: cannot allocate {bytes} bytes: {}", describe(*errno))]
+    OutOfMemory {
+        /// The operation, e.g. `"read_rom"`.
+        op: &'static str,
+        /// What it was acting on.
+        object: Object,
+        /// The size of the allocation that failed.
+        bytes: usize,
+        /// Always `ENOMEM`.
+        errno: Errno,
+    },
+
     /// The device, the IOMMU or the host does not support the operation.
     #[error("{op} is not supported by {object}: {reason}")]
     NotSupported {
@@ -236,6 +266,8 @@ impl Error {
             | Error::GroupNotViable { errno, .. }
             | Error::Malformed { errno, .. }
             | Error::InvalidArgument { errno, .. }
+            | Error::OutOfMemory { errno, .. }
+            | Error::RollbackFailed { errno, .. }
             | Error::NotSupported { errno, .. } => *errno,
         }
     }
@@ -284,6 +316,25 @@ impl Error {
     }
 }
 
+/// A vector of `len` copies of `value`, or [`Error::OutOfMemory`] when the memory cannot be had
+/// (a length from a caller or the kernel must not abort the process).
+pub(crate) fn try_vec<T: Clone>(
+    len: usize,
+    value: T,
+    op: &'static str,
+    object: Object,
+) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::OutOfMemory {
+        op,
+        object,
+        bytes: len.saturating_mul(size_of::<T>()),
+        errno: Errno::ENOMEM,
+    })?;
+    v.resize(len, value);
+    Ok(v)
+}
+
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {
         let kind = std::io::Error::from_raw_os_error(e.errno() as i32).kind();
@@ -293,6 +344,14 @@ impl From<Error> for std::io::Error {
 
 fn describe(errno: Errno) -> String {
     format!("{} ({:?})", errno.desc(), errno)
+}
+
+fn list_ranges(ranges: &[(u64, u64)]) -> String {
+    let list: Vec<String> = ranges
+        .iter()
+        .map(|(iova, size)| format!("{size:#x} bytes at {iova:#x}"))
+        .collect();
+    list.join(", ")
 }
 
 fn list_members(members: &[GroupMember]) -> String {
@@ -385,6 +444,18 @@ fn hint_for_ioctl(ioctl: &str, errno: Errno) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_impossible_allocation_is_an_error_not_an_abort() {
+        let object = Object::Device("0000:00:03.0".into());
+        let e = try_vec(1usize << 46, 0u64, "dma_logging_report", object.clone()).unwrap_err();
+        assert_eq!(e.errno(), Errno::ENOMEM);
+        assert!(e.to_string().contains("cannot allocate"), "{e}");
+        // Past isize::MAX bytes: a capacity overflow, reported the same way.
+        let e = try_vec(usize::MAX, 0u8, "read_rom", object.clone()).unwrap_err();
+        assert_eq!(e.errno(), Errno::ENOMEM);
+        assert_eq!(try_vec(3, 7u8, "read_rom", object).unwrap(), [7, 7, 7]);
+    }
 
     #[test]
     fn errno_is_kept_through_io_error() {

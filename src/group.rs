@@ -22,6 +22,7 @@ use crate::error::{Errno, Error, Object, Result};
 use crate::pci::sysfs::Sysfs;
 use crate::pci::PciAddress;
 use crate::uapi::ioctl::GroupFd;
+use crate::uapi::node::{self, Node};
 use crate::uapi::vfio;
 
 bitflags::bitflags! {
@@ -38,7 +39,6 @@ bitflags::bitflags! {
 }
 
 pub(crate) struct GroupInner {
-    // Field order is drop order: the fd closes before the container handle is released.
     pub(crate) fd: GroupFd,
     id: u32,
     container: Mutex<Option<Container>>,
@@ -46,18 +46,29 @@ pub(crate) struct GroupInner {
 
 impl Drop for GroupInner {
     fn drop(&mut self) {
-        // Devices hold a `Group`, so none is open any more and the kernel lets the group leave.
-        // Closing the fd would make it leave as well; unsetting explicitly keeps the order
-        // visible. An error here cannot be reported from `drop` and changes nothing: the close
-        // that follows releases the group either way.
+        // Devices hold a `Group`, so none of this crate's device handles is open any more. The
+        // group leaves its container here, explicitly, rather than by the close of `fd` that
+        // follows (fields drop after this function): the result then says whether it left.
+        // The container handle taken here is released at the end of this function, before
+        // `fd` closes; the kernel's own reference keeps the container alive as long as the
+        // group is still in it.
         let container = self
             .container
             .get_mut()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(container) = container {
-            let _ = self.fd.unset_container();
-            container.forget_group(self.id);
+            match self.fd.unset_container() {
+                Ok(()) => {
+                    container.forget_group(self.id);
+                    container.dma_state().invalidate_ranges();
+                }
+                // EBUSY: a device fd of the group is still open outside the crate's handles
+                // (a `dup`, one passed to another process). The kernel keeps the group in the
+                // container, with the IOMMU type and every mapping, until that fd closes; the
+                // container must go on counting it rather than claim it left.
+                Err(_) => container.strand_group(self.id),
+            }
         }
     }
 }
@@ -92,17 +103,26 @@ impl Group {
         Self::open_path(id, format!("/dev/vfio/{id}"))
     }
 
-    /// Opens the group node at `path` (for a non-standard `/dev` layout), as group `id`.
+    /// Opens the group node at `path` (for a non-standard `/dev` layout, or a no-IOMMU group's
+    /// `/dev/vfio/noiommu-N`), as group `id`.
+    ///
+    /// The file must be a character device of the `vfio` major (`/proc/devices`) whose sysfs
+    /// name (`/sys/dev/char/<major>:<minor>`) is `id` or `noiommu-<id>`, checked with `stat`
+    /// before the open and `fstat` after it: no VFIO request is ever issued on another file, and
+    /// the group is never known under a number that is not its own.
     ///
     /// # Errors
     ///
-    /// As [`Group::open`]; [`Error::Ioctl`] with `ENOTTY` when `path` is not a VFIO group.
+    /// As [`Group::open`]; [`Error::InvalidArgument`] when `path` is not a VFIO group node or is
+    /// the node of another group; [`Error::Sysfs`] when its sysfs name cannot be read.
     pub fn open_path(id: u32, path: impl AsRef<Path>) -> Result<Group> {
         let path = path.as_ref();
+        node::check_path(path, Node::Group(id))?;
         let fd = GroupFd::open(path).map_err(|errno| Error::Open {
             path: path.to_path_buf(),
             errno,
         })?;
+        node::check_fd(path, &fd, Node::Group(id))?;
         let group = Group(Arc::new(GroupInner {
             fd,
             id,
@@ -345,19 +365,22 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_is_not_a_group_is_rejected() {
-        let err = Group::open_path(1, "/dev/null").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Ioctl {
-                    ioctl: "VFIO_GROUP_GET_STATUS",
-                    errno: Errno::ENOTTY,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+    fn a_file_that_is_not_a_group_is_rejected_before_any_ioctl() {
+        // Before the node check, VFIO_GROUP_GET_STATUS was issued on /dev/null (ENOTTY).
+        for path in ["/dev/null", "/proc/self/exe"] {
+            let err = Group::open_path(1, path).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidArgument {
+                        errno: Errno::EINVAL,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert!(!err.to_string().contains("VFIO_GROUP_GET_STATUS"), "{err}");
+        }
     }
 
     #[test]

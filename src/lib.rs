@@ -94,10 +94,10 @@
 //! |---|---|
 //! | `VFIO_GET_API_VERSION` | [`Container::api_version`] (checked by [`Container::new`]) |
 //! | `VFIO_CHECK_EXTENSION` | [`Container::check_extension`], [`Container::extensions`] |
-//! | `VFIO_SET_IOMMU` | [`Container::set_iommu`] |
+//! | `VFIO_SET_IOMMU` | [`Container::set_iommu`]; no-IOMMU mode only with [`Container::set_iommu_unchecked`] (`unsafe`) |
 //! | `VFIO_IOMMU_GET_INFO` (type1) | [`Container::iommu_info`] |
 //! | `VFIO_IOMMU_MAP_DMA` | [`dma::DmaBuffer`], [`dma::DmaPool`] (safe, own their memory); [`Container::map_dma_raw`], [`Container::map_dma_runs`] (`unsafe`); with `VFIO_DMA_MAP_FLAG_VADDR`: [`Container::update_dma_vaddr`] |
-//! | `VFIO_IOMMU_UNMAP_DMA` | dropping a [`dma::DmaBuffer`]; [`Container::unmap_dma`], [`Container::unmap_all_dma`] (`VFIO_DMA_UNMAP_FLAG_ALL`), [`Container::invalidate_dma_vaddr`] (`FLAG_VADDR`), [`Container::unmap_dma_dirty`] (`FLAG_GET_DIRTY_BITMAP`) |
+//! | `VFIO_IOMMU_UNMAP_DMA` | dropping a [`dma::DmaBuffer`]; [`Container::unmap_dma`], [`Container::unmap_all_dma`] (`VFIO_DMA_UNMAP_FLAG_ALL`), [`Container::invalidate_dma_vaddr`] (`FLAG_VADDR`, `unsafe`), [`Container::unmap_dma_dirty`] (`FLAG_GET_DIRTY_BITMAP`) |
 //! | `VFIO_IOMMU_DIRTY_PAGES` | [`Container::start_dirty_tracking`], [`Container::stop_dirty_tracking`], [`Container::dirty_bitmap`] |
 //! | `VFIO_IOMMU_ENABLE` / `DISABLE` (sPAPR) | [`Container::spapr_enable`], [`Container::spapr_disable`] |
 //! | `VFIO_IOMMU_SPAPR_TCE_GET_INFO` | [`Container::spapr_tce_info`] |
@@ -169,6 +169,9 @@ pub use error::{Errno, Error, Object, Result};
 pub use group::Group;
 pub use irq::Interrupts;
 pub use mmio::{MapOptions, Region};
+/// The zerocopy version whose `FromBytes`/`IntoBytes`/`Immutable` bound the typed DMA accessors
+/// (see [`dma`](crate::dma#descriptors-and-other-typed-values)).
+pub use zerocopy;
 
 // The README's examples are compiled as doctests.
 #[cfg(doctest)]

@@ -59,8 +59,9 @@
 //!
 //! No `unsafe` in the driver: the registers are reached through [`uvfio::mmio::Region`]'s
 //! checked volatile accessors, and DMA memory through [`uvfio::dma::DmaMemory`]'s volatile
-//! copies. Descriptors are `#[repr(C)]` structs that [`uvfio::dma_pod!`] proves free of padding
-//! (the `unsafe impl` it generates rests on those compile-time checks).
+//! copies. Descriptors are `#[repr(C)]` structs that zerocopy's derives (`FromBytes`,
+//! `IntoBytes`, `Immutable`, `KnownLayout`) prove to be plain data without padding, with no
+//! `unsafe` here: the crate is `#![forbid(unsafe_code)]`.
 //!
 //! Where ixy.rs, the reference Rust userspace NIC driver, took shortcuts, this one does not:
 //! no `&[u8]`/`&mut [u8]` over memory the NIC writes (ixy's packet buffers deref to slices,
@@ -98,6 +99,8 @@
 //! once with the IOMMU translating, once in passthrough). That needs the NIC drivers and
 //! pktgen in the VM: `tests/vm/nic-bench.sh` provides them; without them only this driver is
 //! measured. See `bench` for the method.
+
+#![forbid(unsafe_code)]
 
 mod bench;
 mod device;

@@ -29,13 +29,16 @@ use std::time::{Duration, Instant};
 
 use uvfio::dma::{DmaBuffer, DmaMemory, DmaOptions, DmaPool, PoolBuffer};
 use uvfio::mmio::Region;
-use uvfio::{dma_pod, Container};
+use uvfio::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use uvfio::Container;
 
 use crate::regs;
 
 /// A legacy receive descriptor (8254x manual, 3.2.3).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub struct RxDesc {
     /// IOVA of the buffer.
     pub addr: u64,
@@ -53,7 +56,9 @@ pub struct RxDesc {
 
 /// A legacy transmit descriptor (8254x manual, 3.3.3).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub struct TxDesc {
     /// IOVA of the buffer.
     pub addr: u64,
@@ -70,28 +75,6 @@ pub struct TxDesc {
     /// VLAN tag (not used).
     pub special: u16,
 }
-
-// Compile-time proof that the descriptors have no padding and only plain integer fields, which
-// is what lets them be copied in and out of DMA memory.
-dma_pod!(
-    RxDesc {
-        addr: u64,
-        length: u16,
-        csum: u16,
-        status: u8,
-        errors: u8,
-        special: u16,
-    },
-    TxDesc {
-        addr: u64,
-        length: u16,
-        cso: u8,
-        cmd: u8,
-        status: u8,
-        css: u8,
-        special: u16,
-    },
-);
 
 /// The size of a TX packet buffer: room for the largest frame.
 pub const TX_BUFFER_SIZE: usize = 2048;

@@ -24,7 +24,7 @@
 //!
 //! - `regs`: the BAR0 registers, CAP decoding and the doorbell layout;
 //! - `queue`: a submission/completion queue pair in [`uvfio::DmaBuffer`]s: `#[repr(C)]`
-//!   entries checked by [`uvfio::dma_pod!`], command ids, phase tracking, batched doorbells,
+//!   entries proven plain data by zerocopy's derives, command ids, phase tracking, batched doorbells,
 //!   and PRP lists from a [`uvfio::DmaPool`] (no system call per command);
 //! - `cmd`: command builders, status codes and the Identify structures;
 //! - `ctrl`: bring-up, admin commands, the I/O queue pair, interrupts, the way down.
@@ -63,6 +63,8 @@
 //!
 //! Interrupts: the I/O vector must fire during the I/O, and the counts of both vectors are
 //! printed.
+
+#![forbid(unsafe_code)]
 
 mod cmd;
 mod ctrl;

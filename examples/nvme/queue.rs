@@ -15,8 +15,8 @@
 use std::sync::atomic::{fence, Ordering};
 
 use uvfio::dma::{DmaBuffer, DmaMemory, DmaOptions, DmaPool, PoolBuffer};
-use uvfio::dma_pod;
 use uvfio::mmio::Region;
+use uvfio::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use uvfio::Container;
 
 use crate::cmd::{Command, Status};
@@ -26,7 +26,7 @@ use crate::Res;
 /// A submission queue entry (64 bytes), in host byte order; [`Sqe::to_le`] before it goes to
 /// the queue.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy, Debug, Default)]
 pub struct Sqe {
     /// Opcode (7:0), fused operation (9:8), PRP/SGL selection (15:14), command id (31:16).
     pub cdw0: u32,
@@ -47,7 +47,7 @@ pub struct Sqe {
 
 /// A completion queue entry (16 bytes), as the controller writes it (little-endian).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy, Debug, Default)]
 pub struct Cqe {
     /// Command-specific result.
     pub dw0: u32,
@@ -59,34 +59,6 @@ pub struct Cqe {
     /// Phase tag (bit 0) and status (15:1).
     pub status: u16,
 }
-
-// Compile-time proof that both are plain data without padding, so they may be copied in and
-// out of DMA memory.
-dma_pod!(
-    Sqe {
-        cdw0: u32,
-        nsid: u32,
-        cdw2: u32,
-        cdw3: u32,
-        mptr: u64,
-        prp1: u64,
-        prp2: u64,
-        cdw10: u32,
-        cdw11: u32,
-        cdw12: u32,
-        cdw13: u32,
-        cdw14: u32,
-        cdw15: u32,
-    },
-    Cqe {
-        dw0: u32,
-        dw1: u32,
-        sq_head: u16,
-        sq_id: u16,
-        cid: u16,
-        status: u16,
-    },
-);
 
 const SQE_SIZE: usize = std::mem::size_of::<Sqe>();
 const CQE_SIZE: usize = std::mem::size_of::<Cqe>();

@@ -27,7 +27,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use super::Device;
 use crate::error::{Errno, Error, Result};
-use crate::uapi::ioctl::{Cause, Failed};
+use crate::uapi::ioctl::{dma_logging_bitmap_words, Cause, Failed};
 use crate::uapi::vfio;
 
 /// `VFIO_DEVICE_FEATURE_MIG_DATA_SIZE` (Linux 6.2; newer than the 6.1 header of
@@ -436,7 +436,8 @@ impl Device {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for a zero length or a page size that is not a power of two;
-    /// [`Error::NotSupported`] (`ENOTTY`) for a device without DMA logging.
+    /// [`Error::OutOfMemory`] when the bitmap (one bit per page, up to 2 GiB) cannot be
+    /// allocated; [`Error::NotSupported`] (`ENOTTY`) for a device without DMA logging.
     #[doc(alias = "VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT")]
     pub fn dma_logging_report(&self, iova: u64, length: u64, page_size: u64) -> Result<Vec<u64>> {
         const OP: &str = "dma_logging_report";
@@ -451,10 +452,16 @@ impl Device {
                 ),
             ));
         }
+        let words = dma_logging_bitmap_words(length, page_size).unwrap_or(0);
+        // Up to 2 GiB sized by the caller: an allocation failure is an error, not an abort. One
+        // spare word, as `feature_dma_logging_report` asks.
+        let mut bitmap = crate::error::try_vec(words + 1, 0u64, OP, self.object())?;
         let r = self
             .fd()
-            .feature_dma_logging_report(iova, length, page_size);
-        self.feature_result(OP, Feature::DMA_LOGGING_REPORT, r)
+            .feature_dma_logging_report(iova, length, page_size, &mut bitmap);
+        self.feature_result(OP, Feature::DMA_LOGGING_REPORT, r)?;
+        bitmap.truncate(words);
+        Ok(bitmap)
     }
 }
 

@@ -20,8 +20,9 @@
 //!   another width) view of the whole buffer, which threads may then share; while it exists,
 //!   the exclusive borrow rules out volatile accesses and views of other widths, so atomic
 //!   accesses never mix sizes (which the Rust memory model forbids for racing accesses);
-//! - **typed values only of [`DmaPod`] types**, for which any bytes are a valid value and
-//!   which have no padding;
+//! - **typed values only of plain data**, proven by zerocopy's derives: reads need
+//!   [`FromBytes`] (any bytes are a valid value), writes [`IntoBytes`] + [`Immutable`] (no
+//!   padding, no interior mutability);
 //! - **bounds checked**: every offset and length is checked (with overflow checks) against the
 //!   buffer before a pointer is formed, so an access never leaves the buffer;
 //! - the escape hatches [`DmaMemory::as_slice`] and [`DmaMemory::as_mut_slice`] are `unsafe`
@@ -35,7 +36,8 @@
 use std::mem::{size_of, MaybeUninit};
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8};
 
-use super::pod::DmaPod;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
 use crate::error::{Errno, Error, Object, Result};
 use crate::iommu::DmaAccess;
 
@@ -259,9 +261,9 @@ pub trait DmaMemory: sealed::Sealed {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] (`ERANGE`) when it does not fit.
-    fn read<T: DmaPod>(&self, offset: usize) -> Result<T> {
+    fn read<T: FromBytes>(&self, offset: usize) -> Result<T> {
         let p = check(self.len(), "read", offset, size_of::<T>())?;
-        // SAFETY: `p..p + size_of::<T>()` lies in the buffer (checked); `T: DmaPod` is valid
+        // SAFETY: `p..p + size_of::<T>()` lies in the buffer (checked); `T: FromBytes` is valid
         // for any bytes, and the zeroed `MaybeUninit` is fully overwritten.
         unsafe {
             let src = self.base().add(p);
@@ -280,10 +282,10 @@ pub trait DmaMemory: sealed::Sealed {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] (`ERANGE`) when it does not fit.
-    fn write<T: DmaPod>(&mut self, offset: usize, value: T) -> Result<()> {
+    fn write<T: IntoBytes + Immutable>(&mut self, offset: usize, value: T) -> Result<()> {
         let p = check(self.len(), "write", offset, size_of::<T>())?;
-        // SAFETY: in bounds (checked), exclusive (`&mut self`); `T: DmaPod` has no padding, so
-        // its bytes are initialised.
+        // SAFETY: in bounds (checked), exclusive (`&mut self`); `T: IntoBytes` has no padding,
+        // so its bytes are initialised.
         unsafe {
             let dst = self.base().add(p);
             if dst as usize % align_of::<T>() == 0 {
@@ -300,7 +302,7 @@ pub trait DmaMemory: sealed::Sealed {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] (`ERANGE`) when they do not fit.
-    fn read_slice<T: DmaPod>(&self, offset: usize, out: &mut [T]) -> Result<()> {
+    fn read_slice<T: FromBytes>(&self, offset: usize, out: &mut [T]) -> Result<()> {
         let bytes = size_of_val(out);
         if bytes == 0 {
             return Ok(());
@@ -318,14 +320,14 @@ pub trait DmaMemory: sealed::Sealed {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] (`ERANGE`) when it does not fit.
-    fn write_slice<T: DmaPod>(&mut self, offset: usize, data: &[T]) -> Result<()> {
+    fn write_slice<T: IntoBytes + Immutable>(&mut self, offset: usize, data: &[T]) -> Result<()> {
         let bytes = size_of_val(data);
         if bytes == 0 {
             return Ok(());
         }
         let p = check(self.len(), "write_slice", offset, bytes)?;
         // SAFETY: destination in bounds (checked) and exclusive (`&mut self`); `data` is
-        // initialised without padding (`T: DmaPod`) and cannot overlap the buffer.
+        // initialised without padding (`T: IntoBytes`) and cannot overlap the buffer.
         unsafe { copy_to_dma(data.as_ptr().cast(), self.base().add(p), bytes) };
         Ok(())
     }
@@ -451,20 +453,24 @@ mod tests {
         }
     }
 
+    #[derive(
+        zerocopy::FromBytes,
+        zerocopy::IntoBytes,
+        zerocopy::Immutable,
+        zerocopy::KnownLayout,
+        Clone,
+        Copy,
+        Debug,
+        Default,
+        PartialEq,
+    )]
     #[repr(C)]
-    #[derive(Clone, Copy, Debug, Default, PartialEq)]
     struct Desc {
         addr: u64,
         len: u32,
         cmd: u16,
         status: u16,
     }
-    crate::dma_pod!(Desc {
-        addr: u64,
-        len: u32,
-        cmd: u16,
-        status: u16
-    });
 
     #[test]
     fn typed_reads_and_writes_aligned_or_not() {

@@ -7,9 +7,13 @@
 //! (`VFIO_IOMMU_MAP_DMA`). The mapping's contract ([`Container::map_dma_raw`]) is kept because:
 //!
 //! - the memory is private to the buffer and lives at least as long as the mapping: `Drop`
-//!   unmaps first, and frees the memory only if the unmap succeeded (or the kernel already
-//!   dropped every mapping because no group is left in the container). Otherwise the memory
-//!   and the IOVA block are leaked, never freed while a device might still reach them;
+//!   unmaps first, and frees the memory only on the kernel's proof that no device reaches it:
+//!   the unmap succeeded, or `VFIO_IOMMU_GET_INFO` shows the container has no IOMMU driver
+//!   left (the last group left, and every mapping went with the driver). The crate's own list
+//!   of groups is no proof: a group dropped while a `dup` of one of its device fds is open
+//!   stays in the container. Without proof the memory and the IOVA block are leaked
+//!   ([`DmaStats::leaked_bytes`](super::DmaStats::leaked_bytes)), never freed while a device
+//!   might still reach them;
 //! - the bytes are only ever accessed through [`DmaMemory`]'s volatile and atomic accessors
 //!   (see its module docs); no reference to them exists;
 //! - when a step fails, the steps before it are undone in reverse order (IOVA given back,
@@ -271,12 +275,16 @@ impl Drop for DmaBuffer {
             size: self.len as u64,
         };
         state.unmap_ioctls.fetch_add(1, Ordering::Relaxed);
+        // The memory is freed only on the kernel's proof that no device can reach it; the
+        // crate's own bookkeeping is no proof (a dup'd device fd keeps a dropped group, and its
+        // mappings, in the container).
         let unmapped = match self.container.fd().unmap_dma(&unmap) {
             // Whatever the count, nothing is mapped in the range any more (0: someone unmapped
             // it earlier).
             Ok(_) => true,
-            // With no group left, the kernel released the IOMMU and every mapping with it.
-            Err(_) => self.container.groups().is_empty(),
+            // The kernel says the container has no IOMMU driver any more: the last group left
+            // and every mapping went with the driver.
+            Err(_) => self.container.iommu_released(),
         };
         state.buffers.fetch_sub(1, Ordering::Relaxed);
         state

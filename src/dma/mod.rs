@@ -5,14 +5,48 @@
 //! |---|---|
 //! | [`DmaBuffer`] | page-aligned memory (4 KiB, 2 MiB or 1 GiB pages) mapped at an IOVA for as long as it lives; unmapped before it is freed |
 //! | [`DmaPool`] / [`PoolBuffer`] | one mapping cut into equal buffers; taking and returning one makes no system call |
-//! | [`DmaMemory`] | the CPU-side accesses that stay sound while a device reads and writes: volatile reads and writes, copies, typed [`DmaPod`] values, atomics; IOVA translation with range checks |
-//! | [`DmaPod`], [`dma_pod!`](crate::dma_pod) | the plain `#[repr(C)]` data that may travel through DMA memory, checked at compile time |
+//! | [`DmaMemory`] | the CPU-side accesses that stay sound while a device reads and writes: volatile reads and writes, copies, typed values of plain data (zerocopy's [`FromBytes`](zerocopy::FromBytes)/[`IntoBytes`](zerocopy::IntoBytes)), atomics; IOVA translation with range checks |
+//! | `#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]` | the plain `#[repr(C)]` data that may travel through DMA memory, checked at compile time by [`zerocopy`] (see below) |
 //! | [`IovaAllocator`] | the pure IOVA allocator each container uses: valid ranges, never 0, naturally aligned, per-device address limits, O(log n) |
 //! | [`AddressLimit`] | a device's DMA address width (32-bit devices, QEMU's 28-bit `edu`) |
 //! | [`SlotAllocator`] | the pool's free list, usable on its own |
 //!
 //! The raw tier, for memory the caller owns otherwise (a VMM's guest RAM), is
 //! [`Container::map_dma_raw`](crate::Container::map_dma_raw), an `unsafe fn`.
+//!
+//! # Descriptors and other typed values
+//!
+//! [`DmaMemory::read`] and [`DmaMemory::write`] copy whole values in and out. A type qualifies
+//! when zerocopy's derives prove it plain data: reads need [`FromBytes`](zerocopy::FromBytes)
+//! (a device may write any bytes, and every bit pattern must be a value: no references,
+//! `bool`, `char` or enums), writes [`IntoBytes`](zerocopy::IntoBytes) +
+//! [`Immutable`](zerocopy::Immutable) (no padding). Add `zerocopy = { version = "0.8",
+//! features = ["derive"] }` to your `Cargo.toml` (uvfio re-exports the version it uses as
+//! [`uvfio::zerocopy`](crate::zerocopy)); the derives need no `unsafe`:
+//!
+//! ```
+//! #![forbid(unsafe_code)]
+//! use uvfio::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//! use uvfio::DmaMemory;
+//!
+//! /// A receive descriptor of an e1000 NIC.
+//! #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy, Debug, Default)]
+//! #[repr(C)]
+//! struct RxDesc {
+//!     addr: u64,
+//!     length: u16,
+//!     csum: u16,
+//!     status: u8,
+//!     errors: u8,
+//!     special: u16,
+//! }
+//!
+//! fn arm(ring: &mut impl DmaMemory, slot: usize, buffer_iova: u64) -> uvfio::Result<RxDesc> {
+//!     let at = slot * size_of::<RxDesc>();
+//!     ring.write(at, RxDesc { addr: buffer_iova, ..RxDesc::default() })?;
+//!     ring.read::<RxDesc>(at)
+//! }
+//! ```
 //!
 //! # Why this is safe
 //!
@@ -56,7 +90,6 @@ mod state;
 pub use access::{DmaAtomic, DmaMemory};
 pub use buffer::DmaBuffer;
 pub use iova::{AddressLimit, IovaAllocator, IovaBlock, IovaStats};
-pub use pod::DmaPod;
 pub use pool::{DmaPool, PoolBuffer, Slot, SlotAllocator};
 pub(crate) use state::DmaState;
 pub use state::{DmaStats, IovaReservation};

@@ -30,12 +30,15 @@
 //!
 //! # Safety
 //!
-//! The only `unsafe` here is the mapping itself: [`Container::map_dma_raw`],
+//! The `unsafe` here is the mapping itself: [`Container::map_dma_raw`],
 //! [`Container::map_dma_runs`] and [`Container::update_dma_vaddr`] are `unsafe fn`s whose
 //! `# Safety` sections state the memory contract of a DMA mapping (the memory outlives the
 //! mapping, and nothing holds references to it that a device could invalidate), and whose
 //! bodies only forward that promise to the raw wrapper in `uapi::ioctl`. Everything that takes
-//! access away (unmaps of all kinds, dirty tracking) is safe: it cannot make memory reachable.
+//! access away (unmaps, dirty tracking) is safe: it cannot make memory reachable. The one
+//! exception is [`Container::invalidate_dma_vaddr`], which takes the process address away but
+//! leaves the kernel waiting for a new one: until [`Container::update_dma_vaddr`] gives it,
+//! every call that needs it blocks in the kernel, a hang safe code must not be able to cause.
 #![allow(unsafe_code)]
 
 use std::sync::atomic::Ordering;
@@ -90,6 +93,33 @@ pub struct DmaRun {
     pub iova: u64,
     /// The length in bytes.
     pub size: u64,
+}
+
+/// Maps `runs` in order with `map`; when one fails, unmaps the ones mapped before it with
+/// `unmap` and returns the failure, wrapped in [`Error::RollbackFailed`] with the ranges that
+/// stay mapped when some unmap fails too (never claiming "nothing is mapped" falsely).
+fn map_all_or_nothing(
+    runs: &[DmaRun],
+    mut map: impl FnMut(&DmaRun) -> Result<()>,
+    mut unmap: impl FnMut(&DmaRun) -> Result<u64>,
+) -> Result<usize> {
+    for (done, run) in runs.iter().enumerate() {
+        let Err(e) = map(run) else { continue };
+        let still_mapped: Vec<(u64, u64)> = runs[..done]
+            .iter()
+            .filter(|undo| unmap(undo).is_err())
+            .map(|undo| (undo.iova, undo.size))
+            .collect();
+        if still_mapped.is_empty() {
+            return Err(e);
+        }
+        return Err(Error::RollbackFailed {
+            errno: e.errno(),
+            source: Box::new(e),
+            still_mapped,
+        });
+    }
+    Ok(runs.len())
 }
 
 /// Merges runs that continue each other in both the process and the IOVA space (after sorting
@@ -317,7 +347,10 @@ impl Container {
     /// [`coalesce_runs`]: a buffer of 256 huge pages costs one ioctl and one entry of the
     /// mapping budget instead of 256. Returns the number of mappings made.
     ///
-    /// All or nothing: when a run fails, the runs mapped before it are unmapped again.
+    /// All or nothing: when a run fails, the runs mapped before it are unmapped again. Should
+    /// one of those unmaps fail too, the error is [`Error::RollbackFailed`], which lists the
+    /// ranges that stay mapped (the memory behind them must then stay alive and untouched, as
+    /// for any mapping).
     ///
     /// # Safety
     ///
@@ -325,24 +358,18 @@ impl Container {
     ///
     /// # Errors
     ///
-    /// As [`Container::map_dma_raw`], for the first run that fails.
+    /// As [`Container::map_dma_raw`], for the first run that fails; [`Error::RollbackFailed`]
+    /// wrapping that error when runs mapped before it could not be unmapped.
     #[doc(alias = "VFIO_IOMMU_MAP_DMA")]
     pub unsafe fn map_dma_runs(&self, runs: &[DmaRun], access: DmaAccess) -> Result<usize> {
-        let merged = coalesce_runs(runs);
-        for (done, run) in merged.iter().enumerate() {
-            // SAFETY: forwarded from the caller, run by run.
-            let mapped =
-                unsafe { self.map_dma_raw(run.vaddr as *const u8, run.iova, run.size, access) };
-            if let Err(e) = mapped {
-                for undo in &merged[..done] {
-                    // Best effort: the range was mapped by this call, so the unmap succeeds
-                    // unless the kernel is failing anyway; the first error is the one to report.
-                    let _ = self.unmap_dma(undo.iova, undo.size);
-                }
-                return Err(e);
-            }
-        }
-        Ok(merged.len())
+        map_all_or_nothing(
+            &coalesce_runs(runs),
+            |run| {
+                // SAFETY: forwarded from the caller, run by run.
+                unsafe { self.map_dma_raw(run.vaddr as *const u8, run.iova, run.size, access) }
+            },
+            |run| self.unmap_dma(run.iova, run.size),
+        )
     }
 
     /// `VFIO_IOMMU_UNMAP_DMA`—Removes every mapping inside `iova..iova + size`; returns the
@@ -401,13 +428,30 @@ impl Container {
     /// Until then, anything that needs the address blocks in the kernel, including a group
     /// joining the container. Needs [`Extension::UpdateVaddr`] (Linux 5.12).
     ///
+    /// # Safety
+    ///
+    /// From this call until [`Container::update_dma_vaddr`] has given every invalidated
+    /// mapping in the range its new address (or the mappings are unmapped), the kernel makes
+    /// every request that needs a process address of this container wait, in any thread:
+    /// mapping DMA (a [`DmaBuffer`](crate::dma::DmaBuffer) or [`DmaPool`](crate::dma::DmaPool)
+    /// being created), pinning for a device, a group joining. The caller must ensure that no
+    /// such request is made meanwhile (or that whatever makes it may wait until the update),
+    /// and that the update or unmap does come: otherwise those calls never return.
+    ///
+    /// ```compile_fail,E0133
+    /// fn forget(c: &uvfio::Container) {
+    ///     // Not callable without `unsafe`: a later map would hang.
+    ///     let _ = c.invalidate_dma_vaddr(0x10_0000, 4096);
+    /// }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::NotSupported`] without the extension; [`Error::InvalidArgument`] for a bad
     /// span; [`Error::Ioctl`] from the kernel.
     #[doc(alias = "VFIO_DMA_UNMAP_FLAG_VADDR")]
     #[doc(alias = "VFIO_UPDATE_VADDR")]
-    pub fn invalidate_dma_vaddr(&self, iova: u64, size: u64) -> Result<u64> {
+    pub unsafe fn invalidate_dma_vaddr(&self, iova: u64, size: u64) -> Result<u64> {
         check_span("invalidate_dma_vaddr", iova, size)?;
         self.require(Extension::UpdateVaddr, "invalidate_dma_vaddr")?;
         self.unmap_ioctl(vfio::VFIO_DMA_UNMAP_FLAG_VADDR, iova, size)
@@ -561,6 +605,76 @@ impl Container {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_rollback_names_what_stays_mapped() {
+        let runs: Vec<DmaRun> = (0..4u64)
+            .map(|i| DmaRun {
+                vaddr: 0x7000_0000 + (i as usize) * 0x10_0000,
+                iova: 0x10_0000 * (i + 1),
+                size: 0x1000,
+            })
+            .collect();
+        let fail_map = |at: u64| {
+            move |run: &DmaRun| {
+                if run.iova == at {
+                    Err(Error::ioctl(
+                        "VFIO_IOMMU_MAP_DMA",
+                        Object::Container,
+                        Errno::ENOSPC,
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        // The third run fails; unmapping the second fails too: it stays mapped, and says so.
+        let mut unmapped = Vec::new();
+        let err = map_all_or_nothing(&runs, fail_map(0x30_0000), |run| {
+            unmapped.push(run.iova);
+            if run.iova == 0x20_0000 {
+                Err(Error::ioctl(
+                    "VFIO_IOMMU_UNMAP_DMA",
+                    Object::Container,
+                    Errno::EFAULT,
+                ))
+            } else {
+                Ok(run.size)
+            }
+        })
+        .unwrap_err();
+        assert_eq!(unmapped, [0x10_0000, 0x20_0000]);
+        match &err {
+            Error::RollbackFailed {
+                source,
+                still_mapped,
+                errno,
+            } => {
+                assert_eq!(*still_mapped, [(0x20_0000, 0x1000)]);
+                assert_eq!(*errno, Errno::ENOSPC);
+                assert_eq!(source.errno(), Errno::ENOSPC);
+            }
+            other => panic!("not a rollback failure: {other}"),
+        }
+        assert!(err.to_string().contains("0x200000"), "{err}");
+
+        // A clean rollback reports the map's own error; success maps everything.
+        let err = map_all_or_nothing(&runs, fail_map(0x40_0000), |r| Ok(r.size)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Ioctl {
+                    errno: Errno::ENOSPC,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            map_all_or_nothing(&runs, |_| Ok(()), |r| Ok(r.size)).unwrap(),
+            4
+        );
+    }
 
     #[test]
     fn access_flags() {

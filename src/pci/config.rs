@@ -770,6 +770,7 @@ impl Device {
     /// # Errors
     ///
     /// [`Error::NotSupported`] (`ENXIO`) when the device has no ROM (a zero-size region);
+    /// [`Error::OutOfMemory`] when its size cannot be allocated;
     /// [`Error::Syscall`] when the kernel cannot read it (vfio-pci fails with `EIO`/`ENOMEM`
     /// when the ROM BAR holds no readable image).
     #[doc(alias = "VFIO_PCI_ROM_REGION_INDEX")]
@@ -778,7 +779,8 @@ impl Device {
         let len = usize::try_from(rom.size()).map_err(|_| {
             Error::out_of_range("read_rom", rom.object(), "the ROM does not fit in memory")
         })?;
-        let mut bytes = vec![0u8; len];
+        // The size is the kernel's: an impossible one is an error, not an abort.
+        let mut bytes = crate::error::try_vec(len, 0u8, "read_rom", rom.object())?;
         rom.read_bytes(0, &mut bytes)?;
         Ok(bytes)
     }

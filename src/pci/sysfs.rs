@@ -97,6 +97,8 @@ type WriteHook = std::sync::Arc<dyn Fn(&Path, &str) + Send + Sync>;
 #[derive(Clone)]
 pub struct Sysfs {
     root: PathBuf,
+    /// Where the VFIO group nodes are: `/dev/vfio` (under the fake root in unit tests).
+    dev_vfio: PathBuf,
     /// Called after every successful write, so tests can log writes and play the kernel's part
     /// (moving `driver` links) in a fake tree.
     #[cfg(test)]
@@ -123,8 +125,13 @@ impl Sysfs {
 
     /// A sysfs tree mounted (or faked) at `root`, which stands for `/sys`.
     pub fn with_root(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
         Sysfs {
-            root: root.into(),
+            #[cfg(not(test))]
+            dev_vfio: PathBuf::from("/dev/vfio"),
+            #[cfg(test)]
+            dev_vfio: root.join("dev/vfio"),
+            root,
             #[cfg(test)]
             on_write: None,
         }
@@ -350,8 +357,16 @@ impl Sysfs {
                 first_error.get_or_insert(e);
             }
         };
+        // Held across the unbind when the driver is vfio-pci: see `claim_vfio_group`.
+        let mut _group_node = None;
         match self.driver(addr) {
             Ok(Some(d)) if d == driver => {
+                if driver == VFIO_PCI {
+                    // Unbinding vfio-pci while a VFIO fd of the device is open blocks in the
+                    // kernel until it closes (forever, if this process holds it): refuse, and
+                    // leave the device as it is.
+                    _group_node = self.claim_vfio_group(addr)?;
+                }
                 note(self.write_attr(&self.driver_dir(driver).join("unbind"), &name));
             }
             Ok(_) => {}
@@ -368,6 +383,54 @@ impl Sysfs {
     }
 }
 
+impl Sysfs {
+    /// Proves that no VFIO file descriptor of the device at `addr` is open, and keeps it so:
+    /// opens its group node (`/dev/vfio/<group>` or `noiommu-<group>`), which the kernel lets
+    /// only one file have open, and which every open device fd holds (a device cdev blocks it
+    /// too). Holding the returned fd across the unbind keeps anyone from opening the device
+    /// meanwhile; the unbind does not wait for a group file. `None` when the device has no
+    /// group node (then it has no VFIO fd either).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sysfs`] with `EBUSY` (naming the node) when the group is open, in this process
+    /// or another: the unbind would wait for it; the error of the open for other failures.
+    fn claim_vfio_group(&self, addr: &PciAddress) -> Result<Option<std::fs::File>> {
+        let group = match self.iommu_group(addr) {
+            Ok(group) => group,
+            // No IOMMU group: vfio-pci cannot have registered the device.
+            Err(Error::Sysfs {
+                errno: Errno::ENOENT,
+                ..
+            }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        for name in [group.to_string(), format!("noiommu-{group}")] {
+            let node = self.dev_vfio.join(name);
+            match fs::OpenOptions::new().read(true).write(true).open(&node) {
+                Ok(file) => return Ok(Some(file)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+                    return Err(Error::Sysfs {
+                        op: if errno == Errno::EBUSY {
+                            "unbinding: a VFIO fd of the device is open (the kernel's unbind \
+                             would wait for it to close); close it first, then release the \
+                             binding. Left bound, found by opening"
+                        } else {
+                            "unbinding: cannot tell whether a VFIO fd of the device is open; \
+                             left bound, found by opening"
+                        },
+                        path: node,
+                        errno,
+                    });
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// A function bound to a driver (usually `vfio-pci`) by [`Sysfs::bind_vfio_pci`] or
 /// [`Sysfs::bind_driver`]; dropping it gives the function back to its previous driver.
 ///
@@ -375,8 +438,10 @@ impl Sysfs {
 /// its previous driver pinned so that exactly that driver takes it back, and restores the
 /// `driver_override` it had. A function that
 /// had no driver is left without one, and a function that was already bound to the driver is
-/// left alone. Close every VFIO file descriptor of the device first: the kernel's unbind waits
-/// for them.
+/// left alone. Close every VFIO file descriptor of the device first: the kernel's unbind would
+/// wait for them, so while the device's VFIO group is open (in any process) a vfio-pci binding
+/// is not given back: [`VfioBinding::release`] says so with an error, and dropping leaves the
+/// device on vfio-pci (it never hangs).
 #[derive(Debug)]
 #[must_use = "dropping a VfioBinding gives the device back to its previous driver at once"]
 pub struct VfioBinding {
@@ -436,9 +501,12 @@ impl VfioBinding {
 impl Drop for VfioBinding {
     fn drop(&mut self) {
         if std::mem::replace(&mut self.armed, false) {
-            // Errors are ignored: a destructor cannot report them, and panicking here could abort
-            // during unwinding. Each step is still attempted; `release` reports failures.
-            let _ = self.sysfs.restore(self);
+            // A destructor cannot return the error, and panicking here could abort during
+            // unwinding: it goes to stderr, so that a device left bound (its VFIO group still
+            // open) is not a silent surprise. `release` returns it instead.
+            if let Err(e) = self.sysfs.restore(self) {
+                eprintln!("uvfio: giving {} back to its driver: {e}", self.addr);
+            }
         }
     }
 }
@@ -764,6 +832,37 @@ mod tests {
         );
         assert_eq!(sysfs.driver(&addr()).unwrap().as_deref(), Some("vfio-pci"));
         assert_eq!(fake.read(&format!("{dev}/driver_override")), "vfio-pci");
+    }
+
+    #[test]
+    fn a_vfio_pci_binding_whose_group_is_open_is_not_unbound() {
+        // The kernel's unbind of vfio-pci waits for every VFIO fd of the device to close: with
+        // the group open, release must refuse without writing `unbind`, not hang.
+        let fake = FakeSysfs::new();
+        fake.add(ADDR, 7, Some("e1000"), ("0x8086", "0x100e"));
+        let (sysfs, log) = simulated(&fake, "e1000");
+        let nodes = fake.root.join("dev/vfio");
+        fs::create_dir_all(&nodes).unwrap();
+
+        // A group node that opens: nobody holds the group; the restore goes ahead.
+        fs::write(nodes.join("7"), "").unwrap();
+        let binding = sysfs.bind_vfio_pci(&addr()).unwrap();
+        take(&log);
+        binding.release().unwrap();
+        assert_eq!(sysfs.driver(&addr()).unwrap().as_deref(), Some("e1000"));
+
+        // A node that cannot be opened (a directory here; EBUSY on a real, open group):
+        // nothing is written, the device stays on vfio-pci, and the error says why.
+        fs::remove_file(nodes.join("7")).unwrap();
+        fs::create_dir(nodes.join("noiommu-7")).unwrap();
+        let binding = sysfs.bind_vfio_pci(&addr()).unwrap();
+        take(&log);
+        let e = binding.release().unwrap_err();
+        let (op, path, errno) = sysfs_parts(&e);
+        assert!(op.starts_with("unbinding"), "{e}");
+        assert_eq!((path, errno), (&*nodes.join("noiommu-7"), Errno::EISDIR));
+        assert!(take(&log).is_empty(), "nothing written");
+        assert_eq!(sysfs.driver(&addr()).unwrap().as_deref(), Some("vfio-pci"));
     }
 
     #[test]

@@ -2,71 +2,24 @@
 //! structs followed by capability chains (`argsz` grows when the kernel asks), and the
 //! flexible-array structs the crate sends (`vfio_irq_set`, `vfio_pci_hot_reset`).
 //!
-//! # Safety
-//!
-//! [`ArgszBuf`] stores its bytes in a `Vec<u64>`, so the start is 8-byte aligned (every VFIO
-//! struct has an alignment of at most 8) and the bytes are always initialised (zeroed on
-//! creation, then written by the kernel or by [`ArgszBuf::write`]). Typed reads and writes go
-//! through [`Pod`], whose implementors promise that every bit pattern is a valid value, so reading
-//! any initialised bytes as such a type is sound. Reads and writes are bounds-checked against the
-//! buffer's length before touching memory.
-#![allow(unsafe_code)]
+//! No `unsafe` here: [`ArgszBuf`] stores its bytes in a `Vec<u64>` (so the start is 8-byte
+//! aligned: every VFIO struct has an alignment of at most 8) and views them with zerocopy.
+//! Typed reads need [`FromBytes`] (any bytes are a value) and typed writes [`IntoBytes`] +
+//! [`Immutable`], which the derive refuses for a struct with padding: a padded struct's
+//! uninitialised padding can never reach the buffer, whose bytes are always initialised (zeroed
+//! on creation, then written by the kernel or by [`ArgszBuf::write`]).
 
 use std::mem::size_of;
 
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
 use super::vfio;
 
-/// Plain old data: a `#[repr(C)]` kernel struct made only of integers, arrays of integers and
-/// unions of those.
-///
-/// # Safety
-///
-/// Implementors must be valid for every bit pattern of their size, contain no pointers or
-/// references, and be `#[repr(C)]` (or a primitive integer).
-pub(crate) unsafe trait Pod: Copy + Default {}
-
-macro_rules! pod {
-    ($($t:ty),* $(,)?) => {
-        $(
-            // SAFETY: a #[repr(C)] struct of the kernel ABI made only of integer fields (or a
-            // primitive integer); the ABI test checks each layout against the C header.
-            unsafe impl Pod for $t {}
-        )*
-    };
-}
-
-/// Lets another uapi module declare its kernel structs `Pod` next to where it uses them.
-#[allow(unused_imports)] // Used as modules add their structs.
-pub(crate) use pod;
-
-pod!(
-    u8,
-    u16,
-    u32,
-    u64,
-    i32,
-    vfio::vfio_info_cap_header,
-    vfio::vfio_group_status,
-    vfio::vfio_device_info,
-    vfio::vfio_region_info,
-    vfio::vfio_irq_info,
-    vfio::vfio_irq_set,
-    vfio::vfio_iommu_type1_info,
-    vfio::vfio_iommu_type1_dma_map,
-    vfio::vfio_iommu_type1_dma_unmap,
-    vfio::vfio_pci_hot_reset_info,
-    vfio::vfio_pci_dependent_device,
-    vfio::vfio_pci_hot_reset,
-    vfio::vfio_device_ioeventfd,
-    vfio::vfio_device_feature,
-);
-
 /// Reads a `T` at byte `offset` of `bytes`, or `None` when it does not fit.
-pub(crate) fn read_pod<T: Pod>(bytes: &[u8], offset: usize) -> Option<T> {
-    let src = bytes.get(offset..offset.checked_add(size_of::<T>())?)?;
-    // SAFETY: `src` is exactly size_of::<T>() initialised bytes; `T: Pod` is valid for any bit
-    // pattern; `read_unaligned` has no alignment requirement.
-    Some(unsafe { std::ptr::read_unaligned(src.as_ptr().cast::<T>()) })
+pub(crate) fn read_pod<T: FromBytes>(bytes: &[u8], offset: usize) -> Option<T> {
+    T::read_from_prefix(bytes.get(offset..)?)
+        .ok()
+        .map(|(v, _)| v)
 }
 
 /// The most bytes the crate lets the kernel ask for in one info query (1 MiB): far more than any
@@ -96,7 +49,7 @@ impl ArgszBuf {
     }
 
     /// A zeroed buffer of `len` bytes (at least `size_of::<T>()`) starting with `value`.
-    pub(crate) fn with<T: Pod>(value: &T, len: usize) -> Self {
+    pub(crate) fn with<T: IntoBytes + Immutable>(value: &T, len: usize) -> Self {
         let mut buf = Self::zeroed(len.max(size_of::<T>()));
         buf.write(0, value);
         buf
@@ -104,15 +57,13 @@ impl ArgszBuf {
 
     /// The buffer's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: `words` holds at least `len` initialised bytes (len.div_ceil(8) words), u8 has
-        // alignment 1, and the slice borrows `self` so the Vec cannot be freed or moved meanwhile.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
+        // `words` holds len.div_ceil(8) words: at least `len` bytes.
+        &self.words.as_bytes()[..self.len]
     }
 
     /// The buffer's bytes, writable.
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `bytes`, and the `&mut self` borrow makes the slice unique.
-        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
+        &mut self.words.as_mut_bytes()[..self.len]
     }
 
     /// A pointer to the start of the buffer, for the ioctl call.
@@ -121,7 +72,7 @@ impl ArgszBuf {
     }
 
     /// Reads a `T` at byte `offset`, or `None` when it does not fit.
-    pub(crate) fn read<T: Pod>(&self, offset: usize) -> Option<T> {
+    pub(crate) fn read<T: FromBytes>(&self, offset: usize) -> Option<T> {
         read_pod(self.bytes(), offset)
     }
 
@@ -130,15 +81,12 @@ impl ArgszBuf {
     /// # Panics
     ///
     /// Only on a bug in the crate: callers size the buffer for what they write.
-    pub(crate) fn write<T: Pod>(&mut self, offset: usize, value: &T) {
+    pub(crate) fn write<T: IntoBytes + Immutable>(&mut self, offset: usize, value: &T) {
         let end = offset
             .checked_add(size_of::<T>())
             .filter(|&end| end <= self.len)
             .expect("ArgszBuf::write past the end of the buffer");
-        let dst = &mut self.bytes_mut()[offset..end];
-        // SAFETY: `dst` is exactly size_of::<T>() writable bytes; `T: Pod` has no padding
-        // invariants the bytes could break; `write_unaligned` has no alignment requirement.
-        unsafe { std::ptr::write_unaligned(dst.as_mut_ptr().cast::<T>(), *value) }
+        self.bytes_mut()[offset..end].copy_from_slice(value.as_bytes());
     }
 
     /// The `argsz` the struct at the start of the buffer now holds (the kernel raises it when the

@@ -25,10 +25,12 @@
 //!
 //! Each struct is `#[repr(C)]` with the kernel's field names and types (`__aligned_u64` is
 //! `u64` in a struct with `align(8)`, `__reserved` fields included). None has implicit padding:
-//! the header spells every reserved byte. Pointers to user memory (`user_va`, `data_uptr`,
+//! the header spells every reserved byte, and zerocopy's `IntoBytes` derive proves it. Pointers to user memory (`user_va`, `data_uptr`,
 //! `allowed_iovas`, `data`) are `u64`s as in C.
 
 #![allow(non_camel_case_types)]
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub use super::vfio::IoctlRequest;
 
@@ -79,7 +81,9 @@ const fn io(cmd: u32) -> IoctlRequest {
 
 /// Argument of [`IOMMU_DESTROY`].
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_destroy {
     /// `sizeof(struct iommu_destroy)`.
     pub size: u32,
@@ -91,7 +95,9 @@ pub const IOMMU_DESTROY: IoctlRequest = io(IOMMUFD_CMD_DESTROY);
 
 /// Argument of [`IOMMU_IOAS_ALLOC`].
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_ioas_alloc {
     /// `sizeof(struct iommu_ioas_alloc)`.
     pub size: u32,
@@ -106,7 +112,9 @@ pub const IOMMU_IOAS_ALLOC: IoctlRequest = io(IOMMUFD_CMD_IOAS_ALLOC);
 /// An inclusive IOVA range, element of the arrays of [`iommu_ioas_iova_ranges`] and
 /// [`iommu_ioas_allow_iovas`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_iova_range {
     /// First IOVA.
     pub start: u64,
@@ -116,7 +124,9 @@ pub struct iommu_iova_range {
 
 /// Argument of [`IOMMU_IOAS_IOVA_RANGES`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_ioas_iova_ranges {
     /// `sizeof(struct iommu_ioas_iova_ranges)`.
     pub size: u32,
@@ -136,7 +146,9 @@ pub const IOMMU_IOAS_IOVA_RANGES: IoctlRequest = io(IOMMUFD_CMD_IOAS_IOVA_RANGES
 
 /// Argument of [`IOMMU_IOAS_ALLOW_IOVAS`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_ioas_allow_iovas {
     /// `sizeof(struct iommu_ioas_allow_iovas)`.
     pub size: u32,
@@ -161,7 +173,9 @@ pub const IOMMU_IOAS_MAP_READABLE: u32 = 1 << 2;
 
 /// Argument of [`IOMMU_IOAS_MAP`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_ioas_map {
     /// `sizeof(struct iommu_ioas_map)`.
     pub size: u32,
@@ -183,7 +197,9 @@ pub const IOMMU_IOAS_MAP: IoctlRequest = io(IOMMUFD_CMD_IOAS_MAP);
 
 /// Argument of [`IOMMU_IOAS_COPY`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_ioas_copy {
     /// `sizeof(struct iommu_ioas_copy)`.
     pub size: u32,
@@ -205,7 +221,9 @@ pub const IOMMU_IOAS_COPY: IoctlRequest = io(IOMMUFD_CMD_IOAS_COPY);
 
 /// Argument of [`IOMMU_IOAS_UNMAP`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_ioas_unmap {
     /// `sizeof(struct iommu_ioas_unmap)`.
     pub size: u32,
@@ -230,7 +248,9 @@ pub const IOMMU_OPTION_OP_GET: u16 = 1;
 
 /// Argument of [`IOMMU_OPTION`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_option {
     /// `sizeof(struct iommu_option)`.
     pub size: u32,
@@ -257,7 +277,9 @@ pub const IOMMU_VFIO_IOAS_CLEAR: u16 = 2;
 
 /// Argument of [`IOMMU_VFIO_IOAS`].
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_vfio_ioas {
     /// `sizeof(struct iommu_vfio_ioas)`.
     pub size: u32,
@@ -291,7 +313,9 @@ pub const IOMMU_VTD_S1_WPE: u64 = 1 << 2;
 
 /// VT-d stage-1 page table of a nested HWPT ([`IOMMU_HWPT_DATA_VTD_S1`]).
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_hwpt_vtd_s1 {
     /// `IOMMU_VTD_S1_*`.
     pub flags: u64,
@@ -310,7 +334,9 @@ pub const IOMMU_HWPT_DATA_VTD_S1: u32 = 1;
 
 /// Argument of [`IOMMU_HWPT_ALLOC`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_hwpt_alloc {
     /// `sizeof(struct iommu_hwpt_alloc)`.
     pub size: u32,
@@ -344,7 +370,9 @@ pub const IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17: u32 = 1 << 0;
 
 /// VT-d registers, the data of [`IOMMU_HW_INFO_TYPE_INTEL_VTD`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_hw_info_vtd {
     /// `IOMMU_HW_INFO_VTD_*`.
     pub flags: u32,
@@ -370,7 +398,9 @@ pub const IOMMU_HW_CAP_PCI_PASID_PRIV: u64 = 1 << 2;
 
 /// Argument of [`IOMMU_GET_HW_INFO`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_hw_info {
     /// `sizeof(struct iommu_hw_info)`.
     pub size: u32,
@@ -399,7 +429,9 @@ pub const IOMMU_HWPT_DIRTY_TRACKING_ENABLE: u32 = 1;
 
 /// Argument of [`IOMMU_HWPT_SET_DIRTY_TRACKING`].
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_hwpt_set_dirty_tracking {
     /// `sizeof(struct iommu_hwpt_set_dirty_tracking)`.
     pub size: u32,
@@ -418,7 +450,9 @@ pub const IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR: u32 = 1;
 
 /// Argument of [`IOMMU_HWPT_GET_DIRTY_BITMAP`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_hwpt_get_dirty_bitmap {
     /// `sizeof(struct iommu_hwpt_get_dirty_bitmap)`.
     pub size: u32,
@@ -448,7 +482,9 @@ pub const IOMMU_VTD_INV_FLAGS_LEAF: u32 = 1 << 0;
 
 /// One VT-d stage-1 invalidation request.
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_hwpt_vtd_s1_invalidate {
     /// First address.
     pub addr: u64,
@@ -462,7 +498,9 @@ pub struct iommu_hwpt_vtd_s1_invalidate {
 
 /// Argument of [`IOMMU_HWPT_INVALIDATE`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_hwpt_invalidate {
     /// `sizeof(struct iommu_hwpt_invalidate)`.
     pub size: u32,
@@ -501,7 +539,9 @@ pub const IOMMU_PGFAULT_PERM_PRIV: u32 = 1 << 3;
 
 /// One I/O page fault, read from a fault queue's fd.
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_hwpt_pgfault {
     /// `IOMMU_PGFAULT_FLAGS_*`.
     pub flags: u32,
@@ -530,7 +570,9 @@ pub const IOMMUFD_PAGE_RESP_INVALID: u32 = 1;
 
 /// The answer to an [`iommu_hwpt_pgfault`], written to the fault queue's fd.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_hwpt_page_response {
     /// The fault's cookie.
     pub cookie: u32,
@@ -540,7 +582,9 @@ pub struct iommu_hwpt_page_response {
 
 /// Argument of [`IOMMU_FAULT_QUEUE_ALLOC`].
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct iommu_fault_alloc {
     /// `sizeof(struct iommu_fault_alloc)`.
     pub size: u32,

@@ -10,6 +10,7 @@ pub(crate) mod buf;
 pub mod caps;
 pub(crate) mod ioctl;
 pub mod iommufd;
+pub(crate) mod node;
 // Union field reads in the raw definitions are the only unsafe there.
 #[allow(unsafe_code)]
 pub mod vfio;

@@ -50,6 +50,56 @@
 //! header of `u32`s), the member is kept as a zero-length array under the kernel's name, so the
 //! alignment matches C on every target while the size stays the same.
 //!
+//! # Byte views
+//!
+//! The structs derive zerocopy's [`FromBytes`] (any bytes are a value: what the kernel wrote
+//! can be read back), [`Immutable`] and [`KnownLayout`]; those without padding also derive
+//! [`IntoBytes`], which the derive refuses for a struct with padding, so a struct's bytes can be
+//! sent to the kernel only when every one of them is initialised. Five have no `IntoBytes`:
+//!
+//! - [`vfio_iommu_type1_info`] (4 bytes of tail padding at 20..24; the kernel copies back only
+//!   the first 20) and [`vfio_device_ioeventfd`] (tail padding at 28..32): the crate sends the
+//!   first as a zeroed buffer with `argsz` written into it and passes the second by pointer,
+//!   never as bytes;
+//! - [`vfio_iommu_type1_info_cap_migration`] (padding at 12..16): only ever read, from a
+//!   capability chain;
+//! - [`vfio_device_gfx_plane_info`] (tail padding at 60..64, and a union) and
+//!   [`vfio_eeh_pe_op`] (a union; unions get `IntoBytes` only behind a zerocopy `cfg`).
+//!
+//! [`vfio_bitmap`] and [`vfio_iommu_type1_dirty_bitmap_get`] hold a raw pointer, so they derive
+//! none of these.
+//!
+//! A struct without padding is its bytes:
+//!
+//! ```
+//! use uvfio::uapi::vfio::vfio_device_info;
+//! use uvfio::zerocopy::IntoBytes;
+//! let info = vfio_device_info { argsz: 40, ..Default::default() };
+//! assert_eq!(&info.as_bytes()[..4], &40u32.to_ne_bytes());
+//! ```
+//!
+//! A padded one is not (it once was, as the crate's own `Pod`, and its uninitialised padding
+//! reached a `&[u8]`):
+//!
+//! ```compile_fail,E0277
+//! use uvfio::uapi::vfio::vfio_iommu_type1_info;
+//! use uvfio::zerocopy::IntoBytes;
+//! let info = vfio_iommu_type1_info::default();
+//! let _padding_too = info.as_bytes(); // bytes 20..24 are padding
+//! ```
+//!
+//! ```compile_fail,E0277
+//! use uvfio::uapi::vfio::vfio_device_ioeventfd;
+//! use uvfio::zerocopy::IntoBytes;
+//! let _ = vfio_device_ioeventfd::default().as_bytes(); // bytes 28..32 are padding
+//! ```
+//!
+//! ```compile_fail,E0277
+//! use uvfio::uapi::vfio::vfio_device_gfx_plane_info;
+//! use uvfio::zerocopy::IntoBytes;
+//! let _ = vfio_device_gfx_plane_info::default().as_bytes(); // bytes 60..64 are padding
+//! ```
+//!
 //! The ABI test (`tests/abi.rs`) compiles a C program against the system header and compares
 //! every size, alignment, field offset, field type, constant and request number with this file.
 //!
@@ -62,6 +112,8 @@
 #![allow(non_camel_case_types)]
 
 use std::fmt;
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// The integer type of an ioctl request number here: `c_ulong` on glibc, `c_int` on musl.
 pub type IoctlRequest = nix::sys::ioctl::ioctl_num_type;
@@ -107,7 +159,9 @@ pub const VFIO_BASE: u8 = 100;
 
 /// Header that starts every capability in the chain returned by an INFO ioctl.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_info_cap_header {
     /// Capability ID; its meaning depends on which INFO ioctl returned the chain.
     pub id: u16,
@@ -135,7 +189,9 @@ pub const VFIO_SET_IOMMU: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO
 
 /// Argument of `VFIO_GROUP_GET_STATUS`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_group_status {
     /// Size of this struct, set by the caller.
     pub argsz: u32,
@@ -164,7 +220,9 @@ pub const VFIO_GROUP_GET_DEVICE_FD: IoctlRequest =
 
 /// Argument of `VFIO_DEVICE_GET_INFO`; a capability chain may follow when `argsz` allows it.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_info {
     /// Size of the caller's buffer; the kernel raises it when the chain does not fit.
     pub argsz: u32,
@@ -222,7 +280,9 @@ pub const VFIO_DEVICE_INFO_CAP_ZPCI_PFIP: u16 = 4;
 
 /// Argument of `VFIO_DEVICE_GET_REGION_INFO`; a capability chain may follow when `argsz` allows.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_region_info {
     /// Size of the caller's buffer; the kernel raises it when the chain does not fit.
     pub argsz: u32,
@@ -254,7 +314,9 @@ pub const VFIO_REGION_INFO_CAP_SPARSE_MMAP: u16 = 1;
 
 /// One mmappable area of a region, as listed by the sparse-mmap capability.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_region_sparse_mmap_area {
     /// Offset of the area from the start of the region.
     pub offset: u64,
@@ -266,7 +328,9 @@ pub struct vfio_region_sparse_mmap_area {
 ///
 /// In memory it is followed by `nr_areas` [`vfio_region_sparse_mmap_area`] (C: `areas[]`).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_region_info_cap_sparse_mmap {
     /// Capability header, ID [`VFIO_REGION_INFO_CAP_SPARSE_MMAP`].
     pub header: vfio_info_cap_header,
@@ -283,7 +347,9 @@ pub const VFIO_REGION_INFO_CAP_TYPE: u16 = 2;
 
 /// Region type capability (version 1).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_region_info_cap_type {
     /// Capability header, ID [`VFIO_REGION_INFO_CAP_TYPE`].
     pub header: vfio_info_cap_header,
@@ -319,7 +385,9 @@ pub const VFIO_REGION_SUBTYPE_GFX_EDID: u32 = 1;
 
 /// Layout of the graphics EDID region.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_region_gfx_edid {
     /// Offset of the EDID blob from the region start (read-only).
     pub edid_offset: u32,
@@ -351,7 +419,9 @@ pub const VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED: u32 = 1;
 
 /// Header of the removed v1 migration region.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_migration_info {
     /// `VFIO_DEVICE_STATE_V1_*` bits.
     pub device_state: u32,
@@ -406,7 +476,9 @@ pub const VFIO_REGION_INFO_CAP_NVLINK2_SSATGT: u16 = 4;
 
 /// NVLink2 target address capability (no longer provided).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_region_info_cap_nvlink2_ssatgt {
     /// Capability header, ID [`VFIO_REGION_INFO_CAP_NVLINK2_SSATGT`].
     pub header: vfio_info_cap_header,
@@ -419,7 +491,9 @@ pub const VFIO_REGION_INFO_CAP_NVLINK2_LNKSPD: u16 = 5;
 
 /// NVLink2 link speed capability (no longer provided).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_region_info_cap_nvlink2_lnkspd {
     /// Capability header, ID [`VFIO_REGION_INFO_CAP_NVLINK2_LNKSPD`].
     pub header: vfio_info_cap_header,
@@ -435,7 +509,9 @@ pub struct vfio_region_info_cap_nvlink2_lnkspd {
 
 /// Argument of `VFIO_DEVICE_GET_IRQ_INFO`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_irq_info {
     /// Size of this struct, set by the caller.
     pub argsz: u32,
@@ -464,7 +540,9 @@ pub const VFIO_DEVICE_GET_IRQ_INFO: IoctlRequest =
 /// `DATA_NONE`, one `u8` per vector for `DATA_BOOL`, one `i32` eventfd per vector for
 /// `DATA_EVENTFD`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_irq_set {
     /// Size of the struct plus its data.
     pub argsz: u32,
@@ -558,7 +636,9 @@ pub const VFIO_CCW_NUM_IRQS: u32 = 3;
 
 /// One device affected by a PCI hot reset.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_pci_dependent_device {
     /// IOMMU group of the device.
     pub group_id: u32,
@@ -574,7 +654,9 @@ pub struct vfio_pci_dependent_device {
 ///
 /// In memory it is followed by `count` [`vfio_pci_dependent_device`] (C: `devices[]`).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_pci_hot_reset_info {
     /// Size of the struct plus room for the devices.
     pub argsz: u32,
@@ -591,7 +673,9 @@ pub const VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: IoctlRequest =
 ///
 /// In memory it is followed by `count` `i32` group fds (C: `group_fds[]`).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_pci_hot_reset {
     /// Size of the struct plus its group fds.
     pub argsz: u32,
@@ -610,7 +694,9 @@ pub const VFIO_DEVICE_PCI_HOT_RESET: IoctlRequest =
 
 /// Argument of [`VFIO_DEVICE_BIND_IOMMUFD`].
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_bind_iommufd {
     /// Size of this struct.
     pub argsz: u32,
@@ -627,7 +713,9 @@ pub const VFIO_DEVICE_BIND_IOMMUFD: IoctlRequest =
 
 /// Argument of [`VFIO_DEVICE_ATTACH_IOMMUFD_PT`].
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_attach_iommufd_pt {
     /// Size of this struct.
     pub argsz: u32,
@@ -642,7 +730,9 @@ pub const VFIO_DEVICE_ATTACH_IOMMUFD_PT: IoctlRequest =
 
 /// Argument of [`VFIO_DEVICE_DETACH_IOMMUFD_PT`].
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_detach_iommufd_pt {
     /// Size of this struct.
     pub argsz: u32,
@@ -659,7 +749,7 @@ pub const VFIO_DEVICE_DETACH_IOMMUFD_PT: IoctlRequest =
 
 /// The anonymous union at the end of [`vfio_device_gfx_plane_info`].
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, FromBytes, Immutable, KnownLayout)]
 pub union vfio_device_gfx_plane_info_u {
     /// Region holding the plane, with [`VFIO_GFX_PLANE_TYPE_REGION`].
     pub region_index: u32,
@@ -700,7 +790,7 @@ impl fmt::Debug for vfio_device_gfx_plane_info_u {
 
 /// Argument of `VFIO_DEVICE_QUERY_GFX_PLANE`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, Immutable, KnownLayout)]
 pub struct vfio_device_gfx_plane_info {
     /// Size of this struct, set by the caller.
     pub argsz: u32,
@@ -750,7 +840,7 @@ pub const VFIO_DEVICE_GET_GFX_DMABUF: IoctlRequest =
 
 /// Argument of `VFIO_DEVICE_IOEVENTFD`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, Immutable, KnownLayout)]
 pub struct vfio_device_ioeventfd {
     /// Size of this struct.
     pub argsz: u32,
@@ -785,7 +875,9 @@ pub const VFIO_DEVICE_IOEVENTFD: IoctlRequest = nix::request_code_none!(VFIO_TYP
 /// In memory it is followed by the feature's payload (C: `__u8 data[]`), whose layout depends on
 /// the feature number in `flags`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_feature {
     /// Size of the struct plus its payload.
     pub argsz: u32,
@@ -808,7 +900,9 @@ pub const VFIO_DEVICE_FEATURE_PCI_VF_TOKEN: u32 = 0;
 
 /// Payload of [`VFIO_DEVICE_FEATURE_MIGRATION`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_feature_migration {
     /// `VFIO_MIGRATION_*` bits.
     pub flags: u64,
@@ -822,7 +916,9 @@ pub const VFIO_DEVICE_FEATURE_MIGRATION: u32 = 1;
 
 /// Payload of [`VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE`].
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_feature_mig_state {
     /// Migration state (`VFIO_DEVICE_STATE_*` of `enum vfio_device_mig_state`).
     pub device_state: u32,
@@ -850,7 +946,9 @@ pub const VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY: u32 = 3;
 
 /// Payload of [`VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP`].
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_low_power_entry_with_wakeup {
     /// Eventfd signalled when the device wakes up.
     pub wakeup_eventfd: i32,
@@ -864,7 +962,9 @@ pub const VFIO_DEVICE_FEATURE_LOW_POWER_EXIT: u32 = 5;
 
 /// Payload of [`VFIO_DEVICE_FEATURE_DMA_LOGGING_START`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_feature_dma_logging_control {
     /// Requested tracking granularity; the kernel writes back the one chosen.
     pub page_size: u64,
@@ -878,7 +978,9 @@ pub struct vfio_device_feature_dma_logging_control {
 
 /// One IOVA range to track with DMA logging.
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_feature_dma_logging_range {
     /// Start of the range.
     pub iova: u64,
@@ -892,7 +994,9 @@ pub const VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP: u32 = 7;
 
 /// Payload of [`VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT`].
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_feature_dma_logging_report {
     /// Start of the IOVA range to report.
     pub iova: u64,
@@ -912,7 +1016,7 @@ pub const VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT: u32 = 8;
 
 /// Argument of `VFIO_IOMMU_GET_INFO` (Type1); a capability chain may follow when `argsz` allows.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, Immutable, KnownLayout)]
 pub struct vfio_iommu_type1_info {
     /// Size of the caller's buffer; the kernel raises it when the chain does not fit.
     pub argsz: u32,
@@ -933,7 +1037,9 @@ pub const VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE: u16 = 1;
 
 /// One usable IOVA range, both ends inclusive.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iova_range {
     /// First usable IOVA.
     pub start: u64,
@@ -945,7 +1051,9 @@ pub struct vfio_iova_range {
 ///
 /// In memory it is followed by `nr_iovas` [`vfio_iova_range`] (C: `iova_ranges[]`).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iommu_type1_info_cap_iova_range {
     /// Capability header, ID [`VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE`].
     pub header: vfio_info_cap_header,
@@ -962,7 +1070,7 @@ pub const VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION: u16 = 2;
 
 /// Migration capability (version 1): dirty page tracking parameters.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, Immutable, KnownLayout)]
 pub struct vfio_iommu_type1_info_cap_migration {
     /// Capability header, ID [`VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION`].
     pub header: vfio_info_cap_header,
@@ -979,7 +1087,9 @@ pub const VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL: u16 = 3;
 
 /// DMA-available capability (version 1).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iommu_type1_info_dma_avail {
     /// Capability header, ID [`VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL`].
     pub header: vfio_info_cap_header,
@@ -991,7 +1101,9 @@ pub const VFIO_IOMMU_GET_INFO: IoctlRequest = nix::request_code_none!(VFIO_TYPE,
 
 /// Argument of `VFIO_IOMMU_MAP_DMA`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iommu_type1_dma_map {
     /// Size of this struct.
     pub argsz: u32,
@@ -1040,7 +1152,9 @@ impl Default for vfio_bitmap {
 /// With [`VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP`] it is followed by a [`vfio_bitmap`]
 /// (C: `__u8 data[]`); otherwise nothing follows.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iommu_type1_dma_unmap {
     /// Size of the struct plus any trailing bitmap.
     pub argsz: u32,
@@ -1070,7 +1184,9 @@ pub const VFIO_IOMMU_DISABLE: IoctlRequest = nix::request_code_none!(VFIO_TYPE, 
 /// With [`VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP`] it is followed by a
 /// [`vfio_iommu_type1_dirty_bitmap_get`] (C: `__u8 data[]`); otherwise nothing follows.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iommu_type1_dirty_bitmap {
     /// Size of the struct plus any trailing request.
     pub argsz: u32,
@@ -1104,7 +1220,9 @@ pub const VFIO_IOMMU_DIRTY_PAGES: IoctlRequest = nix::request_code_none!(VFIO_TY
 
 /// Dynamic DMA window capabilities of an sPAPR TCE IOMMU.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iommu_spapr_tce_ddw_info {
     /// Bitmap of supported IOMMU page sizes.
     pub pgsizes: u64,
@@ -1116,7 +1234,9 @@ pub struct vfio_iommu_spapr_tce_ddw_info {
 
 /// Argument of `VFIO_IOMMU_SPAPR_TCE_GET_INFO`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iommu_spapr_tce_info {
     /// Size of this struct, set by the caller.
     pub argsz: u32,
@@ -1137,7 +1257,9 @@ pub const VFIO_IOMMU_SPAPR_TCE_GET_INFO: IoctlRequest =
 
 /// EEH error to inject, for [`VFIO_EEH_PE_INJECT_ERR`].
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_eeh_pe_err {
     /// Error type.
     pub r#type: u32,
@@ -1151,7 +1273,7 @@ pub struct vfio_eeh_pe_err {
 
 /// The anonymous union at the end of [`vfio_eeh_pe_op`].
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, FromBytes, Immutable, KnownLayout)]
 pub union vfio_eeh_pe_op_u {
     /// Error description for [`VFIO_EEH_PE_INJECT_ERR`].
     pub err: vfio_eeh_pe_err,
@@ -1192,7 +1314,7 @@ impl fmt::Debug for vfio_eeh_pe_op_u {
 
 /// Argument of `VFIO_EEH_PE_OP`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, Immutable, KnownLayout)]
 pub struct vfio_eeh_pe_op {
     /// Size of this struct.
     pub argsz: u32,
@@ -1239,7 +1361,9 @@ pub const VFIO_EEH_PE_OP: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO
 
 /// Argument of `VFIO_IOMMU_SPAPR_REGISTER_MEMORY` and `..._UNREGISTER_MEMORY`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iommu_spapr_register_memory {
     /// Size of this struct.
     pub argsz: u32,
@@ -1259,7 +1383,9 @@ pub const VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY: IoctlRequest =
 
 /// Argument of `VFIO_IOMMU_SPAPR_TCE_CREATE`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iommu_spapr_tce_create {
     /// Size of this struct.
     pub argsz: u32,
@@ -1284,7 +1410,9 @@ pub const VFIO_IOMMU_SPAPR_TCE_CREATE: IoctlRequest =
 
 /// Argument of `VFIO_IOMMU_SPAPR_TCE_REMOVE`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iommu_spapr_tce_remove {
     /// Size of this struct.
     pub argsz: u32,

@@ -37,6 +37,22 @@ fn set_iommu_needs_a_group_first_and_only_once() {
     assert_eq!(err.errno(), Errno::EINVAL, "{err}");
     assert!(err.to_string().contains("Container::set_iommu"), "{err}");
 
+    // No-IOMMU mode is never selected by the safe call (before: the kernel's answer decided,
+    // NotSupported here, success on a no-IOMMU host).
+    let err = c.set_iommu(IommuType::NoIommu).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument {
+                errno: Errno::EINVAL,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("set_iommu_unchecked"), "{err}");
+    assert_eq!(c.iommu(), None);
+
     c.set_iommu(IommuType::Type1v2).unwrap();
     assert_eq!(c.iommu(), Some(IommuType::Type1v2));
     let err = c.set_iommu(IommuType::Type1).unwrap_err();
@@ -400,6 +416,18 @@ fn sysfs_binding_moves_a_device_to_vfio_pci_and_gives_it_back() {
     let binding = sysfs.bind_vfio_pci(&a).unwrap();
     assert_eq!(binding.previous_driver(), None);
     assert_eq!(driver().as_deref(), Some("vfio-pci"));
+    // While a VFIO fd of the device is open, giving it back is refused (the kernel's unbind
+    // would wait for the fd to close, forever here): an error, and the device stays.
+    let held = open(&addr);
+    let err = binding.release().unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    assert!(err.to_string().contains("VFIO fd"), "{err}");
+    assert_eq!(driver().as_deref(), Some("vfio-pci"));
+    drop(held);
+    // Take it away by hand again for a binding of its own.
+    write(format!("/sys/bus/pci/devices/{addr}/driver_override"), "\n");
+    write("/sys/bus/pci/drivers/vfio-pci/unbind".to_string(), &addr);
+    let binding = sysfs.bind_vfio_pci(&a).unwrap();
     drop(open(&addr));
     // Dropping it gives the device back to what it had: no driver.
     drop(binding);
@@ -466,4 +494,48 @@ fn a_binding_gives_a_device_back_to_its_own_host_driver() {
     std::fs::write(&override_path, "\n").unwrap();
     assert_eq!(driver().as_deref(), Some(original.as_str()));
     assert!(!Group::open(id).unwrap().is_viable().unwrap());
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn nodes_are_checked_before_any_vfio_request() {
+    let edu = device("UVFIO_TEST_EDU");
+    let nic = device("UVFIO_TEST_E1000_A");
+    let (id, other) = (group_of(&edu), group_of(&nic));
+    assert_ne!(id, other);
+    let node = format!("/dev/vfio/{id}");
+    // The right number opens; another group's number is refused (before: the group was
+    // known under the number the caller made up).
+    drop(Group::open_path(id, &node).unwrap());
+    let err = Group::open_path(other, &node).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument {
+                errno: Errno::EINVAL,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&format!(
+            "node of VFIO group {id} ({id}), not of group {other}"
+        )),
+        "{err}"
+    );
+    // The container node is not a group, a group node is not the container.
+    let err = Group::open_path(id, "/dev/vfio/vfio").unwrap_err();
+    assert!(err.to_string().contains("not a VFIO group node"), "{err}");
+    let err = Container::open(&node).unwrap_err();
+    assert!(
+        err.to_string().contains("not the VFIO container node"),
+        "{err}"
+    );
+    // A symlink to the container node is the container node.
+    let link = std::env::temp_dir().join("uvfio-container-link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("/dev/vfio/vfio", &link).unwrap();
+    assert_eq!(Container::open(&link).unwrap().api_version().unwrap(), 0);
+    std::fs::remove_file(&link).unwrap();
 }

@@ -822,7 +822,9 @@ fn unmap_all_runs_and_vaddr_update() {
     if exts.contains(uvfio::Extension::UpdateVaddr) {
         // SAFETY: as above; unmapped below.
         unsafe { c.map_dma_raw(pages.ptr, spot.start(), PAGE, DmaAccess::ReadWrite) }.unwrap();
-        assert_eq!(c.invalidate_dma_vaddr(spot.start(), PAGE).unwrap(), PAGE);
+        // SAFETY: nothing maps, pins or joins the container before the update just below.
+        let invalidated = unsafe { c.invalidate_dma_vaddr(spot.start(), PAGE) };
+        assert_eq!(invalidated.unwrap(), PAGE);
         // SAFETY: the new address is another page of `pages`, which outlives the mapping.
         unsafe { c.update_dma_vaddr(pages.ptr.wrapping_add(PAGE as usize), spot.start(), PAGE) }
             .unwrap();

@@ -465,3 +465,35 @@ fn open_pci_device_on_a_non_viable_group_fails_without_leaking() {
     assert_not_viable(&err, id, &vfio, &host);
     assert_eq!(fd_count(), before);
 }
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn a_dup_of_a_device_fd_keeps_the_group_and_its_mappings_in_the_container() {
+    let addr = device("UVFIO_TEST_EDU");
+    let c = Container::new().unwrap();
+    let dev = c.open_pci_device(&pci(&addr)).unwrap();
+    let id = dev.group().unwrap().id();
+    let freed_while_attached = DmaBuffer::new(&c, 4096).unwrap();
+    let freed_after_release = DmaBuffer::new(&c, 4096).unwrap();
+    // A dup of the device fd outside the crate's handles: the kernel keeps the group (and the
+    // IOMMU with every mapping) in the container until it closes.
+    let dup = dev.as_fd().try_clone_to_owned().unwrap();
+    drop(dev);
+    // UNSET_CONTAINER failed (EBUSY): the crate must not claim the group left.
+    assert_eq!(c.groups(), vec![id], "the kernel still has the group");
+    assert_eq!(c.iommu(), Some(IommuType::Type1v2));
+    // The IOMMU is still there, so the buffer's own unmap works and it is freed.
+    drop(freed_while_attached);
+    assert_eq!(c.dma_stats().leaked_bytes, 0);
+
+    // The last fd closes: the kernel lets the group go and drops the IOMMU with its mappings.
+    // The remaining buffer's unmap fails, and VFIO_IOMMU_GET_INFO proves there is nothing
+    // left to unmap: it is freed, not leaked.
+    drop(dup);
+    drop(freed_after_release);
+    let stats = c.dma_stats();
+    assert_eq!((stats.buffers, stats.leaked_bytes), (0, 0), "{stats:?}");
+    // The container sees the group gone too, and the type can be set again.
+    assert_eq!(c.groups(), Vec::<u32>::new());
+    assert_eq!(c.iommu(), None);
+}

@@ -277,4 +277,15 @@ fn noiommu_mode_gives_noiommu_groups() {
             .expect("CHECK_EXTENSION"),
         "the container offers VFIO_NOIOMMU_IOMMU in no-IOMMU mode"
     );
+    // The group opens by its no-IOMMU node (the node check accepts `noiommu-N`), and the safe
+    // set_iommu refuses the mode: only the unsafe call selects it.
+    let id = common::iommu_group(&devices[0]);
+    let group = uvfio::Group::open_path(id, format!("/dev/vfio/noiommu-{id}")).expect("group");
+    group.set_container(&container).expect("SET_CONTAINER");
+    let err = container.set_iommu(uvfio::IommuType::NoIommu).unwrap_err();
+    assert!(matches!(err, uvfio::Error::InvalidArgument { .. }), "{err}");
+    assert_eq!(container.iommu(), None);
+    // SAFETY: no device of the group is opened, so none is given a DMA address.
+    unsafe { container.set_iommu_unchecked(uvfio::IommuType::NoIommu) }.expect("SET_IOMMU");
+    assert_eq!(container.iommu(), Some(uvfio::IommuType::NoIommu));
 }

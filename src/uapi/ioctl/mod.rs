@@ -27,13 +27,14 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
+use zerocopy::IntoBytes;
 
 mod dma;
 mod iommufd;
 mod irq;
 mod region;
 
-use super::buf::{ArgszBuf, Pod, MAX_ARGSZ};
+use super::buf::{ArgszBuf, MAX_ARGSZ};
 use super::vfio::{self, IoctlRequest};
 use crate::error::{Error, Malformation, Object};
 
@@ -53,6 +54,8 @@ pub(crate) enum Cause {
     Errno(Errno),
     /// The kernel's answer made no sense.
     Malformed(Malformation),
+    /// The crate refused to issue the request (the reason), so the kernel never saw it.
+    Refused(String),
 }
 
 impl Failed {
@@ -60,7 +63,7 @@ impl Failed {
     pub(crate) fn errno(&self) -> Option<Errno> {
         match self.cause {
             Cause::Errno(errno) => Some(errno),
-            Cause::Malformed(_) => None,
+            Cause::Malformed(_) | Cause::Refused(_) => None,
         }
     }
 
@@ -69,11 +72,14 @@ impl Failed {
         match self.cause {
             Cause::Errno(errno) => Error::ioctl(self.ioctl, object, errno),
             Cause::Malformed(m) => Error::malformed(self.ioctl, object, m),
+            Cause::Refused(reason) => Error::invalid(self.ioctl, object, reason),
         }
     }
 }
 
 pub(super) type Res<T> = std::result::Result<T, Failed>;
+
+pub(crate) use region::dma_logging_bitmap_words;
 
 pub(super) fn fail(ioctl: &'static str) -> impl FnOnce(Errno) -> Failed {
     move |errno| Failed {
@@ -115,24 +121,31 @@ pub(super) unsafe fn ioctl_ptr(
 }
 
 /// Runs an info query whose struct starts with `argsz` and may be followed by a capability chain:
-/// first with `initial` bytes, then again with the `argsz` the kernel asks for, until it fits.
+/// first with a buffer of at least `fixed` bytes (the struct's size) starting with `init` (the
+/// request's bytes, zeroes after them), then again with the `argsz` the kernel asks for, until it
+/// fits. `argsz` is written over the first four bytes each time.
+///
+/// Taking bytes rather than a struct lets a padded struct (`vfio_iommu_type1_info`) be sent as
+/// zeroes without ever viewing its padding as bytes.
 ///
 /// # Safety
 ///
 /// `request` on `fd` must be a VFIO info request whose argument starts with `u32 argsz` and whose
-/// kernel handler writes at most `argsz` bytes; `init` must build a valid request in the buffer.
-pub(super) unsafe fn query_argsz<T: Pod>(
+/// kernel handler writes at most `argsz` bytes; `init` must be a valid request (prefix).
+pub(super) unsafe fn query_argsz(
     fd: BorrowedFd<'_>,
     request: IoctlRequest,
     ioctl: &'static str,
-    init: T,
+    fixed: usize,
+    init: &[u8],
 ) -> Res<ArgszBuf> {
-    let min = size_of::<T>();
+    let min = fixed.max(init.len());
     let mut len = min.max(256);
     // The kernel only ever raises argsz once (to fit the chain); the extra rounds guard against a
     // chain that grows between calls.
     for _ in 0..4 {
-        let mut buf = ArgszBuf::with(&init, len);
+        let mut buf = ArgszBuf::zeroed(len);
+        buf.bytes_mut()[..init.len()].copy_from_slice(init);
         buf.write(0, &(len as u32));
         // SAFETY: (kind, argument) forwarded from the caller: the buffer is `len` bytes, aligned
         // to 8, starts with a valid request and its argsz is `len`; (lifetime) `buf` outlives the
@@ -267,7 +280,9 @@ impl ContainerFd {
                 self.as_fd(),
                 vfio::VFIO_IOMMU_GET_INFO,
                 "VFIO_IOMMU_GET_INFO",
-                vfio::vfio_iommu_type1_info::default(),
+                // Padded (bytes 20..24): sent as zeroes, argsz written into them.
+                size_of::<vfio::vfio_iommu_type1_info>(),
+                &[],
             )
         }
     }
@@ -349,7 +364,8 @@ impl DeviceFd {
                 self.as_fd(),
                 vfio::VFIO_DEVICE_GET_INFO,
                 "VFIO_DEVICE_GET_INFO",
-                vfio::vfio_device_info::default(),
+                size_of::<vfio::vfio_device_info>(),
+                vfio::vfio_device_info::default().as_bytes(),
             )
         }
     }
@@ -366,7 +382,8 @@ impl DeviceFd {
                 self.as_fd(),
                 vfio::VFIO_DEVICE_GET_REGION_INFO,
                 "VFIO_DEVICE_GET_REGION_INFO",
-                init,
+                size_of::<vfio::vfio_region_info>(),
+                init.as_bytes(),
             )
         }
     }

@@ -9,10 +9,8 @@ use nix::errno::Errno;
 
 use super::{fail, ioctl_ptr, Cause, DeviceFd, Failed, Res};
 use crate::error::Malformation;
-use crate::uapi::buf::{pod, ArgszBuf, Pod, MAX_ARGSZ};
+use crate::uapi::buf::{ArgszBuf, MAX_ARGSZ};
 use crate::uapi::vfio;
-
-pod!(vfio::vfio_device_gfx_plane_info);
 
 impl DeviceFd {
     /// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: the header and the dependent devices.
@@ -135,10 +133,24 @@ impl DeviceFd {
     /// `VFIO_DEVICE_FEATURE` with `data` following the header; the kernel may write `data` back
     /// (GET). A feature that opens an fd (`MIG_DEVICE_STATE`) returns it inside `data`.
     ///
-    /// `data` must not carry user pointers: use [`DeviceFd::feature_with_pointers`] for those.
+    /// Safe for any input: it issues only a `PROBE` (the kernel then ignores the payload) or a
+    /// feature of [`POINTER_FREE_FEATURES`], whose payloads hold no user pointer, so no bytes
+    /// in `data` can make the kernel read or write process memory. Any other feature is refused
+    /// before the ioctl (use the `unsafe` [`DeviceFd::feature_with_pointers`]).
     pub(crate) fn feature(&self, flags: u32, data: &mut [u8]) -> Res<()> {
-        // SAFETY: the payload holds no pointers (caller contract of this safe function, stated
-        // above and kept by every call site: they pass plain integer payloads).
+        let feature = flags & vfio::VFIO_DEVICE_FEATURE_MASK;
+        if flags & vfio::VFIO_DEVICE_FEATURE_PROBE == 0 && !POINTER_FREE_FEATURES.contains(&feature)
+        {
+            return Err(Failed {
+                ioctl: "VFIO_DEVICE_FEATURE",
+                cause: Cause::Refused(format!(
+                    "feature {feature} may carry user pointers in its payload; the crate issues \
+                     it only through its typed, unsafe path"
+                )),
+            });
+        }
+        // SAFETY: a probe, whose payload the kernel ignores, or a feature whose payload holds
+        // no pointers (checked above): the kernel reads and writes only the buffer.
         unsafe { self.feature_with_pointers(flags, data) }
     }
 
@@ -182,14 +194,31 @@ impl DeviceFd {
     }
 }
 
+/// The `VFIO_DEVICE_FEATURE` features whose payload is plain integers (no user pointer), which
+/// [`DeviceFd::feature`] may issue with any bytes. `DMA_LOGGING_START` and `_REPORT` carry
+/// pointers; a feature number unknown here (a newer kernel's) might.
+const POINTER_FREE_FEATURES: &[u32] = &[
+    vfio::VFIO_DEVICE_FEATURE_PCI_VF_TOKEN,
+    vfio::VFIO_DEVICE_FEATURE_MIGRATION,
+    vfio::VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+    vfio::VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY,
+    vfio::VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP,
+    vfio::VFIO_DEVICE_FEATURE_LOW_POWER_EXIT,
+    vfio::VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+    // VFIO_DEVICE_FEATURE_MIG_DATA_SIZE (Linux 6.2): a u64.
+    9,
+    // VFIO_DEVICE_FEATURE_BUS_MASTER (Linux 6.7): a u32 op.
+    10,
+];
+
 /// The largest DMA logging bitmap the crate allocates (2 GiB of bits: 2^34 pages).
-const MAX_BITMAP_WORDS: usize = 1 << 28;
+pub(crate) const MAX_BITMAP_WORDS: usize = 1 << 28;
 
 /// The number of `u64` words the kernel's `iova_bitmap` writes for a DMA logging report of
 /// `length` bytes at `page_size` granularity: one bit per page, rounded up to whole words
 /// (`iova_bitmap_offset_to_index(length - 1) + 1`). `None` for a zero length or page size, or
 /// on overflow.
-fn dma_logging_bitmap_words(length: u64, page_size: u64) -> Option<usize> {
+pub(crate) fn dma_logging_bitmap_words(length: u64, page_size: u64) -> Option<usize> {
     if length == 0 || page_size == 0 {
         return None;
     }
@@ -248,41 +277,92 @@ impl DeviceFd {
     }
 
     /// `VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT`: one bit per `page_size` page of
-    /// `[iova, iova + length)` the device wrote (bit `i % 64` of word `i / 64` for page `i`);
-    /// the device's log is cleared for the range.
+    /// `[iova, iova + length)` the device wrote (bit `i % 64` of word `i / 64` for page `i`),
+    /// into the zeroed `bitmap`; the device's log is cleared for the range.
+    ///
+    /// `bitmap` must hold more than [`dma_logging_bitmap_words`] words (one spare word: a margin
+    /// against any rounding difference with the kernel's sizing); a shorter one is refused.
     pub(crate) fn feature_dma_logging_report(
         &self,
         iova: u64,
         length: u64,
         page_size: u64,
-    ) -> Res<Vec<u64>> {
+        bitmap: &mut [u64],
+    ) -> Res<()> {
         let words = dma_logging_bitmap_words(length, page_size)
             .filter(|&w| page_size.is_power_of_two() && w <= MAX_BITMAP_WORDS)
             .ok_or_else(|| fail("VFIO_DEVICE_FEATURE")(Errno::EINVAL))?;
-        // One spare word: a margin against any rounding difference with the kernel's sizing.
-        let mut bitmap = vec![0u64; words + 1];
+        if bitmap.len() <= words {
+            return Err(fail("VFIO_DEVICE_FEATURE")(Errno::EINVAL));
+        }
         let mut data = [0u8; size_of::<vfio::vfio_device_feature_dma_logging_report>()];
         data[0..8].copy_from_slice(&iova.to_ne_bytes());
         data[8..16].copy_from_slice(&length.to_ne_bytes());
         data[16..24].copy_from_slice(&page_size.to_ne_bytes());
         data[24..32].copy_from_slice(&(bitmap.as_mut_ptr() as u64).to_ne_bytes());
-        // SAFETY: the only user pointer is `bitmap`, owned here, unaliased, and longer than
-        // the kernel's iova_bitmap for (length, page_size) (sized above), so every bit the
-        // kernel sets lands inside it; it outlives the call.
+        // SAFETY: the only user pointer is `bitmap`, exclusively borrowed and longer than the
+        // kernel's iova_bitmap for (length, page_size) (checked above), so every bit the kernel
+        // sets lands inside it; it outlives the call.
         unsafe {
             self.feature_with_pointers(
                 vfio::VFIO_DEVICE_FEATURE_GET | vfio::VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
                 &mut data,
             )
-        }?;
-        bitmap.truncate(words);
-        Ok(bitmap)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn pointer_carrying_features_are_refused_before_the_ioctl() {
+        let null = std::fs::File::open("/dev/null").unwrap();
+        // SAFETY: /dev/null answers every ioctl with ENOTTY and touches no memory, so issuing
+        // VFIO requests on it is harmless; the test checks which requests reach it at all.
+        let fd = unsafe { DeviceFd::from_owned_unchecked(OwnedFd::from(null)) };
+        let refused = |flags: u32, data: &mut [u8]| match fd.feature(flags, data) {
+            Err(Failed {
+                cause: Cause::Refused(reason),
+                ..
+            }) => reason,
+            other => panic!("flags {flags:#x} reached the ioctl: {other:?}"),
+        };
+        // A DMA logging report whose payload names a forged bitmap address.
+        let mut report = [0u8; 32];
+        report[24..].copy_from_slice(&0xdead_b000u64.to_ne_bytes());
+        let get = vfio::VFIO_DEVICE_FEATURE_GET;
+        let set = vfio::VFIO_DEVICE_FEATURE_SET;
+        let reason = refused(
+            get | vfio::VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+            &mut report,
+        );
+        assert!(reason.contains("feature 8"), "{reason}");
+        refused(
+            set | vfio::VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+            &mut [0; 24],
+        );
+        // A number this crate does not know may carry pointers too.
+        refused(get | 0x7fff, &mut [0; 64]);
+
+        // Plain payloads and probes do reach the kernel (here /dev/null: ENOTTY).
+        let reached = |flags: u32, data: &mut [u8]| {
+            assert!(matches!(
+                fd.feature(flags, data),
+                Err(Failed {
+                    cause: Cause::Errno(Errno::ENOTTY),
+                    ..
+                })
+            ));
+        };
+        reached(get | vfio::VFIO_DEVICE_FEATURE_MIGRATION, &mut [0; 8]);
+        reached(
+            vfio::VFIO_DEVICE_FEATURE_PROBE | get | vfio::VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+            &mut [],
+        );
+    }
 
     #[test]
     fn bitmap_words_match_the_kernels_iova_bitmap() {

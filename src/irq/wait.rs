@@ -345,7 +345,7 @@ impl Interrupts {
 
 #[cfg(test)]
 mod tests {
-    use super::super::interrupts::tests::{handle, intx_info, msix_info};
+    use super::super::fake::{handle, intx_info, msix_info};
     use super::*;
     use std::sync::Barrier;
     use std::thread;

@@ -13,6 +13,7 @@ pub mod gfx;
 pub mod irq;
 pub mod region;
 pub mod reset;
+pub(crate) mod shared;
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -104,6 +105,8 @@ pub(crate) struct DeviceInner {
     pub(crate) fd: DeviceFd,
     name: String,
     info: DeviceInfo,
+    /// What every open fd of this device shares: IRQ claims, memory decoding.
+    pub(crate) shared: Arc<shared::DeviceShared>,
     group: Group,
 }
 
@@ -131,10 +134,12 @@ impl Device {
         let buf = fd.get_info().map_err(|f| f.on(object.clone()))?;
         let info = DeviceInfo::parse(buf.bytes())
             .map_err(|m| Error::malformed("VFIO_DEVICE_GET_INFO", object, m))?;
+        let shared = group.0.devices.for_device(&name);
         Ok(Device(Arc::new(DeviceInner {
             fd,
             name,
             info,
+            shared,
             group,
         })))
     }

@@ -1,29 +1,37 @@
 //! The claim a live [`Interrupts`](super::Interrupts) handle holds on its IRQ index.
+//!
+//! The claims of a device live in its [`DeviceShared`] state, which every open fd of that
+//! device shares (the kernel's interrupt state is per device, not per fd). A claim is released
+//! when the handle holding it drops; nothing is process-wide, so a claim can never outlive the
+//! device, and two devices never collide.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::interrupts::Target;
 use crate::device::irq::IrqIndex;
+use crate::device::shared::DeviceShared;
 use crate::error::{Errno, Error, Result};
 
-/// The IRQ indexes enabled through a handle in this process, by device.
-static CLAIMS: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
+/// The IRQ indexes of one device enabled through an `Interrupts` handle.
+#[derive(Debug, Default)]
+pub(crate) struct IrqClaims(Mutex<Vec<u32>>);
 
-/// A registered claim on one index of one device; released on drop.
+/// A claim on one index of one device; released on drop.
 #[derive(Debug)]
 pub(crate) struct Claim {
-    key: String,
+    shared: Arc<DeviceShared>,
     index: u32,
 }
 
 impl Claim {
     pub(crate) fn take(target: &dyn Target, index: IrqIndex) -> Result<Claim> {
-        let key = target.claim_key();
-        let mut claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
-        for &(ref k, i) in claims.iter() {
-            if *k != key {
-                continue;
-            }
+        let shared = target.shared();
+        let mut claims = shared
+            .irq_claims
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for &i in claims.iter() {
             let reason = if i == index.0 {
                 "the index is already enabled by another Interrupts handle of this device; use \
                  that handle (dropping it disables the index)"
@@ -44,9 +52,10 @@ impl Claim {
                 errno: Errno::EBUSY,
             });
         }
-        claims.push((key.clone(), index.0));
+        claims.push(index.0);
+        drop(claims);
         Ok(Claim {
-            key,
+            shared,
             index: index.0,
         })
     }
@@ -54,11 +63,13 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let mut claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(pos) = claims
-            .iter()
-            .position(|(k, i)| *k == self.key && *i == self.index)
-        {
+        let mut claims = self
+            .shared
+            .irq_claims
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(pos) = claims.iter().position(|&i| i == self.index) {
             claims.swap_remove(pos);
         }
     }

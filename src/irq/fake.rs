@@ -10,6 +10,7 @@ use super::fd::new_eventfd;
 use super::interrupts::Target;
 use super::Interrupts;
 use crate::device::irq::{check_request, IrqAction, IrqData, IrqFlags, IrqIndex, IrqInfo};
+use crate::device::shared::DeviceShared;
 use crate::error::{Errno, Error, Object, Result};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub(crate) enum Call {
 #[derive(Debug, Default)]
 pub(crate) struct Kernel {
     pub(crate) key: String,
+    /// The device's shared state, where the claims live.
+    pub(crate) shared: Arc<DeviceShared>,
     pub(crate) log: Mutex<Vec<Call>>,
     /// Errors for the next calls, in order (`None` = succeed).
     pub(crate) fail: Mutex<VecDeque<Option<Errno>>>,
@@ -149,8 +152,8 @@ impl Target for Arc<Kernel> {
         }
     }
 
-    fn claim_key(&self) -> String {
-        self.key.clone()
+    fn shared(&self) -> Arc<DeviceShared> {
+        self.shared.clone()
     }
 
     fn is_pci(&self) -> bool {

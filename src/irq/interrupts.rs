@@ -24,8 +24,8 @@ pub(crate) trait Target: fmt::Debug + Send + Sync {
     ) -> Result<()>;
     /// What errors name.
     fn object(&self, index: IrqIndex) -> Object;
-    /// Identifies the kernel device: two open fds of one device share its interrupt state.
-    fn claim_key(&self) -> String;
+    /// The state every open fd of the device shares, where the claims of its indexes live.
+    fn shared(&self) -> std::sync::Arc<crate::device::shared::DeviceShared>;
     /// Whether vfio-pci's "one of INTx, MSI and MSI-X at a time" applies.
     fn is_pci(&self) -> bool;
 }
@@ -45,10 +45,8 @@ impl Target for Device {
         self.irq_object(index.0)
     }
 
-    fn claim_key(&self) -> String {
-        // The name the device was opened with may carry " vf_token=<uuid>" after the address.
-        let name = self.name().split_whitespace().next().unwrap_or_default();
-        format!("{}/{name}", self.group().id())
+    fn shared(&self) -> std::sync::Arc<crate::device::shared::DeviceShared> {
+        self.0.shared.clone()
     }
 
     fn is_pci(&self) -> bool {

@@ -69,7 +69,7 @@
 
 #[cfg(feature = "async")]
 mod asyncfd;
-mod claim;
+pub(crate) mod claim;
 mod enable;
 #[cfg(test)]
 pub(crate) mod fake;

@@ -350,3 +350,22 @@ fn interrupts_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Interrupts>();
 }
+
+#[test]
+fn claims_belong_to_the_device_not_to_its_name() {
+    // Two devices that report the same name (the old process-wide registry keyed claims by
+    // "group/name" and aliased them): each has its own claims.
+    let (_a, _msix_a) = handle("same-name", msix_info(2, true), 1);
+    let b = Kernel::new("same-name");
+    let msix_b = Interrupts::enable(Box::new(b.clone()), msix_info(2, true), eventfds(1));
+    assert!(msix_b.is_ok(), "{:?}", msix_b.err());
+    // A forgotten handle keeps its own device's index claimed (its device stays open and the
+    // kernel keeps the index enabled) but blocks no other device.
+    let (c, intx) = handle("forgotten", intx_info(), 1);
+    std::mem::forget(intx);
+    let err = Interrupts::enable(Box::new(c.clone()), intx_info(), eventfds(1)).unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    let d = Kernel::new("forgotten");
+    let intx_d = Interrupts::enable(Box::new(d.clone()), intx_info(), eventfds(1));
+    assert!(intx_d.is_ok(), "{:?}", intx_d.err());
+}

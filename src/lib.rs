@@ -151,6 +151,8 @@ pub mod iommu;
 pub mod irq;
 pub mod mmio;
 pub mod pci;
+#[cfg(test)]
+mod test_alloc;
 pub mod uapi;
 
 pub use container::{Container, Extension, Extensions, IommuType};

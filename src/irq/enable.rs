@@ -59,7 +59,7 @@ impl Device {
             })?;
             eventfds.push(Some(e));
         }
-        Interrupts::enable(Box::new(self.clone()), info, eventfds)
+        Interrupts::enable_own(Box::new(self.clone()), info, eventfds)
     }
 
     /// Enables vectors `0 .. eventfds.len()` of `index` with the given eventfds (`None` leaves a
@@ -69,7 +69,9 @@ impl Device {
     /// # Errors
     ///
     /// As [`Device::enable_irqs`], plus [`Error::InvalidArgument`] (`EBADF`, `EINVAL`) for a
-    /// descriptor that is not an open eventfd.
+    /// descriptor that is not an open eventfd, and (`EINVAL`) for a blocking one: create them
+    /// with `EFD_NONBLOCK` (the handle no longer sets `O_NONBLOCK` on a caller's descriptor,
+    /// which every duplicate of it would see).
     #[doc(alias = "VFIO_DEVICE_SET_IRQS")]
     pub fn enable_irqs_with(
         &self,

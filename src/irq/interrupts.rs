@@ -6,8 +6,10 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use vmm_sys_util::eventfd::EventFd;
 
 use super::claim::Claim;
-use super::fd::{borrow_eventfd, set_nonblocking};
-use crate::device::irq::{check_request, IrqAction, IrqData, IrqFlags, IrqIndex, IrqInfo};
+use super::fd::{borrow_eventfd, check_adopted, check_eventfd};
+use crate::device::irq::{
+    check_request, not_an_eventfd, IrqAction, IrqData, IrqFlags, IrqIndex, IrqInfo,
+};
 use crate::error::{Error, Object, Result};
 use crate::Device;
 
@@ -38,7 +40,8 @@ impl Target for Device {
         start: u32,
         data: IrqData<'_>,
     ) -> Result<()> {
-        self.set_irqs_with(info, action, start, data)
+        // The handle's eventfds were checked when it took them.
+        self.set_irqs_trusted(info, action, start, data)
     }
 
     fn object(&self, index: IrqIndex) -> Object {
@@ -69,8 +72,11 @@ impl Target for Device {
 /// one of INTx, MSI and MSI-X): a second [`Device::enable_irqs`] is an `EBUSY` error instead of
 /// silently taking over the kernel state the first handle would tear down when dropped.
 ///
-/// The eventfds are made non-blocking (`O_NONBLOCK`, which also applies to any duplicate of
-/// them), so that counters can be read without blocking once a wait says they are ready.
+/// The eventfds must be non-blocking (`EFD_NONBLOCK`; the ones the crate makes are), so that
+/// counters can be read without blocking once a wait says they are ready. The handle never
+/// changes a descriptor's flags: they belong to the open file, which every duplicate shares. A
+/// caller's eventfd is checked once, when the handle takes it; the requests that follow do not
+/// look at it again.
 pub struct Interrupts {
     // Field order: the eventfds close before the device handle is released. The kernel has
     // already forgotten them by then: Drop disables the index first.
@@ -104,8 +110,26 @@ fn borrow_all(v: &[Option<EventFd>]) -> Vec<Option<BorrowedFd<'_>>> {
 }
 
 impl Interrupts {
-    /// Binds `eventfds` to vectors `0 .. eventfds.len()` (holes as `None`), enabling the index.
+    /// Binds `eventfds` to vectors `0 .. eventfds.len()` (holes as `None`), enabling the index;
+    /// each eventfd is checked first (an open, non-blocking eventfd).
     pub(crate) fn enable(
+        target: Box<dyn Target>,
+        info: IrqInfo,
+        eventfds: Vec<Option<EventFd>>,
+    ) -> Result<Interrupts> {
+        for (vector, e) in (0u32..).zip(&eventfds) {
+            if let Some(e) = e {
+                let fd = borrow_eventfd(e);
+                check_adopted(fd)
+                    .map_err(|why| not_an_eventfd(target.object(info.index), vector, fd, why))?;
+            }
+        }
+        Interrupts::enable_own(target, info, eventfds)
+    }
+
+    /// [`Interrupts::enable`] with eventfds the crate made (open, non-blocking eventfds by
+    /// construction): nothing is looked up.
+    pub(crate) fn enable_own(
         target: Box<dyn Target>,
         info: IrqInfo,
         eventfds: Vec<Option<EventFd>>,
@@ -122,13 +146,6 @@ impl Interrupts {
                 have: info.count,
             }
             .into_error(object()));
-        }
-        for e in eventfds.iter().flatten() {
-            set_nonblocking(e).map_err(|errno| Error::Syscall {
-                op: "fcntl(F_SETFL, O_NONBLOCK)",
-                object: object(),
-                errno,
-            })?;
         }
         let claim = Claim::take(&*target, info.index)?;
         target.set_irqs(
@@ -253,9 +270,8 @@ impl Interrupts {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] (`ERANGE`) for vectors the index does not have or an empty
-    /// `eventfds`, (`EINVAL`, `EBADF`) for a descriptor that is not an open eventfd;
-    /// [`Error::Syscall`] if an eventfd cannot be made non-blocking; [`Error::Ioctl`] when the
-    /// kernel refuses.
+    /// `eventfds`, (`EINVAL`, `EBADF`) for a descriptor that is not an open, non-blocking
+    /// eventfd; [`Error::Ioctl`] when the kernel refuses.
     #[doc(alias = "VFIO_IRQ_SET_ACTION_TRIGGER")]
     #[doc(alias = "VFIO_IRQ_SET_DATA_EVENTFD")]
     pub fn set_vectors(
@@ -272,12 +288,11 @@ impl Interrupts {
                 self.info.count,
             ));
         }
-        for e in eventfds.iter().flatten() {
-            set_nonblocking(e).map_err(|errno| Error::Syscall {
-                op: "fcntl(F_SETFL, O_NONBLOCK)",
-                object: self.object(),
-                errno,
-            })?;
+        for (vector, e) in (start..).zip(&eventfds) {
+            if let Some(e) = e {
+                let fd = borrow_eventfd(e);
+                check_adopted(fd).map_err(|why| not_an_eventfd(self.object(), vector, fd, why))?;
+            }
         }
         let first = start as usize;
         let len = self.vectors.len();
@@ -473,6 +488,10 @@ impl Interrupts {
         let v = vector as usize;
         if eventfd.is_none() && self.unmask.get(v).is_none_or(Option::is_none) {
             return Ok(None);
+        }
+        if let Some(e) = &eventfd {
+            let fd = borrow_eventfd(e);
+            check_eventfd(fd).map_err(|why| not_an_eventfd(self.object(), vector, fd, why))?;
         }
         let fd = [eventfd.as_ref().map(borrow_eventfd)];
         self.mask_action(IrqAction::Unmask, vector, IrqData::Eventfd(&fd))?;

@@ -369,3 +369,62 @@ fn claims_belong_to_the_device_not_to_its_name() {
     let intx_d = Interrupts::enable(Box::new(d.clone()), intx_info(), eventfds(1));
     assert!(intx_d.is_ok(), "{:?}", intx_d.err());
 }
+
+#[test]
+fn waiting_and_reading_counters_allocate_nothing() {
+    use crate::test_alloc::allocations;
+    let (_kernel, irqs) = handle("no-alloc", msix_info(4, true), 4);
+    let mut waiter = irqs.waiter().unwrap();
+    let mut fired = Vec::with_capacity(waiter.len());
+    for round in 0..3 {
+        irqs.eventfd(1).unwrap().write(1).unwrap();
+        irqs.eventfd(3).unwrap().write(2).unwrap();
+        let (n, got) =
+            allocations(|| waiter.wait_into(Some(std::time::Duration::ZERO), &mut fired));
+        assert_eq!(got.unwrap(), 2);
+        assert_eq!(n, 0, "round {round}: Waiter::wait_into allocated {n} times");
+        assert_eq!(
+            fired.iter().map(|f| (f.key, f.count)).collect::<Vec<_>>(),
+            [(1, 1), (3, 2)]
+        );
+    }
+    drop(waiter);
+    irqs.eventfd(0).unwrap().write(1).unwrap();
+    let (n, got) = allocations(|| irqs.try_wait(0));
+    assert_eq!((n, got.unwrap()), (0, Some(1)));
+    irqs.eventfd(2).unwrap().write(1).unwrap();
+    let (n, got) = allocations(|| irqs.wait(2, Some(std::time::Duration::ZERO)));
+    assert_eq!((n, got.unwrap()), (0, Some(1)));
+}
+
+#[test]
+fn a_callers_blocking_eventfd_is_refused_and_left_as_it_was() {
+    let kernel = Kernel::new("blocking");
+    let blocking = EventFd::new(0).unwrap();
+    let dup = blocking.try_clone().unwrap();
+    let err = Interrupts::enable(
+        Box::new(kernel.clone()),
+        msix_info(2, true),
+        vec![Some(blocking)],
+    )
+    .unwrap_err();
+    assert_eq!(err.errno(), Errno::EINVAL, "{err}");
+    assert!(err.to_string().contains("EFD_NONBLOCK"), "{err}");
+    assert!(kernel.calls().is_empty(), "nothing reached the kernel");
+    let flags = nix::fcntl::fcntl(borrow_eventfd(&dup), nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    assert_eq!(
+        flags & nix::fcntl::OFlag::O_NONBLOCK.bits(),
+        0,
+        "the caller's open file (shared with its duplicates) was not changed"
+    );
+    // The same for a vector bound later.
+    let (kernel, mut irqs) = handle("blocking-later", msix_info(2, true), 2);
+    let blocking = EventFd::new(0).unwrap();
+    let err = irqs.set_vector(1, Some(blocking)).unwrap_err();
+    assert_eq!(err.errno(), Errno::EINVAL, "{err}");
+    assert_eq!(
+        kernel.calls().len(),
+        1,
+        "only the enable reached the kernel"
+    );
+}

@@ -9,10 +9,12 @@
 //! This first module talks to the kernel with raw `libc` ioctls, to check the environment itself
 //! independently of the crate's API.
 
+mod alloc;
 mod common;
 mod core;
 mod dma;
 mod groups;
+mod hotpath;
 mod irq;
 mod kernel;
 mod pci;

@@ -10,12 +10,15 @@
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use crate::irq::claim::IrqClaims;
+use crate::mmio::decoding::Decoding;
 
 /// What every open fd of one kernel device shares.
 #[derive(Debug, Default)]
 pub(crate) struct DeviceShared {
     /// The IRQ indexes enabled through an `Interrupts` handle.
     pub(crate) irq_claims: IrqClaims,
+    /// Memory decoding and the mapped BAR regions that need it.
+    pub(crate) decoding: Decoding,
 }
 
 /// The [`DeviceShared`] of each device of a group that is open, by device name.

@@ -53,13 +53,28 @@
 //!
 //! vfio-pci blocks a BAR while the device's memory decoding is off (the command register's
 //! [`Command::MEMORY`](crate::pci::config::Command::MEMORY) bit), while the device is in a
-//! low-power state, and during a reset: `pread`/`pwrite` then fail with `EIO`, and a mapped
-//! access faults. After a reset, or once decoding is back on, the kernel faults the mapping
-//! back in transparently, but a mapped access *while* decoding is off raises `SIGBUS`, which
-//! ends the process. Turn memory decoding on
-//! ([`PciConfig::enable_memory_space`](crate::pci::config::PciConfig::enable_memory_space))
-//! before accessing BARs, and do not turn it off while other threads access them.
+//! low-power state, and during a reset: `pread`/`pwrite` then fail with `EIO`, and an access
+//! through a mapping raises `SIGBUS`, which ends the process. After a reset the kernel faults
+//! the mapping back in transparently (the access waits for the reset to finish).
 //!
+//! So that no accessor can raise `SIGBUS`, the crate keeps memory decoding on while a
+//! [`Region`] of the device has a mapped BAR (the state is shared by every fd of the device):
+//!
+//! - making such a region turns decoding on if it is off;
+//! - a config-space write through the crate ([`PciConfig`](crate::pci::config::PciConfig)'s
+//!   accessors, or any [`Region`] of the config region, by any width) that would clear the
+//!   memory bit is refused with `EBUSY` while one exists;
+//! - [`PciConfig::memory_decoding_off`](crate::pci::config::PciConfig::memory_decoding_off)
+//!   turns decoding off only when none exists, and no mapped BAR can be made until its guard
+//!   drops.
+//!
+//! What remains outside the crate's control, and can still end the process with `SIGBUS`
+//! through a mapped accessor: a raw `pwrite` of the command register on the device fd (from
+//! [`AsFd`](std::os::fd::AsFd)) or through the device's sysfs `config` file; a low-power state
+//! (D3, from [`Device::low_power_entry`] or a write of the power-management control register)
+//! while a mapped BAR is accessed, which this crate does not guard yet; and the device
+//! disappearing (hot-unplug or surprise removal, after which vfio-pci revokes the mappings).
+
 //! # References
 //!
 //! - `include/uapi/linux/vfio.h`: `VFIO_DEVICE_GET_REGION_INFO`,
@@ -67,8 +82,12 @@
 //! - Linux `drivers/vfio/pci/vfio_pci_rdwr.c` (`pread`/`pwrite` of BARs) and
 //!   `vfio_pci_core.c` (`vfio_pci_core_mmap`)
 
+#[cfg(doc)]
+use crate::{Device, Error};
+
 mod backing;
 mod copy;
+pub(crate) mod decoding;
 mod map;
 mod options;
 mod plan;

@@ -190,6 +190,22 @@ impl<B: Backing> RawRegion<B> {
     }
 
     /// The mapped parts, as offset ranges within the region, in ascending order.
+    /// A copy of this region with nothing mapped: every access goes through `pread`/`pwrite`.
+    pub(crate) fn unmapped_clone(&self) -> Self
+    where
+        B: Clone,
+    {
+        RawRegion {
+            first: Area {
+                start: 0,
+                map: Mapping::none(),
+            },
+            rest: Vec::new(),
+            info: self.info.clone(),
+            backing: self.backing.clone(),
+        }
+    }
+
     pub(crate) fn mapped_ranges(&self) -> Vec<Range<u64>> {
         self.areas().map(|a| a.start..a.end()).collect()
     }
@@ -454,7 +470,15 @@ impl<B: Backing> RawRegion<B> {
         Ok(())
     }
 
-    fn pwrite_all(&self, _op: &'static str, mut buf: &[u8], mut offset: u64) -> Result<()> {
+    fn pwrite_all(&self, op: &'static str, buf: &[u8], offset: u64) -> Result<()> {
+        let index = self.info.index;
+        self.backing
+            .write_guarded(op, index, &|| self.object(), offset, buf, &mut || {
+                self.pwrite_unguarded(buf, offset)
+            })
+    }
+
+    fn pwrite_unguarded(&self, mut buf: &[u8], mut offset: u64) -> Result<()> {
         while !buf.is_empty() {
             let file_offset = self
                 .info

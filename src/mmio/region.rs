@@ -3,9 +3,12 @@
 use std::fmt;
 use std::ops::Range;
 
+use super::decoding::MappedBar;
 use super::options::{MapOptions, Policy};
 use super::raw::RawRegion;
 use crate::device::{Device, RegionFlags, RegionIndex, RegionInfo};
+#[cfg(doc)]
+use crate::error::Error;
 use crate::error::{Object, Result};
 
 /// A device region, ready for register access: mapped where the kernel allows it, reached
@@ -14,11 +17,16 @@ use crate::error::{Object, Result};
 /// Obtained from [`Device::region`] or [`Device::region_with`]; holds the device open and
 /// unmaps on drop. `Region` is `Send + Sync`: accesses take `&self`, and each is a single
 /// device access.
-pub struct Region(pub(crate) RawRegion<Device>);
+pub struct Region {
+    // Field order is drop order: the mappings go before the registration that keeps memory
+    // decoding on for them.
+    pub(crate) raw: RawRegion<Device>,
+    _mapped: Option<MappedBar>,
+}
 
 impl fmt::Debug for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        self.raw.fmt(f)
     }
 }
 
@@ -57,48 +65,67 @@ impl Device {
             _ if info.mmap_areas().is_empty() => Vec::new(),
             _ => self.msix_ranges(info.index)?,
         };
-        RawRegion::new(self.clone(), info, options, &exclude).map(Region)
+        let raw = RawRegion::new(self.clone(), info, options, &exclude)?;
+        let mapped = if raw.mapped_ranges().is_empty() {
+            None
+        } else {
+            // On error `raw` drops, unmapping what was mapped.
+            MappedBar::register(self, raw.index(), &|| raw.object())?
+        };
+        Ok(Region {
+            raw,
+            _mapped: mapped,
+        })
     }
 }
 
 impl Region {
     /// The device this region belongs to.
     pub fn device(&self) -> &Device {
-        &self.0.backing
+        &self.raw.backing
+    }
+
+    /// A handle on the same region with nothing mapped (every access through
+    /// `pread`/`pwrite`).
+    pub(crate) fn unmapped_clone(&self) -> Region {
+        Region {
+            raw: self.raw.unmapped_clone(),
+            _mapped: None,
+        }
     }
 
     pub(crate) fn object(&self) -> Object {
-        self.0.object()
+        self.raw.object()
     }
 
     /// The region's index.
     pub fn index(&self) -> RegionIndex {
-        self.0.index()
+        self.raw.index()
     }
 
     /// The region info it was created from.
     pub fn info(&self) -> &RegionInfo {
-        self.0.info()
+        self.raw.info()
     }
 
     /// The region's size in bytes: every valid offset is below it.
     pub fn size(&self) -> u64 {
-        self.0.size()
+        self.raw.size()
     }
 
     /// The region's flags.
     pub fn flags(&self) -> RegionFlags {
-        self.0.flags()
+        self.raw.flags()
     }
 
     /// The mapped parts, as offset ranges within the region, in ascending order.
     pub fn mapped_ranges(&self) -> Vec<Range<u64>> {
-        self.0.mapped_ranges()
+        self.raw.mapped_ranges()
     }
 
     /// Whether the byte at `offset` is served by a mapping (else by `pread`/`pwrite`).
     pub fn is_mapped(&self, offset: u64) -> bool {
-        self.0.is_mapped(offset)
+        self.raw.is_mapped(offset)
     }
 
     /// A raw pointer to the mapped byte at `offset`, for code that must do its own volatile
@@ -110,31 +137,39 @@ impl Region {
     /// memory behind it: it is device memory, changes on its own, and reads may have side
     /// effects. Use `read_volatile`/`write_volatile` of naturally aligned integers.
     pub fn mapped_ptr(&self, offset: u64) -> Option<*mut u8> {
-        self.0.mapped_ptr(offset)
+        self.raw.mapped_ptr(offset)
     }
 
     /// Reads the byte at `offset`.
+    ///
+    /// Cannot fault through a mapping: see [`Region::read_u32`].
     ///
     /// # Errors
     ///
     /// As [`Region::read_u32`].
     #[inline]
     pub fn read_u8(&self, offset: u64) -> Result<u8> {
-        self.0.read_u8(offset)
+        self.raw.read_u8(offset)
     }
 
     /// Reads the little-endian `u16` at `offset`, which must be 2-byte aligned.
+    ///
+    /// Cannot fault through a mapping: see [`Region::read_u32`].
     ///
     /// # Errors
     ///
     /// As [`Region::read_u32`].
     #[inline]
     pub fn read_u16(&self, offset: u64) -> Result<u16> {
-        self.0.read_u16(offset)
+        self.raw.read_u16(offset)
     }
 
     /// Reads the little-endian `u32` at `offset`, which must be 4-byte aligned: one 4-byte
     /// device access.
+    ///
+    /// Through a mapping this cannot fault while the crate keeps memory decoding on (see the
+    /// [module documentation](super), "Memory decoding"); a device that disappears (hot-unplug)
+    /// or a raw config write outside the crate can still end the process with `SIGBUS`.
     ///
     /// # Errors
     ///
@@ -145,41 +180,51 @@ impl Region {
     ///   decoding is off).
     #[inline]
     pub fn read_u32(&self, offset: u64) -> Result<u32> {
-        self.0.read_u32(offset)
+        self.raw.read_u32(offset)
     }
 
     /// Reads the little-endian `u64` at `offset`, which must be 8-byte aligned.
+    ///
+    /// Cannot fault through a mapping: see [`Region::read_u32`].
     ///
     /// # Errors
     ///
     /// As [`Region::read_u32`].
     #[inline]
     pub fn read_u64(&self, offset: u64) -> Result<u64> {
-        self.0.read_u64(offset)
+        self.raw.read_u64(offset)
     }
 
     /// Writes the byte at `offset`.
+    ///
+    /// Cannot fault through a mapping: see [`Region::read_u32`].
     ///
     /// # Errors
     ///
     /// As [`Region::write_u32`].
     #[inline]
     pub fn write_u8(&self, offset: u64, value: u8) -> Result<()> {
-        self.0.write_u8(offset, value)
+        self.raw.write_u8(offset, value)
     }
 
     /// Writes `value` as a little-endian `u16` at `offset`, which must be 2-byte aligned.
+    ///
+    /// Cannot fault through a mapping: see [`Region::read_u32`].
     ///
     /// # Errors
     ///
     /// As [`Region::write_u32`].
     #[inline]
     pub fn write_u16(&self, offset: u64, value: u16) -> Result<()> {
-        self.0.write_u16(offset, value)
+        self.raw.write_u16(offset, value)
     }
 
     /// Writes `value` as a little-endian `u32` at `offset`, which must be 4-byte aligned: one
     /// 4-byte device access.
+    ///
+    /// Through a mapping this cannot fault while the crate keeps memory decoding on (see the
+    /// [module documentation](super), "Memory decoding"); a device that disappears (hot-unplug)
+    /// or a raw config write outside the crate can still end the process with `SIGBUS`.
     ///
     /// # Errors
     ///
@@ -189,21 +234,27 @@ impl Region {
     /// - [`Error::Syscall`] (`pwrite`) when the fallback write fails.
     #[inline]
     pub fn write_u32(&self, offset: u64, value: u32) -> Result<()> {
-        self.0.write_u32(offset, value)
+        self.raw.write_u32(offset, value)
     }
 
     /// Writes `value` as a little-endian `u64` at `offset`, which must be 8-byte aligned.
+    ///
+    /// Cannot fault through a mapping: see [`Region::read_u32`].
     ///
     /// # Errors
     ///
     /// As [`Region::write_u32`].
     #[inline]
     pub fn write_u64(&self, offset: u64, value: u64) -> Result<()> {
-        self.0.write_u64(offset, value)
+        self.raw.write_u64(offset, value)
     }
 
     /// Copies `buf.len()` bytes from the region at `offset` into `buf`: 4-byte accesses where
     /// aligned, 2- and 1-byte ones at unaligned edges; `pread` for unmapped parts.
+    ///
+    /// Through a mapping this cannot fault while the crate keeps memory decoding on (see the
+    /// [module documentation](super), "Memory decoding"); a device that disappears (hot-unplug)
+    /// or a raw config write outside the crate can still end the process with `SIGBUS`.
     ///
     /// # Errors
     ///
@@ -212,11 +263,15 @@ impl Region {
     /// - [`Error::NotSupported`] (`EACCES`) when the region is not readable;
     /// - [`Error::Syscall`] (`pread`) when a fallback read fails.
     pub fn read_bytes(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.0.read_bytes(offset, buf)
+        self.raw.read_bytes(offset, buf)
     }
 
     /// Copies `buf` into the region at `offset`: 4-byte accesses where aligned, 2- and 1-byte
     /// ones at unaligned edges; `pwrite` for unmapped parts.
+    ///
+    /// Through a mapping this cannot fault while the crate keeps memory decoding on (see the
+    /// [module documentation](super), "Memory decoding"); a device that disappears (hot-unplug)
+    /// or a raw config write outside the crate can still end the process with `SIGBUS`.
     ///
     /// # Errors
     ///
@@ -226,6 +281,6 @@ impl Region {
     /// - [`Error::Syscall`] (`pwrite`) when a fallback write fails (earlier parts may have been
     ///   written).
     pub fn write_bytes(&self, offset: u64, buf: &[u8]) -> Result<()> {
-        self.0.write_bytes(offset, buf)
+        self.raw.write_bytes(offset, buf)
     }
 }

@@ -12,6 +12,7 @@
 mod alloc;
 mod common;
 mod core;
+mod decoding;
 mod dma;
 mod groups;
 mod hotpath;

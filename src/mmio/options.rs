@@ -1,5 +1,8 @@
 //! [`MapOptions`]: how a region is mapped.
 
+#[cfg(doc)]
+use crate::{Device, Error};
+
 /// How [`Device::region_with`] maps a region.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapOptions {

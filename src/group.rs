@@ -42,6 +42,8 @@ pub(crate) struct GroupInner {
     pub(crate) fd: GroupFd,
     id: u32,
     container: Mutex<Option<Container>>,
+    /// The state each open device of the group shares between its fds.
+    pub(crate) devices: crate::device::shared::SharedRegistry,
 }
 
 impl Drop for GroupInner {
@@ -127,6 +129,7 @@ impl Group {
             fd,
             id,
             container: Mutex::new(None),
+            devices: Default::default(),
         }));
         // Proves the node really is a VFIO group before anyone relies on it.
         group.status()?;

@@ -160,6 +160,8 @@ pub mod iommufd;
 pub mod irq;
 pub mod mmio;
 pub mod pci;
+#[cfg(test)]
+mod test_alloc;
 pub mod uapi;
 
 pub use container::{Container, Extension, Extensions, IommuType};

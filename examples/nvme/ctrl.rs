@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use uvfio::device::{IrqIndex, RegionIndex};
 use uvfio::dma::{DmaBuffer, DmaMemory};
 use uvfio::mmio::Region;
-use uvfio::pci::config::PciConfig;
+use uvfio::pci::config::{BusMaster, PciConfig};
 use uvfio::{Container, Device, Interrupts};
 
 use crate::cmd::{cns, parse_namespace_list, Command, ControllerId, NamespaceId, Transfer};
@@ -53,6 +53,9 @@ pub struct Controller {
     bar0: Region,
     config: PciConfig,
     cap: Cap,
+    /// Bus mastering, on while the controller may DMA. An owned guard in the driver's state:
+    /// declared before MSI-X and the queues' memory, so it drops (and stops DMA) first.
+    bus_master: Option<BusMaster>,
     irqs: Interrupts,
     /// The vector of the I/O completion queue: 1 when the device has two or more (the admin
     /// queue always signals vector 0), else 0, shared with the admin queue.
@@ -127,6 +130,7 @@ impl Controller {
             config,
             cap,
             irqs,
+            bus_master: None,
             io_vector,
             admin,
             io: None,
@@ -137,7 +141,7 @@ impl Controller {
             enabled: true,
         };
         // Needed for every queue access of the controller and for MSI-X messages.
-        ctrl.config.set_bus_master(true)?;
+        ctrl.bus_master = Some(ctrl.config.bus_master()?);
 
         // 1. Disable (a reset of the controller): whatever a previous user left running stops,
         //    and its queues are forgotten.
@@ -376,7 +380,9 @@ impl Controller {
             .write_u32(regs::CC, cc & !(regs::CC_EN | regs::CC_SHN_MASK))?;
         let time = self.wait_ready(false)?;
         self.enabled = false;
-        self.config.set_bus_master(false)?;
+        if let Some(bus_master) = self.bus_master.take() {
+            bus_master.release()?;
+        }
         Ok(time)
     }
 }
@@ -390,7 +396,8 @@ impl Drop for Controller {
                 eprintln!("nvme: disabling the controller on the way out: {e}");
             }
         }
-        let _ = self.config.set_bus_master(false);
+        // The `bus_master` guard, if still held, turns bus mastering off as the fields drop,
+        // before the queues' memory does.
     }
 }
 

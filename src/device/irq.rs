@@ -189,6 +189,38 @@ impl Rejection {
     }
 }
 
+/// The error for a descriptor bound to `vector` that is not an open eventfd.
+pub(crate) fn not_an_eventfd(
+    object: Object,
+    vector: u32,
+    fd: BorrowedFd<'_>,
+    why: NotAnEventfd,
+) -> Error {
+    Error::InvalidArgument {
+        op: "set_irqs",
+        object,
+        reason: match why {
+            NotAnEventfd::Closed => format!(
+                "the eventfd for vector {vector} (fd {}) is not open",
+                fd.as_raw_fd()
+            ),
+            NotAnEventfd::OtherFile => {
+                format!(
+                    "fd {} for vector {vector} is not an eventfd",
+                    fd.as_raw_fd()
+                )
+            }
+            NotAnEventfd::Blocking => format!(
+                "the eventfd for vector {vector} (fd {}) is blocking: create it with \
+                 EFD_NONBLOCK (the handle reads counters without blocking, and does not change \
+                 the flags of a descriptor it shares with its duplicates)",
+                fd.as_raw_fd()
+            ),
+        },
+        errno: why.errno(),
+    }
+}
+
 /// Checks a request against the index's info, the way `vfio_set_irqs_validate_and_prepare` and
 /// the bus drivers would, so the kernel never sees (and half-applies) a request it refuses.
 pub(crate) fn check_request(
@@ -338,8 +370,33 @@ impl Device {
         self.set_irqs_with(&info, action, start, data)
     }
 
-    /// [`Device::set_irqs`] against an index info read earlier (saves one ioctl per call).
+    /// [`Device::set_irqs`] against an index info read earlier (saves one ioctl per call):
+    /// checks every eventfd, then [`Device::set_irqs_trusted`].
     pub(crate) fn set_irqs_with(
+        &self,
+        info: &IrqInfo,
+        action: IrqAction,
+        start: u32,
+        data: IrqData<'_>,
+    ) -> Result<()> {
+        if let IrqData::Eventfd(f) = data {
+            for (vector, fd) in (start..).zip(f) {
+                if let Some(fd) = fd {
+                    check_eventfd(*fd).map_err(|why| {
+                        not_an_eventfd(self.irq_object(info.index.0), vector, *fd, why)
+                    })?;
+                }
+            }
+        }
+        self.set_irqs_trusted(info, action, start, data)
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS` with eventfds known to be open eventfds (an
+    /// [`Interrupts`](crate::irq::Interrupts) handle's own, checked when it took them): the
+    /// request is checked against the index info, the descriptors are not looked at again.
+    /// `DATA_NONE` and short `DATA_BOOL` requests are built on the stack: no allocation, one
+    /// system call.
+    pub(crate) fn set_irqs_trusted(
         &self,
         info: &IrqInfo,
         action: IrqAction,
@@ -349,30 +406,24 @@ impl Device {
         let index = info.index;
         let object = || self.irq_object(index.0);
         check_request(info, action, start, &data).map_err(|r| r.into_error(object()))?;
+        let small = match data {
+            IrqData::None { count } => {
+                self.fd()
+                    .set_irqs_small(index.0, action.raw(), start, count, None)
+            }
+            IrqData::Bool(b) => self
+                .fd()
+                .set_irqs_small(index.0, action.raw(), start, 0, Some(b)),
+            IrqData::Eventfd(_) => None,
+        };
+        if let Some(result) = small {
+            return result.map_err(|f| f.on(object()));
+        }
         let fds: Vec<i32>;
         let raw = match data {
             IrqData::None { count } => IrqSetData::None { count },
             IrqData::Bool(b) => IrqSetData::Bool(b),
             IrqData::Eventfd(f) => {
-                for (vector, fd) in (start..).zip(f) {
-                    if let Some(fd) = fd {
-                        check_eventfd(*fd).map_err(|why| Error::InvalidArgument {
-                            op: "set_irqs",
-                            object: object(),
-                            reason: match why {
-                                NotAnEventfd::Closed => format!(
-                                    "the eventfd for vector {vector} (fd {}) is not open",
-                                    fd.as_raw_fd()
-                                ),
-                                NotAnEventfd::OtherFile => format!(
-                                    "fd {} for vector {vector} is not an eventfd",
-                                    fd.as_raw_fd()
-                                ),
-                            },
-                            errno: why.errno(),
-                        })?;
-                    }
-                }
                 fds = f
                     .iter()
                     .map(|fd| fd.map_or(-1, |fd| fd.as_raw_fd()))

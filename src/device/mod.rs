@@ -18,6 +18,7 @@ pub mod gfx;
 pub mod irq;
 pub mod region;
 pub mod reset;
+pub(crate) mod shared;
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -118,6 +119,8 @@ pub(crate) struct DeviceInner {
     pub(crate) fd: DeviceFd,
     name: String,
     info: DeviceInfo,
+    /// What every open fd of this device shares: IRQ claims, memory decoding.
+    pub(crate) shared: Arc<shared::DeviceShared>,
     backend: Backend,
 }
 
@@ -151,10 +154,16 @@ impl Device {
         let buf = fd.get_info().map_err(|f| f.on(object.clone()))?;
         let info = DeviceInfo::parse(buf.bytes())
             .map_err(|m| Error::malformed("VFIO_DEVICE_GET_INFO", object, m))?;
+        let shared = match &backend {
+            Backend::Group(group) => group.0.devices.for_device(&name),
+            // A cdev is bound by one open file at a time: its state is its own.
+            Backend::Cdev(_) => Arc::new(shared::DeviceShared::default()),
+        };
         Ok(Device(Arc::new(DeviceInner {
             fd,
             name,
             info,
+            shared,
             backend,
         })))
     }

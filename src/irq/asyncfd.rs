@@ -190,7 +190,7 @@ impl Interrupts {
 
 #[cfg(test)]
 mod tests {
-    use super::super::interrupts::tests::{handle, msix_info};
+    use super::super::fake::{handle, msix_info};
     use std::time::Duration;
 
     #[test]

@@ -47,15 +47,10 @@ pub(crate) fn new_eventfd() -> Result<EventFd, Errno> {
     EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC).map_err(|e| io_errno(&e))
 }
 
-/// Makes the eventfd's open file description non-blocking (a flag shared with its duplicates),
-/// so that reading an empty counter returns `EAGAIN` instead of blocking.
-pub(crate) fn set_nonblocking(eventfd: &EventFd) -> Result<(), Errno> {
-    let fd = borrow_eventfd(eventfd);
+/// Whether the eventfd's open file description is non-blocking (one `fcntl(F_GETFL)`).
+pub(crate) fn is_nonblocking(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
     let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
-    if !flags.contains(OFlag::O_NONBLOCK) {
-        fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-    }
-    Ok(())
+    Ok(flags.contains(OFlag::O_NONBLOCK))
 }
 
 /// Reads (and so resets) the counter: `Some(n)` with the number of signals since the last read,
@@ -80,13 +75,15 @@ pub(crate) enum NotAnEventfd {
     Closed,
     /// It is open but `/proc/self/fdinfo` shows another kind of file (`EINVAL`).
     OtherFile,
+    /// It is an eventfd without `O_NONBLOCK`, where one is needed (`EINVAL`).
+    Blocking,
 }
 
 impl NotAnEventfd {
     pub(crate) fn errno(self) -> Errno {
         match self {
             NotAnEventfd::Closed => Errno::EBADF,
-            NotAnEventfd::OtherFile => Errno::EINVAL,
+            NotAnEventfd::OtherFile | NotAnEventfd::Blocking => Errno::EINVAL,
         }
     }
 }
@@ -108,6 +105,18 @@ pub(crate) fn check_eventfd(fd: BorrowedFd<'_>) -> Result<(), NotAnEventfd> {
         Ok(_) => Err(NotAnEventfd::OtherFile),
         // No /proc (or a kernel without fdinfo): leave the check to the kernel.
         Err(_) => Ok(()),
+    }
+}
+
+/// Checks an eventfd a caller hands to an interrupt handle: an open, non-blocking eventfd
+/// (the handle reads its counter without blocking; it never changes the flags, which the
+/// descriptor shares with every duplicate of it). Done once, when the handle takes it.
+pub(crate) fn check_adopted(fd: BorrowedFd<'_>) -> Result<(), NotAnEventfd> {
+    check_eventfd(fd)?;
+    match is_nonblocking(fd) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(NotAnEventfd::Blocking),
+        Err(_) => Err(NotAnEventfd::Closed),
     }
 }
 
@@ -136,12 +145,21 @@ mod tests {
     }
 
     #[test]
-    fn blocking_eventfds_become_non_blocking() {
-        let e = EventFd::new(0).unwrap();
-        set_nonblocking(&e).unwrap();
-        assert_eq!(read_counter(&e).unwrap(), None, "would have blocked");
-        // Idempotent.
-        set_nonblocking(&e).unwrap();
+    fn adopted_eventfds_must_be_non_blocking_and_are_left_alone() {
+        let blocking = EventFd::new(0).unwrap();
+        assert_eq!(
+            check_adopted(borrow_eventfd(&blocking)),
+            Err(NotAnEventfd::Blocking)
+        );
+        assert_eq!(
+            is_nonblocking(borrow_eventfd(&blocking)),
+            Ok(false),
+            "unchanged"
+        );
+        let e = new_eventfd().unwrap();
+        assert_eq!(check_adopted(borrow_eventfd(&e)), Ok(()));
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(check_adopted(file.as_fd()), Err(NotAnEventfd::OtherFile));
     }
 
     #[test]

@@ -2,13 +2,15 @@
 
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::{Mutex, PoisonError};
 
 use vmm_sys_util::eventfd::EventFd;
 
-use super::fd::{borrow_eventfd, new_eventfd, set_nonblocking};
-use crate::device::irq::{check_request, IrqAction, IrqData, IrqFlags, IrqIndex, IrqInfo};
-use crate::error::{Errno, Error, Object, Result};
+use super::claim::Claim;
+use super::fd::{borrow_eventfd, check_adopted, check_eventfd};
+use crate::device::irq::{
+    check_request, not_an_eventfd, IrqAction, IrqData, IrqFlags, IrqIndex, IrqInfo,
+};
+use crate::error::{Error, Object, Result};
 use crate::Device;
 
 /// Where a handle sends its `VFIO_DEVICE_SET_IRQS` requests: the device, or a recording double
@@ -24,8 +26,8 @@ pub(crate) trait Target: fmt::Debug + Send + Sync {
     ) -> Result<()>;
     /// What errors name.
     fn object(&self, index: IrqIndex) -> Object;
-    /// Identifies the kernel device: two open fds of one device share its interrupt state.
-    fn claim_key(&self) -> String;
+    /// The state every open fd of the device shares, where the claims of its indexes live.
+    fn shared(&self) -> std::sync::Arc<crate::device::shared::DeviceShared>;
     /// Whether vfio-pci's "one of INTx, MSI and MSI-X at a time" applies.
     fn is_pci(&self) -> bool;
 }
@@ -38,82 +40,20 @@ impl Target for Device {
         start: u32,
         data: IrqData<'_>,
     ) -> Result<()> {
-        self.set_irqs_with(info, action, start, data)
+        // The handle's eventfds were checked when it took them.
+        self.set_irqs_trusted(info, action, start, data)
     }
 
     fn object(&self, index: IrqIndex) -> Object {
         self.irq_object(index.0)
     }
 
-    fn claim_key(&self) -> String {
-        // The name the device was opened with may carry " vf_token=<uuid>" after the address.
-        let name = self.name().split_whitespace().next().unwrap_or_default();
-        match self.group() {
-            Some(group) => format!("{}/{name}", group.id()),
-            None => format!("cdev/{name}"),
-        }
+    fn shared(&self) -> std::sync::Arc<crate::device::shared::DeviceShared> {
+        self.0.shared.clone()
     }
 
     fn is_pci(&self) -> bool {
         self.flags().contains(crate::device::DeviceFlags::PCI)
-    }
-}
-
-/// The IRQ indexes enabled through a handle in this process, by device.
-static CLAIMS: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
-
-/// A registered claim on one index of one device; released on drop.
-#[derive(Debug)]
-struct Claim {
-    key: String,
-    index: u32,
-}
-
-impl Claim {
-    fn take(target: &dyn Target, index: IrqIndex) -> Result<Claim> {
-        let key = target.claim_key();
-        let mut claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
-        for &(ref k, i) in claims.iter() {
-            if *k != key {
-                continue;
-            }
-            let reason = if i == index.0 {
-                "the index is already enabled by another Interrupts handle of this device; use \
-                 that handle (dropping it disables the index)"
-                    .to_string()
-            } else if target.is_pci() && i <= 2 && index.0 <= 2 {
-                format!(
-                    "vfio-pci enables one of INTx, MSI and MSI-X at a time, and {} is enabled by \
-                     another Interrupts handle; drop it first",
-                    IrqIndex(i).pci_name().unwrap_or("another index")
-                )
-            } else {
-                continue;
-            };
-            return Err(Error::InvalidArgument {
-                op: "enable_irqs",
-                object: target.object(index),
-                reason,
-                errno: Errno::EBUSY,
-            });
-        }
-        claims.push((key.clone(), index.0));
-        Ok(Claim {
-            key,
-            index: index.0,
-        })
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        let mut claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(pos) = claims
-            .iter()
-            .position(|(k, i)| *k == self.key && *i == self.index)
-        {
-            claims.swap_remove(pos);
-        }
     }
 }
 
@@ -133,8 +73,11 @@ impl Drop for Claim {
 /// one of INTx, MSI and MSI-X): a second [`Device::enable_irqs`] is an `EBUSY` error instead of
 /// silently taking over the kernel state the first handle would tear down when dropped.
 ///
-/// The eventfds are made non-blocking (`O_NONBLOCK`, which also applies to any duplicate of
-/// them), so that counters can be read without blocking once a wait says they are ready.
+/// The eventfds must be non-blocking (`EFD_NONBLOCK`; the ones the crate makes are), so that
+/// counters can be read without blocking once a wait says they are ready. The handle never
+/// changes a descriptor's flags: they belong to the open file, which every duplicate shares. A
+/// caller's eventfd is checked once, when the handle takes it; the requests that follow do not
+/// look at it again.
 pub struct Interrupts {
     // Field order: the eventfds close before the device handle is released. The kernel has
     // already forgotten them by then: Drop disables the index first.
@@ -168,8 +111,26 @@ fn borrow_all(v: &[Option<EventFd>]) -> Vec<Option<BorrowedFd<'_>>> {
 }
 
 impl Interrupts {
-    /// Binds `eventfds` to vectors `0 .. eventfds.len()` (holes as `None`), enabling the index.
+    /// Binds `eventfds` to vectors `0 .. eventfds.len()` (holes as `None`), enabling the index;
+    /// each eventfd is checked first (an open, non-blocking eventfd).
     pub(crate) fn enable(
+        target: Box<dyn Target>,
+        info: IrqInfo,
+        eventfds: Vec<Option<EventFd>>,
+    ) -> Result<Interrupts> {
+        for (vector, e) in (0u32..).zip(&eventfds) {
+            if let Some(e) = e {
+                let fd = borrow_eventfd(e);
+                check_adopted(fd)
+                    .map_err(|why| not_an_eventfd(target.object(info.index), vector, fd, why))?;
+            }
+        }
+        Interrupts::enable_own(target, info, eventfds)
+    }
+
+    /// [`Interrupts::enable`] with eventfds the crate made (open, non-blocking eventfds by
+    /// construction): nothing is looked up.
+    pub(crate) fn enable_own(
         target: Box<dyn Target>,
         info: IrqInfo,
         eventfds: Vec<Option<EventFd>>,
@@ -186,13 +147,6 @@ impl Interrupts {
                 have: info.count,
             }
             .into_error(object()));
-        }
-        for e in eventfds.iter().flatten() {
-            set_nonblocking(e).map_err(|errno| Error::Syscall {
-                op: "fcntl(F_SETFL, O_NONBLOCK)",
-                object: object(),
-                errno,
-            })?;
         }
         let claim = Claim::take(&*target, info.index)?;
         target.set_irqs(
@@ -317,9 +271,8 @@ impl Interrupts {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] (`ERANGE`) for vectors the index does not have or an empty
-    /// `eventfds`, (`EINVAL`, `EBADF`) for a descriptor that is not an open eventfd;
-    /// [`Error::Syscall`] if an eventfd cannot be made non-blocking; [`Error::Ioctl`] when the
-    /// kernel refuses.
+    /// `eventfds`, (`EINVAL`, `EBADF`) for a descriptor that is not an open, non-blocking
+    /// eventfd; [`Error::Ioctl`] when the kernel refuses.
     #[doc(alias = "VFIO_IRQ_SET_ACTION_TRIGGER")]
     #[doc(alias = "VFIO_IRQ_SET_DATA_EVENTFD")]
     pub fn set_vectors(
@@ -336,12 +289,11 @@ impl Interrupts {
                 self.info.count,
             ));
         }
-        for e in eventfds.iter().flatten() {
-            set_nonblocking(e).map_err(|errno| Error::Syscall {
-                op: "fcntl(F_SETFL, O_NONBLOCK)",
-                object: self.object(),
-                errno,
-            })?;
+        for (vector, e) in (start..).zip(&eventfds) {
+            if let Some(e) = e {
+                let fd = borrow_eventfd(e);
+                check_adopted(fd).map_err(|why| not_an_eventfd(self.object(), vector, fd, why))?;
+            }
         }
         let first = start as usize;
         let len = self.vectors.len();
@@ -538,6 +490,10 @@ impl Interrupts {
         if eventfd.is_none() && self.unmask.get(v).is_none_or(Option::is_none) {
             return Ok(None);
         }
+        if let Some(e) = &eventfd {
+            let fd = borrow_eventfd(e);
+            check_eventfd(fd).map_err(|why| not_an_eventfd(self.object(), vector, fd, why))?;
+        }
         let fd = [eventfd.as_ref().map(borrow_eventfd)];
         self.mask_action(IrqAction::Unmask, vector, IrqData::Eventfd(&fd))?;
         if self.unmask.len() <= v {
@@ -592,675 +548,5 @@ impl Drop for Interrupts {
         // Errors cannot be reported from drop; `disable` reports them.
         let _ = self.teardown();
         // The fields drop next: the eventfds close only now that the kernel has let go.
-    }
-}
-
-impl Device {
-    /// Enables `count` vectors of `index` (`0 .. count`), each with a new eventfd, and returns
-    /// the handle that owns them.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use uvfio::device::IrqIndex;
-    /// # let device: uvfio::Device = unimplemented!();
-    /// let msix = device.enable_irqs(IrqIndex::MSIX, 4)?;
-    /// if let Some(n) = msix.wait(2, Some(Duration::from_secs(1)))? {
-    ///     println!("vector 2 fired {n} times");
-    /// }
-    /// // Dropping `msix` disables MSI-X, then closes the eventfds.
-    /// # Ok::<(), uvfio::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidArgument`] (`ERANGE`) for an index the device does not have or a `count`
-    /// of 0 or more than the index has, (`EBUSY`) when a handle for this index (or, on vfio-pci,
-    /// another of INTx/MSI/MSI-X) already exists in this process; [`Error::NotSupported`] for an
-    /// index without vectors or eventfds; [`Error::Syscall`] when an eventfd cannot be created;
-    /// [`Error::Ioctl`] when the kernel refuses (`EINVAL` when another interrupt type is enabled
-    /// outside this API, `ENOSPC`/`ENOMEM` when the host is out of interrupt vectors).
-    #[doc(alias = "VFIO_DEVICE_SET_IRQS")]
-    pub fn enable_irqs(&self, index: impl Into<IrqIndex>, count: u32) -> Result<Interrupts> {
-        let info = self.irq_info(index)?;
-        if info.count == 0 {
-            return Err(
-                crate::device::irq::Rejection::NoVectors.into_error(self.irq_object(info.index.0))
-            );
-        }
-        if count == 0 || count > info.count {
-            return Err(crate::device::irq::Rejection::OutOfRange {
-                start: 0,
-                count: count.into(),
-                have: info.count,
-            }
-            .into_error(self.irq_object(info.index.0)));
-        }
-        let mut eventfds = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            let e = new_eventfd().map_err(|errno| Error::Syscall {
-                op: "eventfd",
-                object: self.irq_object(info.index.0),
-                errno,
-            })?;
-            eventfds.push(Some(e));
-        }
-        Interrupts::enable(Box::new(self.clone()), info, eventfds)
-    }
-
-    /// Enables vectors `0 .. eventfds.len()` of `index` with the given eventfds (`None` leaves a
-    /// hole: the kernel enables the vector but it signals nothing until one is bound with
-    /// [`Interrupts::set_vector`]), and returns the handle, which now owns them.
-    ///
-    /// # Errors
-    ///
-    /// As [`Device::enable_irqs`], plus [`Error::InvalidArgument`] (`EBADF`, `EINVAL`) for a
-    /// descriptor that is not an open eventfd.
-    #[doc(alias = "VFIO_DEVICE_SET_IRQS")]
-    pub fn enable_irqs_with(
-        &self,
-        index: impl Into<IrqIndex>,
-        eventfds: impl IntoIterator<Item = Option<EventFd>>,
-    ) -> Result<Interrupts> {
-        let info = self.irq_info(index)?;
-        Interrupts::enable(Box::new(self.clone()), info, eventfds.into_iter().collect())
-    }
-
-    fn notifier(&self, index: IrqIndex, what: &str) -> Result<Interrupts> {
-        if !self.flags().contains(crate::device::DeviceFlags::PCI)
-            || index.0 >= self.info().num_irqs
-        {
-            return Err(Error::NotSupported {
-                op: "enable_irqs",
-                object: self.irq_object(index.0),
-                reason: format!("{what} notification is a vfio-pci interrupt index"),
-                errno: Errno::ENOTSUP,
-            });
-        }
-        let info = match self.irq_info(index) {
-            // vfio-pci answers EINVAL for ERR on a device without a PCI Express capability.
-            Err(Error::Ioctl {
-                errno: Errno::EINVAL,
-                ..
-            }) => IrqInfo {
-                index,
-                flags: IrqFlags::empty(),
-                count: 0,
-            },
-            other => other?,
-        };
-        if info.count == 0 {
-            return Err(Error::NotSupported {
-                op: "enable_irqs",
-                object: self.irq_object(index.0),
-                reason: format!(
-                    "the kernel offers no {what} notification for this device{}",
-                    if index == IrqIndex::ERR {
-                        " (it has no PCI Express capability, so no AER)"
-                    } else {
-                        ""
-                    }
-                ),
-                errno: Errno::ENOTSUP,
-            });
-        }
-        self.enable_irqs(index, 1)
-    }
-
-    /// Asks vfio-pci to signal an eventfd when the device reports an uncorrectable (AER) error:
-    /// a one-vector handle on [`IrqIndex::ERR`]. Wait on it like any interrupt; the loopback
-    /// [`Interrupts::trigger`] fires it for testing.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotSupported`] when the device is not a vfio-pci device or has no ERR vector
-    /// (conventional PCI devices have none: the kernel offers it only with a PCI Express
-    /// capability); otherwise as [`Device::enable_irqs`].
-    #[doc(alias = "VFIO_PCI_ERR_IRQ_INDEX")]
-    pub fn notify_errors(&self) -> Result<Interrupts> {
-        self.notifier(IrqIndex::ERR, "AER error")
-    }
-
-    /// Asks vfio-pci to signal an eventfd when the host wants the device back (an unbind from
-    /// vfio-pci, a hot-unplug): a one-vector handle on [`IrqIndex::REQ`]. A driver that sees it
-    /// should quiesce the device and drop every handle to it; the kernel waits for that.
-    ///
-    /// # Errors
-    ///
-    /// As [`Device::notify_errors`].
-    #[doc(alias = "VFIO_PCI_REQ_IRQ_INDEX")]
-    pub fn notify_release_requests(&self) -> Result<Interrupts> {
-        self.notifier(IrqIndex::REQ, "release request")
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use std::collections::VecDeque;
-    use std::sync::Arc;
-
-    /// What the double saw, with eventfds by number.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub(crate) enum Call {
-        /// Trigger + eventfds.
-        Bind(u32, Vec<i32>),
-        /// Trigger + none, count 0.
-        Disable,
-        /// Trigger + none/bool: the loopback.
-        Fire(u32, Vec<bool>),
-        Mask(u32, Vec<bool>),
-        Unmask(u32, Vec<bool>),
-        UnmaskFd(u32, Vec<i32>),
-        MaskFd(u32, Vec<i32>),
-    }
-
-    /// A recording stand-in for the kernel: logs each request, fails the ones it is told to,
-    /// and on disable notes whether the eventfds it was given are still open.
-    #[derive(Debug, Default)]
-    pub(crate) struct Kernel {
-        pub(crate) key: String,
-        pub(crate) log: Mutex<Vec<Call>>,
-        /// Errors for the next calls, in order (`None` = succeed).
-        pub(crate) fail: Mutex<VecDeque<Option<Errno>>>,
-        /// Whether every bound eventfd was open at the last disable.
-        pub(crate) open_at_disable: Mutex<Option<bool>>,
-        /// The bound eventfds by vector (-1: none), to fire them on loopback like the kernel.
-        pub(crate) bound: Mutex<Vec<i32>>,
-    }
-
-    pub(crate) fn fd_is_open(fd: i32) -> bool {
-        std::path::Path::new(&format!("/proc/self/fd/{fd}")).exists()
-    }
-
-    impl Kernel {
-        pub(crate) fn new(key: &str) -> Arc<Kernel> {
-            Arc::new(Kernel {
-                key: key.to_string(),
-                ..Default::default()
-            })
-        }
-
-        pub(crate) fn calls(&self) -> Vec<Call> {
-            self.log.lock().unwrap().clone()
-        }
-
-        pub(crate) fn fail_next(&self, results: &[Option<Errno>]) {
-            self.fail.lock().unwrap().extend(results.iter().copied());
-        }
-    }
-
-    impl Target for Arc<Kernel> {
-        fn set_irqs(
-            &self,
-            info: &IrqInfo,
-            action: IrqAction,
-            start: u32,
-            data: IrqData<'_>,
-        ) -> Result<()> {
-            check_request(info, action, start, &data)
-                .map_err(|r| r.into_error(self.object(info.index)))?;
-            let raw = |f: &[Option<BorrowedFd<'_>>]| -> Vec<i32> {
-                f.iter()
-                    .map(|fd| fd.map_or(-1, |fd| fd.as_raw_fd()))
-                    .collect()
-            };
-            let call = match (action, data) {
-                (IrqAction::Trigger, IrqData::Eventfd(f)) => Call::Bind(start, raw(f)),
-                (IrqAction::Trigger, IrqData::None { count: 0 }) => Call::Disable,
-                (IrqAction::Trigger, IrqData::None { count }) => {
-                    Call::Fire(start, vec![true; count as usize])
-                }
-                (IrqAction::Trigger, IrqData::Bool(b)) => Call::Fire(start, b.to_vec()),
-                (IrqAction::Mask, IrqData::None { count }) => {
-                    Call::Mask(start, vec![true; count as usize])
-                }
-                (IrqAction::Mask, IrqData::Bool(b)) => Call::Mask(start, b.to_vec()),
-                (IrqAction::Unmask, IrqData::None { count }) => {
-                    Call::Unmask(start, vec![true; count as usize])
-                }
-                (IrqAction::Unmask, IrqData::Bool(b)) => Call::Unmask(start, b.to_vec()),
-                (IrqAction::Unmask, IrqData::Eventfd(f)) => Call::UnmaskFd(start, raw(f)),
-                (IrqAction::Mask, IrqData::Eventfd(f)) => Call::MaskFd(start, raw(f)),
-            };
-            self.log.lock().unwrap().push(call.clone());
-            if let Some(Some(errno)) = self.fail.lock().unwrap().pop_front() {
-                return Err(Error::ioctl(
-                    "VFIO_DEVICE_SET_IRQS",
-                    self.object(info.index),
-                    errno,
-                ));
-            }
-            match call {
-                Call::Bind(start, fds) => {
-                    let mut bound = self.bound.lock().unwrap();
-                    let end = start as usize + fds.len();
-                    if bound.len() < end {
-                        bound.resize(end, -1);
-                    }
-                    bound[start as usize..end].copy_from_slice(&fds);
-                }
-                Call::Disable => {
-                    let mut bound = self.bound.lock().unwrap();
-                    let open = bound
-                        .iter()
-                        .filter(|&&fd| fd >= 0)
-                        .all(|&fd| fd_is_open(fd));
-                    *self.open_at_disable.lock().unwrap() = Some(open);
-                    bound.clear();
-                }
-                Call::Fire(start, which) => {
-                    let bound = self.bound.lock().unwrap();
-                    for (i, fire) in which.iter().enumerate() {
-                        let fd = bound.get(start as usize + i).copied().unwrap_or(-1);
-                        if *fire && fd >= 0 {
-                            // SAFETY: test only: `fd` is an eventfd of the handle that is making
-                            // this call, so it is open for the duration of the borrow.
-                            #[allow(unsafe_code)]
-                            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-                            // Like the kernel's eventfd_signal.
-                            nix::unistd::write(fd, &1u64.to_ne_bytes()).unwrap();
-                        }
-                    }
-                }
-                _ => {}
-            }
-            Ok(())
-        }
-
-        fn object(&self, index: IrqIndex) -> Object {
-            Object::Irq {
-                device: self.key.clone(),
-                index: index.0,
-            }
-        }
-
-        fn claim_key(&self) -> String {
-            self.key.clone()
-        }
-
-        fn is_pci(&self) -> bool {
-            true
-        }
-    }
-
-    pub(crate) fn msix_info(count: u32, noresize: bool) -> IrqInfo {
-        let mut flags = IrqFlags::EVENTFD;
-        if noresize {
-            flags |= IrqFlags::NORESIZE;
-        }
-        IrqInfo {
-            index: IrqIndex::MSIX,
-            flags,
-            count,
-        }
-    }
-
-    pub(crate) fn intx_info() -> IrqInfo {
-        IrqInfo {
-            index: IrqIndex::INTX,
-            flags: IrqFlags::EVENTFD | IrqFlags::MASKABLE | IrqFlags::AUTOMASKED,
-            count: 1,
-        }
-    }
-
-    pub(crate) fn eventfds(n: usize) -> Vec<Option<EventFd>> {
-        (0..n).map(|_| Some(new_eventfd().unwrap())).collect()
-    }
-
-    fn numbers(irqs: &Interrupts) -> Vec<i32> {
-        (0..irqs.len())
-            .map(|v| irqs.eventfd(v).map_or(-1, AsRawFd::as_raw_fd))
-            .collect()
-    }
-
-    /// A handle over a fresh double, enabled with `n` new eventfds.
-    pub(crate) fn handle(key: &str, info: IrqInfo, n: usize) -> (Arc<Kernel>, Interrupts) {
-        let kernel = Kernel::new(key);
-        let irqs = Interrupts::enable(Box::new(kernel.clone()), info, eventfds(n)).unwrap();
-        (kernel, irqs)
-    }
-
-    #[test]
-    fn enable_binds_every_vector_from_zero_with_holes() {
-        let kernel = Kernel::new("enable-holes");
-        let mut fds = eventfds(3);
-        fds[1] = None;
-        let irqs = Interrupts::enable(Box::new(kernel.clone()), msix_info(5, true), fds).unwrap();
-        let n = numbers(&irqs);
-        assert_eq!(n[1], -1);
-        assert_eq!(kernel.calls(), vec![Call::Bind(0, n)]);
-        assert_eq!(irqs.len(), 3);
-        assert_eq!(irqs.bound().map(|(v, _)| v).collect::<Vec<_>>(), [0, 2]);
-        assert!(irqs.eventfd(1).is_none() && irqs.eventfd(7).is_none());
-    }
-
-    #[test]
-    fn enable_checks_the_count() {
-        let kernel = Kernel::new("enable-count");
-        for n in [0, 6] {
-            let err = Interrupts::enable(Box::new(kernel.clone()), msix_info(5, true), eventfds(n))
-                .unwrap_err();
-            assert_eq!(err.errno(), Errno::ERANGE, "{err}");
-        }
-        assert!(kernel.calls().is_empty(), "nothing reached the kernel");
-    }
-
-    #[test]
-    fn drop_disables_the_index_before_closing_the_eventfds() {
-        let (kernel, irqs) = handle("drop-order", msix_info(4, true), 4);
-        let fds = numbers(&irqs);
-        assert!(fds.iter().all(|&fd| fd_is_open(fd)));
-        drop(irqs);
-        assert_eq!(kernel.calls().last(), Some(&Call::Disable));
-        assert_eq!(
-            *kernel.open_at_disable.lock().unwrap(),
-            Some(true),
-            "the eventfds were still open when the index was disabled"
-        );
-        // Disabled exactly once, and the claim is released.
-        assert_eq!(
-            kernel
-                .calls()
-                .iter()
-                .filter(|c| **c == Call::Disable)
-                .count(),
-            1
-        );
-        let again = Interrupts::enable(Box::new(kernel.clone()), msix_info(4, true), eventfds(1));
-        assert!(again.is_ok(), "the claim is released on drop");
-    }
-
-    #[test]
-    fn drop_closes_the_eventfds_after_disabling() {
-        // High descriptor numbers, so no other test thread reuses them after they close.
-        let kernel = Kernel::new("drop-close");
-        let high: Vec<Option<EventFd>> = (0..2)
-            .map(|i| {
-                let e = new_eventfd().unwrap();
-                let fd = nix::fcntl::fcntl(
-                    borrow_eventfd(&e),
-                    nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(4000 + i),
-                )
-                .unwrap();
-                // SAFETY: test only: F_DUPFD_CLOEXEC returned a new descriptor that nothing
-                // else owns; the EventFd takes it over.
-                #[allow(unsafe_code)]
-                Some(unsafe { <EventFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-            })
-            .collect();
-        let nums: Vec<i32> = high.iter().flatten().map(AsRawFd::as_raw_fd).collect();
-        assert!(nums.iter().all(|&fd| fd >= 4000));
-        let irqs = Interrupts::enable(Box::new(kernel.clone()), msix_info(2, true), high).unwrap();
-        drop(irqs);
-        assert_eq!(*kernel.open_at_disable.lock().unwrap(), Some(true));
-        assert!(
-            nums.iter().all(|&fd| !fd_is_open(fd)),
-            "the eventfds are closed after the handle is dropped"
-        );
-    }
-
-    #[test]
-    fn drop_ignores_kernel_errors_and_disable_reports_them() {
-        let (kernel, irqs) = handle("drop-errors", msix_info(2, true), 2);
-        kernel.fail_next(&[Some(Errno::EIO)]);
-        drop(irqs); // no panic
-        let (kernel, irqs) = handle("disable-errors", msix_info(2, true), 2);
-        kernel.fail_next(&[Some(Errno::EIO)]);
-        let err = irqs.disable().unwrap_err();
-        assert_eq!(err.errno(), Errno::EIO);
-        assert_eq!(kernel.calls().last(), Some(&Call::Disable));
-    }
-
-    #[test]
-    fn one_handle_per_index_and_one_pci_interrupt_type() {
-        let (kernel, msix) = handle("claims", msix_info(2, true), 1);
-        let again = Interrupts::enable(Box::new(kernel.clone()), msix_info(2, true), eventfds(1));
-        let err = again.unwrap_err();
-        assert_eq!(err.errno(), Errno::EBUSY, "{err}");
-        let err =
-            Interrupts::enable(Box::new(kernel.clone()), intx_info(), eventfds(1)).unwrap_err();
-        assert_eq!(err.errno(), Errno::EBUSY, "{err}");
-        assert!(err.to_string().contains("MSI-X is enabled"), "{err}");
-        // ERR and REQ coexist with any of them.
-        let req = IrqInfo {
-            index: IrqIndex::REQ,
-            flags: IrqFlags::EVENTFD,
-            count: 1,
-        };
-        let r = Interrupts::enable(Box::new(kernel.clone()), req, eventfds(1)).unwrap();
-        // Another device is independent.
-        let (_, _other) = handle("claims-other", intx_info(), 1);
-        drop(msix);
-        let _intx = Interrupts::enable(Box::new(kernel.clone()), intx_info(), eventfds(1)).unwrap();
-        drop(r);
-    }
-
-    #[test]
-    fn changing_and_removing_one_vector_touches_only_that_vector() {
-        let (kernel, mut irqs) = handle("one-vector", msix_info(5, true), 5);
-        let before = numbers(&irqs);
-        let new = new_eventfd().unwrap();
-        let new_fd = new.as_raw_fd();
-        let old = irqs.set_vector(2, Some(new)).unwrap().unwrap();
-        assert_eq!(old.as_raw_fd(), before[2]);
-        let old3 = irqs.remove_vector(3).unwrap().unwrap();
-        assert_eq!(old3.as_raw_fd(), before[3]);
-        assert_eq!(
-            kernel.calls()[1..],
-            [Call::Bind(2, vec![new_fd]), Call::Bind(3, vec![-1])]
-        );
-        assert_eq!(
-            numbers(&irqs),
-            [before[0], before[1], new_fd, -1, before[4]]
-        );
-        // Removing a hole, or past the enabled range, asks nothing of the kernel.
-        assert!(irqs.remove_vector(3).unwrap().is_none());
-        assert_eq!(kernel.calls().len(), 4);
-        // Out of the index's range.
-        let err = irqs.set_vector(5, None).unwrap_err();
-        assert_eq!(err.errno(), Errno::ERANGE, "{err}");
-    }
-
-    #[test]
-    fn noresize_growth_is_a_full_rearm_and_dynamic_growth_is_not() {
-        let (kernel, mut irqs) = handle("rearm", msix_info(5, true), 2);
-        let before = numbers(&irqs);
-        let e = new_eventfd().unwrap();
-        let fd = e.as_raw_fd();
-        assert!(irqs.set_vector(4, Some(e)).unwrap().is_none());
-        assert_eq!(
-            kernel.calls()[1..],
-            [
-                Call::Disable,
-                Call::Bind(0, vec![before[0], before[1], -1, -1, fd])
-            ]
-        );
-        assert_eq!(irqs.len(), 5);
-
-        let (kernel, mut irqs) = handle("dynamic", msix_info(5, false), 2);
-        let e = new_eventfd().unwrap();
-        let fd = e.as_raw_fd();
-        irqs.set_vector(4, Some(e)).unwrap();
-        assert_eq!(kernel.calls()[1..], [Call::Bind(4, vec![fd])]);
-        assert_eq!(irqs.len(), 5);
-        assert!(irqs.eventfd(3).is_none());
-    }
-
-    #[test]
-    fn a_range_with_holes_is_one_request() {
-        let (kernel, mut irqs) = handle("range", msix_info(6, true), 6);
-        let before = numbers(&irqs);
-        let mut new = eventfds(3);
-        new[1] = None;
-        let new_fds: Vec<i32> = new
-            .iter()
-            .map(|e| e.as_ref().map_or(-1, AsRawFd::as_raw_fd))
-            .collect();
-        let old = irqs.set_vectors(2, new).unwrap();
-        let old_fds: Vec<i32> = old
-            .iter()
-            .map(|e| e.as_ref().map_or(-1, AsRawFd::as_raw_fd))
-            .collect();
-        assert_eq!(old_fds, before[2..5]);
-        assert_eq!(kernel.calls()[1..], [Call::Bind(2, new_fds.clone())]);
-        assert_eq!(numbers(&irqs)[2..5], new_fds);
-        assert_eq!(numbers(&irqs)[..2], before[..2]);
-        assert_eq!(numbers(&irqs)[5], before[5]);
-        // Empty or out of range.
-        assert_eq!(
-            irqs.set_vectors(0, Vec::new()).unwrap_err().errno(),
-            Errno::ERANGE
-        );
-        assert_eq!(
-            irqs.set_vectors(5, eventfds(2)).unwrap_err().errno(),
-            Errno::ERANGE
-        );
-        assert_eq!(kernel.calls().len(), 2);
-    }
-
-    #[test]
-    fn a_range_past_the_enabled_part_rearms_and_trailing_holes_are_free() {
-        let (kernel, mut irqs) = handle("range-rearm", msix_info(8, true), 2);
-        let before = numbers(&irqs);
-        // Vectors 1..6: one new eventfd at 3, holes elsewhere; the trailing holes (4, 5) lie
-        // past the enabled range and are dropped from the request.
-        let mut new: Vec<Option<EventFd>> = (0..5).map(|_| None).collect();
-        new[2] = Some(new_eventfd().unwrap());
-        let fd3 = new[2].as_ref().unwrap().as_raw_fd();
-        let old = irqs.set_vectors(1, new).unwrap();
-        assert_eq!(old.len(), 5);
-        assert_eq!(old[0].as_ref().map(AsRawFd::as_raw_fd), Some(before[1]));
-        assert!(old[1..].iter().all(Option::is_none));
-        assert_eq!(
-            kernel.calls()[1..],
-            [Call::Disable, Call::Bind(0, vec![before[0], -1, -1, fd3])]
-        );
-        assert_eq!(irqs.len(), 4);
-        assert_eq!(numbers(&irqs), [before[0], -1, -1, fd3]);
-        // Only holes past the enabled range: nothing to do.
-        let old = irqs.set_vectors(5, (0..3).map(|_| None).collect()).unwrap();
-        assert_eq!(old.len(), 3);
-        assert_eq!(kernel.calls().len(), 3);
-    }
-
-    #[test]
-    fn a_refused_range_puts_the_old_eventfds_back() {
-        let (kernel, mut irqs) = handle("range-rollback", msix_info(4, false), 3);
-        let before = numbers(&irqs);
-        kernel.fail_next(&[Some(Errno::ENOSPC)]);
-        let new = eventfds(3);
-        let new_fds: Vec<i32> = new.iter().flatten().map(AsRawFd::as_raw_fd).collect();
-        let err = irqs.set_vectors(1, new).unwrap_err();
-        assert_eq!(err.errno(), Errno::ENOSPC);
-        // Dynamic MSI-X grows in place; the enabled part (1, 2) is restored.
-        assert_eq!(
-            kernel.calls()[1..],
-            [
-                Call::Bind(1, new_fds),
-                Call::Bind(1, vec![before[1], before[2]])
-            ]
-        );
-        assert_eq!(numbers(&irqs), before);
-    }
-
-    #[test]
-    fn a_refused_change_puts_the_old_eventfd_back() {
-        let (kernel, mut irqs) = handle("rollback", msix_info(3, true), 3);
-        let before = numbers(&irqs);
-        kernel.fail_next(&[Some(Errno::EINVAL)]);
-        let new = new_eventfd().unwrap();
-        let new_fd = new.as_raw_fd();
-        let err = irqs.set_vector(1, Some(new)).unwrap_err();
-        assert_eq!(err.errno(), Errno::EINVAL);
-        assert_eq!(
-            kernel.calls()[1..],
-            [Call::Bind(1, vec![new_fd]), Call::Bind(1, vec![before[1]])]
-        );
-        assert_eq!(numbers(&irqs), before, "the handle is unchanged");
-    }
-
-    #[test]
-    fn a_refused_rearm_restores_the_old_set() {
-        let (kernel, mut irqs) = handle("rearm-rollback", msix_info(4, true), 2);
-        let before = numbers(&irqs);
-        kernel.fail_next(&[None, Some(Errno::ENOSPC)]);
-        let e = new_eventfd().unwrap();
-        let fd = e.as_raw_fd();
-        let err = irqs.set_vector(3, Some(e)).unwrap_err();
-        assert_eq!(err.errno(), Errno::ENOSPC);
-        assert_eq!(
-            kernel.calls()[1..],
-            [
-                Call::Disable,
-                Call::Bind(0, vec![before[0], before[1], -1, fd]),
-                Call::Bind(0, before.clone()),
-            ]
-        );
-        assert_eq!(numbers(&irqs), before);
-        assert_eq!(irqs.len(), 2);
-    }
-
-    #[test]
-    fn loopback_mask_and_unmask_requests() {
-        let (kernel, irqs) = handle("loopback", msix_info(4, true), 3);
-        irqs.trigger(1).unwrap();
-        irqs.trigger_many(0, &[true, false, true]).unwrap();
-        assert_eq!(
-            kernel.calls()[1..],
-            [
-                Call::Fire(1, vec![true]),
-                Call::Fire(0, vec![true, false, true])
-            ]
-        );
-        // The double fires the eventfds like the kernel.
-        assert_eq!(irqs.try_wait(0).unwrap(), Some(1));
-        assert_eq!(irqs.try_wait(1).unwrap(), Some(1));
-        assert_eq!(irqs.try_wait(2).unwrap(), Some(1));
-        // Vector 3 is not enabled: the kernel would refuse, the handle says why.
-        let err = irqs.trigger(3).unwrap_err();
-        assert_eq!(err.errno(), Errno::ERANGE, "{err}");
-        let err = irqs.trigger_many(2, &[true, true]).unwrap_err();
-        assert_eq!(err.errno(), Errno::ERANGE, "{err}");
-        // MSI-X is not maskable.
-        let err = irqs.mask(0).unwrap_err();
-        assert!(matches!(err, Error::NotSupported { .. }), "{err}");
-        assert_eq!(kernel.calls().len(), 3);
-
-        let (kernel, mut intx) = handle("intx-mask", intx_info(), 1);
-        intx.mask(0).unwrap();
-        intx.unmask(0).unwrap();
-        intx.mask_many(0, &[true]).unwrap();
-        intx.unmask_many(0, &[false]).unwrap();
-        let resample = new_eventfd().unwrap();
-        let rfd = resample.as_raw_fd();
-        assert!(intx
-            .set_unmask_eventfd(0, Some(resample))
-            .unwrap()
-            .is_none());
-        assert_eq!(intx.unmask_eventfd(0).map(AsRawFd::as_raw_fd), Some(rfd));
-        let err = intx.unmask(1).unwrap_err();
-        assert_eq!(err.errno(), Errno::ERANGE, "{err}");
-        drop(intx);
-        assert_eq!(
-            kernel.calls()[1..],
-            [
-                Call::Mask(0, vec![true]),
-                Call::Unmask(0, vec![true]),
-                Call::Mask(0, vec![true]),
-                Call::Unmask(0, vec![false]),
-                Call::UnmaskFd(0, vec![rfd]),
-                // Teardown: the unmask eventfd, then the triggers.
-                Call::UnmaskFd(0, vec![-1]),
-                Call::Disable,
-            ]
-        );
-    }
-
-    #[test]
-    fn interrupts_is_send_and_sync() {
-        fn check<T: Send + Sync>() {}
-        check::<Interrupts>();
     }
 }

@@ -268,7 +268,9 @@ impl Device {
             object: object(),
             reason: match why {
                 NotAnEventfd::Closed => format!("fd {} is not open", eventfd.as_raw_fd()),
-                NotAnEventfd::OtherFile => format!("fd {} is not an eventfd", eventfd.as_raw_fd()),
+                NotAnEventfd::OtherFile | NotAnEventfd::Blocking => {
+                    format!("fd {} is not an eventfd", eventfd.as_raw_fd())
+                }
             },
             errno: why.errno(),
         })?;

@@ -69,10 +69,17 @@
 
 #[cfg(feature = "async")]
 mod asyncfd;
+pub(crate) mod claim;
+mod enable;
+#[cfg(test)]
+pub(crate) mod fake;
 pub(crate) mod fd;
 mod interrupts;
 mod ioeventfd;
 mod wait;
+
+#[cfg(test)]
+mod tests;
 
 #[cfg(feature = "async")]
 pub use asyncfd::AsyncVector;

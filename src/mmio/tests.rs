@@ -1,9 +1,41 @@
 //! Unit tests of `Region` over a memfd standing in for a device fd.
 #![allow(clippy::single_range_in_vec_init)]
 
+use std::ops::Range;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use super::backing::Backing;
+use super::raw::RawRegion;
 use super::*;
-use crate::device::RegionCap;
+use crate::device::{RegionCap, RegionFlags, RegionIndex, RegionInfo};
+use crate::error::{Errno, Error};
 use crate::uapi::caps::SparseArea;
+
+/// A plain file standing in for a device fd.
+#[derive(Debug)]
+struct TestFile(std::fs::File);
+
+impl Backing for TestFile {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+
+    fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
+        nix::sys::uio::pread(&self.0, buf, offset)
+    }
+
+    fn pwrite(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
+        nix::sys::uio::pwrite(&self.0, buf, offset)
+    }
+
+    fn name(&self) -> &str {
+        "test-file"
+    }
+}
+
+type Region = RawRegion<TestFile>;
 
 const PAGE: u64 = 4096;
 
@@ -47,7 +79,7 @@ fn region(
 ) -> Region {
     let at = 2 * PAGE;
     Region::new(
-        Backing::File(file(at, size)),
+        TestFile(file(at, size)),
         info(flags, size, at, sparse),
         &MapOptions::new(),
         exclude,
@@ -82,9 +114,7 @@ fn typed_accessors_are_little_endian_on_both_paths() {
     }
     // The unmapped page was really served by pwrite: the file has the value.
     let mut b = [0u8; 4];
-    let Backing::File(f) = &r.backing else {
-        unreachable!()
-    };
+    let f = &r.backing.0;
     nix::sys::uio::pread(f, &mut b, (2 * PAGE + 0x1010) as i64).unwrap();
     assert_eq!(u32::from_le_bytes(b), 0xa1b2_c3d4);
 }
@@ -181,9 +211,7 @@ fn read_only_and_write_only_regions() {
         "{e}"
     );
     wo.write_u32(8, 0x0bad_cafe).unwrap();
-    let Backing::File(f) = &wo.backing else {
-        unreachable!()
-    };
+    let f = &wo.backing.0;
     let mut b = [0u8; 4];
     nix::sys::uio::pread(f, &mut b, (2 * PAGE + 8) as i64).unwrap();
     assert_eq!(u32::from_le_bytes(b), 0x0bad_cafe);
@@ -231,7 +259,7 @@ fn sub_page_region_stops_at_its_size() {
 fn never_and_required_policies() {
     let at = 2 * PAGE;
     let r = Region::new(
-        Backing::File(file(at, PAGE)),
+        TestFile(file(at, PAGE)),
         info(rw_mmap(), PAGE, at, None),
         MapOptions::new().never_map(),
         &[],
@@ -241,7 +269,7 @@ fn never_and_required_policies() {
     assert_eq!(r.read_u16(2).unwrap(), 0x0302);
 
     let e = Region::new(
-        Backing::File(file(at, PAGE)),
+        TestFile(file(at, PAGE)),
         info(RegionFlags::READ | RegionFlags::WRITE, PAGE, at, None),
         MapOptions::new().require_map(),
         &[],
@@ -255,7 +283,7 @@ fn never_and_required_policies() {
 fn zero_size_and_malformed_regions_are_refused() {
     let at = 2 * PAGE;
     let e = Region::new(
-        Backing::File(file(at, PAGE)),
+        TestFile(file(at, PAGE)),
         info(RegionFlags::empty(), 0, at, None),
         &MapOptions::new(),
         &[],
@@ -274,7 +302,7 @@ fn zero_size_and_malformed_regions_are_refused() {
     assert!(e.to_string().contains("no BAR0"), "{e}");
 
     let e = Region::new(
-        Backing::File(file(at, PAGE)),
+        TestFile(file(at, PAGE)),
         info(
             rw_mmap() | RegionFlags::CAPS,
             PAGE,
@@ -295,7 +323,7 @@ fn a_failed_mmap_is_a_typed_error() {
     let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f));
     let ro = std::fs::File::open(path).unwrap();
     let e = Region::new(
-        Backing::File(ro),
+        TestFile(ro),
         info(rw_mmap(), PAGE, 0, None),
         &MapOptions::new(),
         &[],
@@ -317,7 +345,7 @@ fn a_failed_mmap_is_a_typed_error() {
 #[test]
 fn region_is_send_and_sync() {
     fn is_send_sync<T: Send + Sync>() {}
-    is_send_sync::<Region>();
+    is_send_sync::<super::Region>();
 }
 
 proptest::proptest! {

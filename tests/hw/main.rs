@@ -9,10 +9,13 @@
 //! This first module talks to the kernel with raw `libc` ioctls, to check the environment itself
 //! independently of the crate's API.
 
+mod alloc;
 mod common;
 mod core;
+mod decoding;
 mod dma;
 mod groups;
+mod hotpath;
 mod iommufd;
 mod irq;
 mod kernel;

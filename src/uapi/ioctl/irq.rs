@@ -8,7 +8,68 @@ use super::{fail, ioctl_ptr, DeviceFd, Res};
 use crate::uapi::buf::ArgszBuf;
 use crate::uapi::vfio;
 
+/// The most `DATA_BOOL` entries [`DeviceFd::set_irqs_small`] carries on the stack.
+pub(crate) const SMALL_IRQ_SET: usize = 64;
+
+/// A `vfio_irq_set` with room for a short data array, built on the stack.
+#[repr(C)]
+struct SmallIrqSet {
+    set: vfio::vfio_irq_set,
+    data: [u8; SMALL_IRQ_SET],
+}
+
+// The data array starts right after the header, as in the kernel's struct.
+const _: () = assert!(std::mem::offset_of!(SmallIrqSet, data) == size_of::<vfio::vfio_irq_set>());
+
 impl DeviceFd {
+    /// `VFIO_DEVICE_SET_IRQS` without a heap buffer, for the hot requests: `DATA_NONE`
+    /// (`bools` is `None`, `count` vectors) or `DATA_BOOL` with at most [`SMALL_IRQ_SET`]
+    /// entries. `flags` is the action bit; the data bit is added here. `None` when `bools` is
+    /// too long for the stack form.
+    pub(crate) fn set_irqs_small(
+        &self,
+        index: u32,
+        action: u32,
+        start: u32,
+        count: u32,
+        bools: Option<&[bool]>,
+    ) -> Option<Res<()>> {
+        let header = size_of::<vfio::vfio_irq_set>();
+        let mut request = SmallIrqSet {
+            set: vfio::vfio_irq_set {
+                argsz: header as u32,
+                flags: action | vfio::VFIO_IRQ_SET_DATA_NONE,
+                index,
+                start,
+                count,
+            },
+            data: [0; SMALL_IRQ_SET],
+        };
+        if let Some(bools) = bools {
+            if bools.len() > SMALL_IRQ_SET {
+                return None;
+            }
+            for (d, &b) in request.data.iter_mut().zip(bools) {
+                *d = u8::from(b);
+            }
+            request.set.argsz = (header + bools.len()) as u32;
+            request.set.flags = action | vfio::VFIO_IRQ_SET_DATA_BOOL;
+            request.set.count = bools.len() as u32;
+        }
+        // SAFETY: kind: device fd; argument: a vfio_irq_set followed by its data array in one
+        // #[repr(C)] struct (the data starts right after the 20-byte header, where the kernel
+        // reads it), with argsz covering exactly the header and the entries used; read during
+        // the call only.
+        let result = unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_DEVICE_SET_IRQS,
+                (&raw mut request).cast(),
+            )
+        };
+        Some(result.map(drop).map_err(fail("VFIO_DEVICE_SET_IRQS")))
+    }
+
     /// `VFIO_DEVICE_SET_IRQS` with a request built by [`super::buf::irq_set`].
     pub(crate) fn set_irqs(&self, request: &ArgszBuf) -> Res<()> {
         let mut request = request.clone();

@@ -1,0 +1,162 @@
+//! Hardware tests of memory decoding and mapped BARs: vfio-pci zaps a device's BAR mappings
+//! when the command register's memory bit is cleared and answers accesses through them with
+//! SIGBUS, so the crate refuses to clear it under a mapped BAR (`uvfio::mmio`, "Memory
+//! decoding"). The dangerous sequences run in a forked child, so that a SIGBUS fails the test
+//! instead of killing the test binary.
+
+use std::panic::AssertUnwindSafe;
+
+use uvfio::device::RegionIndex;
+use uvfio::mmio::MapOptions;
+use uvfio::pci::config::{BusMaster, Command, MemoryDecodingOff, COMMAND};
+use uvfio::Errno;
+
+use crate::common::device;
+use crate::regions::open;
+
+/// The low byte of edu's identification register (BAR0 offset 0).
+const EDU_ID: u32 = 0xed;
+
+/// Runs `f` in a forked child; `Ok(exit code)` when it exits, `Err(signal)` when a signal
+/// ends it. `f` returns the exit code (a panic is 101).
+fn in_child(f: impl FnOnce() -> i32) -> Result<i32, i32> {
+    // SAFETY: the child only runs `f` (this test's own accesses, no lock another thread can
+    // hold: glibc's malloc is fork-safe) and leaves with `_exit`, running no destructor and
+    // no atexit handler of the parent's state.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let code = std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or(101);
+        // SAFETY: ends the child without unwinding into the test harness.
+        unsafe { libc::_exit(code) }
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child made above; `status` is a valid out pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
+    if libc::WIFSIGNALED(status) {
+        Err(libc::WTERMSIG(status))
+    } else {
+        Ok(libc::WEXITSTATUS(status))
+    }
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn clearing_memory_decoding_under_a_mapped_bar_is_a_typed_error_not_sigbus() {
+    let d = open(&device("UVFIO_TEST_EDU"));
+    let bar0 = d.region(RegionIndex::BAR0).unwrap();
+    assert!(bar0.is_mapped(0), "{bar0:?}");
+    let config = d.pci_config().unwrap();
+    assert_eq!(bar0.read_u32(0).unwrap() & 0xff, EDU_ID);
+
+    // What safe code could do: turn decoding off, then read the mapped BAR. Before the fix the
+    // write went through and the read killed the child with SIGBUS.
+    let ended = in_child(|| {
+        let cleared = config.update_command(|c| c - Command::MEMORY);
+        let id = bar0.read_u32(0);
+        match (cleared, id) {
+            (Err(e), Ok(id)) if e.errno() == Errno::EBUSY && id & 0xff == EDU_ID => 0,
+            (Ok(_), _) => 2,
+            _ => 1,
+        }
+    });
+    // Put decoding back in case the child did turn it off.
+    config.enable_memory_space().unwrap();
+    assert_eq!(
+        ended,
+        Ok(0),
+        "the child ended with {ended:?} (Err(7): killed by SIGBUS; Ok(2): the write was let \
+         through)"
+    );
+
+    // The same from this process, by every way the crate writes config space.
+    let err = config.set_command(Command::IO).unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    assert!(err.to_string().contains("SIGBUS"), "{err}");
+    let raw = d.region(RegionIndex::CONFIG).unwrap();
+    let err = raw.write_u8(COMMAND, 0).unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    let mut header = [0u8; 8];
+    raw.read_bytes(0, &mut header).unwrap();
+    header[4] &= !0x02;
+    let err = raw.write_bytes(0, &header).unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    // Through a second fd of the same device: the state is the device's.
+    let d2 = d.group().unwrap().open_device(d.name()).unwrap();
+    assert!(!d2.same_as(&d));
+    let err = d2
+        .pci_config()
+        .unwrap()
+        .update_command(|c| c - Command::MEMORY)
+        .unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    // Writes that keep decoding on, or do not touch it, go through.
+    config.set_bus_master(true).unwrap();
+    config.set_bus_master(false).unwrap();
+    raw.write_u8(COMMAND + 1, config.read_u8(COMMAND + 1).unwrap())
+        .unwrap();
+    assert!(config.command().unwrap().contains(Command::MEMORY));
+    assert_eq!(bar0.read_u32(0).unwrap() & 0xff, EDU_ID);
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn memory_decoding_off_needs_no_mapped_bar_and_blocks_new_ones() {
+    let d = open(&device("UVFIO_TEST_EDU"));
+    let config = d.pci_config().unwrap();
+    let bar0 = d.region(RegionIndex::BAR0).unwrap();
+    let err = config.memory_decoding_off().unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    drop(bar0);
+
+    let off: MemoryDecodingOff = config.memory_decoding_off().unwrap();
+    assert!(!config.command().unwrap().contains(Command::MEMORY));
+    // No mapped BAR while it lives; the pread path reports the kernel's EIO instead.
+    let err = d.region(RegionIndex::BAR0).unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    let slow = d
+        .region_with(RegionIndex::BAR0, MapOptions::new().never_map())
+        .unwrap();
+    assert_eq!(slow.read_u32(0).unwrap_err().errno(), Errno::EIO);
+    assert_eq!(
+        config.memory_decoding_off().unwrap_err().errno(),
+        Errno::EBUSY,
+        "one guard at a time"
+    );
+    // The guard is owned: it can move to another thread or into a driver's state.
+    let off = std::thread::spawn(move || off).join().unwrap();
+    drop(off);
+    assert!(config.command().unwrap().contains(Command::MEMORY));
+    let bar0 = d.region(RegionIndex::BAR0).unwrap();
+    assert_eq!(bar0.read_u32(0).unwrap() & 0xff, EDU_ID);
+    assert_eq!(slow.read_u32(0).unwrap() & 0xff, EDU_ID);
+
+    // release() reports what drop ignores.
+    drop(bar0);
+    config.memory_decoding_off().unwrap().release().unwrap();
+    assert!(config.command().unwrap().contains(Command::MEMORY));
+}
+
+/// A driver's state holding its guards: no borrow of a `PciConfig` needed.
+struct Driver {
+    _bus_master: BusMaster,
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn bus_master_guard_is_owned_and_lives_in_a_driver_struct() {
+    let d = open(&device("UVFIO_TEST_EDU"));
+    let driver = {
+        let config = d.pci_config().unwrap();
+        Driver {
+            _bus_master: config.bus_master().unwrap(),
+        }
+        // `config` is gone; the guard keeps its own handle.
+    };
+    let config = d.pci_config().unwrap();
+    assert!(config.command().unwrap().contains(Command::BUS_MASTER));
+    let driver = std::thread::spawn(move || driver).join().unwrap();
+    drop(driver);
+    assert!(!config.command().unwrap().contains(Command::BUS_MASTER));
+}

@@ -30,11 +30,7 @@ use crate::error::{Errno, Error, Result};
 use crate::uapi::ioctl::{dma_logging_bitmap_words, Cause, Failed};
 use crate::uapi::vfio;
 
-/// `VFIO_DEVICE_FEATURE_MIG_DATA_SIZE` (Linux 6.2; newer than the 6.1 header of
-/// [`uapi::vfio`](crate::uapi::vfio)).
-const VFIO_DEVICE_FEATURE_MIG_DATA_SIZE: u32 = 9;
-/// `VFIO_DEVICE_FEATURE_BUS_MASTER` (Linux 6.7; newer than the 6.1 header).
-const VFIO_DEVICE_FEATURE_BUS_MASTER: u32 = 10;
+use vfio::{VFIO_DEVICE_FEATURE_BUS_MASTER, VFIO_DEVICE_FEATURE_MIG_DATA_SIZE};
 
 /// A `VFIO_DEVICE_FEATURE_*` number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -126,7 +122,7 @@ bitflags::bitflags! {
         /// `VFIO_MIGRATION_P2P`: RUNNING_P2P as well.
         const P2P = vfio::VFIO_MIGRATION_P2P;
         /// `VFIO_MIGRATION_PRE_COPY` (Linux 6.2): PRE_COPY and PRE_COPY_P2P.
-        const PRE_COPY = 1 << 2;
+        const PRE_COPY = vfio::VFIO_MIGRATION_PRE_COPY;
         // Flags a newer kernel may add are kept.
         const _ = !0;
     }
@@ -150,9 +146,9 @@ impl MigState {
     /// `VFIO_DEVICE_STATE_RUNNING_P2P`.
     pub const RUNNING_P2P: MigState = MigState(vfio::VFIO_DEVICE_STATE_RUNNING_P2P);
     /// `VFIO_DEVICE_STATE_PRE_COPY` (Linux 6.2).
-    pub const PRE_COPY: MigState = MigState(6);
+    pub const PRE_COPY: MigState = MigState(vfio::VFIO_DEVICE_STATE_PRE_COPY);
     /// `VFIO_DEVICE_STATE_PRE_COPY_P2P` (Linux 6.2).
-    pub const PRE_COPY_P2P: MigState = MigState(7);
+    pub const PRE_COPY_P2P: MigState = MigState(vfio::VFIO_DEVICE_STATE_PRE_COPY_P2P);
 }
 
 fn not_supported(device: &Device, op: &'static str, feature: Feature, errno: Errno) -> Error {

@@ -80,12 +80,22 @@ pub struct DeviceInfo {
 
 impl DeviceInfo {
     fn parse(bytes: &[u8]) -> std::result::Result<DeviceInfo, crate::error::Malformation> {
-        let fixed = std::mem::size_of::<vfio::vfio_device_info>();
-        let Some(raw) = read_pod::<vfio::vfio_device_info>(bytes, 0) else {
+        // Kernels before 6.4 end the struct at `cap_offset` (20 bytes, no `pad`) and start the
+        // capability chain right there: the chain may begin at offset 20.
+        let fixed = std::mem::offset_of!(vfio::vfio_device_info, pad);
+        if bytes.len() < fixed {
             return Err(crate::error::Malformation::Other(format!(
                 "the answer is {} bytes, shorter than the fixed part",
                 bytes.len()
             )));
+        }
+        let mut head = [0u8; std::mem::size_of::<vfio::vfio_device_info>()];
+        let n = bytes.len().min(head.len());
+        head[..n].copy_from_slice(&bytes[..n]);
+        let Some(raw) = read_pod::<vfio::vfio_device_info>(&head, 0) else {
+            return Err(crate::error::Malformation::Other(
+                "the fixed part does not read as vfio_device_info".to_string(),
+            ));
         };
         let flags = DeviceFlags::from_bits_retain(raw.flags);
         let mut out = DeviceInfo {
@@ -287,6 +297,20 @@ mod tests {
                 id: 0x7777,
                 version: 1
             }]
+        );
+
+        // A 6.1 kernel's answer: the 20-byte struct (no `pad`) with the chain right after it.
+        let mut tail61 = Vec::new();
+        tail61.extend_from_slice(&0x7777u16.to_ne_bytes());
+        tail61.extend_from_slice(&1u16.to_ne_bytes());
+        tail61.extend_from_slice(&0u32.to_ne_bytes());
+        let info61 =
+            DeviceInfo::parse(&info_bytes(vfio::VFIO_DEVICE_FLAGS_CAPS, 1, 1, 20, &tail61))
+                .unwrap();
+        assert_eq!(
+            info61.caps.len(),
+            1,
+            "a chain at offset 20 (6.1's layout) is read"
         );
 
         // The chain points past the end.

@@ -70,6 +70,7 @@ pub(crate) fn request(offset: u64, value: IoValue, fd: i32) -> vfio::vfio_device
         offset,
         data: value.data(),
         fd,
+        reserved: 0,
     }
 }
 

@@ -1,7 +1,8 @@
 //! `<linux/vfio.h>`: constants, structs and ioctl numbers under the kernel's names.
 //!
-//! This module is a hand-written transcription of the Linux VFIO uAPI header (checked against
-//! linux-libc-dev 6.1). Every item keeps the kernel's spelling, so `grep VFIO_IRQ_SET_DATA_EVENTFD`
+//! This module is a hand-written transcription of the Linux VFIO uAPI header of 6.12 (checked
+//! against the headers of the kernel source the project's test kernel is built from; everything
+//! of 6.1 is unchanged, 6.12 only adds). Every item keeps the kernel's spelling, so `grep VFIO_IRQ_SET_DATA_EVENTFD`
 //! finds the same thing in this file and in `include/uapi/linux/vfio.h`. Nothing here is typed
 //! or checked; the safe layers above add bitflags, enums and buffer handling.
 //!
@@ -78,30 +79,35 @@
 //! assert_eq!(&info.as_bytes()[..4], &40u32.to_ne_bytes());
 //! ```
 //!
-//! A padded one is not (it once was, as the crate's own `Pod`, and its uninitialised padding
-//! reached a `&[u8]`):
+//! A padded one is not (padded structs once were, as the crate's own `Pod`, and their
+//! uninitialised padding reached a `&[u8]`):
 //!
 //! ```compile_fail,E0277
-//! use uvfio::uapi::vfio::vfio_iommu_type1_info;
+//! use uvfio::uapi::vfio::vfio_iommu_type1_info_cap_migration;
 //! use uvfio::zerocopy::IntoBytes;
-//! let info = vfio_iommu_type1_info::default();
-//! let _padding_too = info.as_bytes(); // bytes 20..24 are padding
+//! let cap = vfio_iommu_type1_info_cap_migration::default();
+//! let _padding_too = cap.as_bytes(); // bytes 12..16 are padding
 //! ```
 //!
-//! ```compile_fail,E0277
-//! use uvfio::uapi::vfio::vfio_device_ioeventfd;
-//! use uvfio::zerocopy::IntoBytes;
-//! let _ = vfio_device_ioeventfd::default().as_bytes(); // bytes 28..32 are padding
-//! ```
+//! nor is one with a union whose members differ in what bytes they cover:
 //!
 //! ```compile_fail,E0277
 //! use uvfio::uapi::vfio::vfio_device_gfx_plane_info;
 //! use uvfio::zerocopy::IntoBytes;
-//! let _ = vfio_device_gfx_plane_info::default().as_bytes(); // bytes 60..64 are padding
+//! let _ = vfio_device_gfx_plane_info::default().as_bytes();
 //! ```
 //!
-//! The ABI test (`tests/abi.rs`) compiles a C program against the system header and compares
-//! every size, alignment, field offset, field type, constant and request number with this file.
+//! The 6.12 header names what was padding in 6.1 in `vfio_iommu_type1_info` (`pad`),
+//! `vfio_device_ioeventfd` and `vfio_device_gfx_plane_info` (`reserved`); the first two are
+//! therefore plain bytes now.
+//!
+//! The ABI test (`tests/abi/`) compiles a C program against that header and compares every
+//! size, alignment, field offset, field type, constant and request number with this file.
+//!
+//! Some structs grew an explicit `pad`/`reserved` field in 6.x where older headers had implicit
+//! padding ([`vfio_device_info`], [`vfio_iommu_type1_info`], [`vfio_device_ioeventfd`],
+//! [`vfio_device_gfx_plane_info`]); the layouts are the same except [`vfio_device_info`], which
+//! 6.1 kernels treat as 20 bytes (their capability chain starts at offset 20).
 //!
 //! # Safety
 //!
@@ -234,6 +240,9 @@ pub struct vfio_device_info {
     pub num_irqs: u32,
     /// Offset of the first capability from the start of this struct.
     pub cap_offset: u32,
+    /// Padding (6.4+); kernels before it end the struct at `cap_offset` (20 bytes) and may
+    /// start the capability chain right there.
+    pub pad: u32,
 }
 /// Device flag: the device supports `VFIO_DEVICE_RESET`.
 pub const VFIO_DEVICE_FLAGS_RESET: u32 = 1 << 0;
@@ -251,6 +260,8 @@ pub const VFIO_DEVICE_FLAGS_AP: u32 = 1 << 5;
 pub const VFIO_DEVICE_FLAGS_FSL_MC: u32 = 1 << 6;
 /// Device flag: the info reply may carry a capability chain.
 pub const VFIO_DEVICE_FLAGS_CAPS: u32 = 1 << 7;
+/// Device flag: vfio-cdx (AMD CDX bus) device.
+pub const VFIO_DEVICE_FLAGS_CDX: u32 = 1 << 8;
 /// Reads device information into a [`vfio_device_info`].
 pub const VFIO_DEVICE_GET_INFO: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 7);
 
@@ -273,6 +284,28 @@ pub const VFIO_DEVICE_INFO_CAP_ZPCI_GROUP: u16 = 2;
 pub const VFIO_DEVICE_INFO_CAP_ZPCI_UTIL: u16 = 3;
 /// Device-info capability ID: s390 zPCI function path.
 pub const VFIO_DEVICE_INFO_CAP_ZPCI_PFIP: u16 = 4;
+/// Device-info capability ID: the PCIe AtomicOp completer sizes the root port supports.
+pub const VFIO_DEVICE_INFO_CAP_PCI_ATOMIC_COMP: u16 = 5;
+
+/// Capability [`VFIO_DEVICE_INFO_CAP_PCI_ATOMIC_COMP`].
+#[repr(C)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct vfio_device_info_cap_pci_atomic_comp {
+    /// The capability header.
+    pub header: vfio_info_cap_header,
+    /// `VFIO_PCI_ATOMIC_COMP*` bits.
+    pub flags: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+/// AtomicOp completion of 32-bit operands is supported.
+pub const VFIO_PCI_ATOMIC_COMP32: u32 = 1 << 0;
+/// AtomicOp completion of 64-bit operands is supported.
+pub const VFIO_PCI_ATOMIC_COMP64: u32 = 1 << 1;
+/// AtomicOp completion of 128-bit operands is supported.
+pub const VFIO_PCI_ATOMIC_COMP128: u32 = 1 << 2;
 
 // ---------------------------------------------------------------------------------------------
 // Device ioctls: regions
@@ -630,6 +663,11 @@ pub const VFIO_CCW_REQ_IRQ_INDEX: u32 = 2;
 /// Number of vfio-ccw IRQ indices.
 pub const VFIO_CCW_NUM_IRQS: u32 = 3;
 
+/// vfio-ap IRQ index of the device-release request notification.
+pub const VFIO_AP_REQ_IRQ_INDEX: u32 = 0;
+/// Number of vfio-ap IRQ indices.
+pub const VFIO_AP_NUM_IRQS: u32 = 1;
+
 // ---------------------------------------------------------------------------------------------
 // PCI hot reset
 // ---------------------------------------------------------------------------------------------
@@ -640,7 +678,9 @@ pub const VFIO_CCW_NUM_IRQS: u32 = 3;
     Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
 )]
 pub struct vfio_pci_dependent_device {
-    /// IOMMU group of the device.
+    /// IOMMU group of the device; with [`VFIO_PCI_HOT_RESET_FLAG_DEV_ID`] in the info's flags
+    /// (a cdev device), its iommufd device id instead, or [`VFIO_PCI_DEVID_NOT_OWNED`]. (C: an
+    /// anonymous union of `group_id` and `devid`, both `__u32`.)
     pub group_id: u32,
     /// PCI segment (domain).
     pub segment: u16,
@@ -665,6 +705,16 @@ pub struct vfio_pci_hot_reset_info {
     /// Number of dependent devices (filled in even when they do not fit).
     pub count: u32,
 }
+/// [`vfio_pci_dependent_device::group_id`] as a device id: an affected device this iommufd
+/// does not have open (so a hot reset is refused).
+pub const VFIO_PCI_DEVID_NOT_OWNED: u32 = u32::MAX;
+/// [`vfio_pci_dependent_device::group_id`] as a device id: an affected device this iommufd
+/// owns that has no id yet (opened but not bound).
+pub const VFIO_PCI_DEVID_OWNED: u32 = 0;
+/// Hot reset info flag: the entries carry device ids (the device was opened through its cdev).
+pub const VFIO_PCI_HOT_RESET_FLAG_DEV_ID: u32 = 1 << 0;
+/// Hot reset info flag: every affected device is owned by the caller's iommufd.
+pub const VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED: u32 = 1 << 1;
 /// Lists the devices a PCI hot reset of this device would affect.
 pub const VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: IoctlRequest =
     nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 12);
@@ -820,6 +870,8 @@ pub struct vfio_device_gfx_plane_info {
     pub y_hot: u32,
     /// C anonymous union: `region_index` or `dmabuf_id`, depending on `flags`.
     pub u: vfio_device_gfx_plane_info_u,
+    /// Reserved, zero (6.x names the former implicit padding).
+    pub reserved: u32,
 }
 /// Graphics plane flag: only probe whether the given plane type is supported.
 pub const VFIO_GFX_PLANE_TYPE_PROBE: u32 = 1 << 0;
@@ -840,7 +892,9 @@ pub const VFIO_DEVICE_GET_GFX_DMABUF: IoctlRequest =
 
 /// Argument of `VFIO_DEVICE_IOEVENTFD`.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, Immutable, KnownLayout)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_device_ioeventfd {
     /// Size of this struct.
     pub argsz: u32,
@@ -852,6 +906,8 @@ pub struct vfio_device_ioeventfd {
     pub data: u64,
     /// Eventfd that triggers the write, -1 to remove it.
     pub fd: i32,
+    /// Reserved, zero (6.x names the former implicit padding).
+    pub reserved: u32,
 }
 /// ioeventfd width: 1-byte write.
 pub const VFIO_DEVICE_IOEVENTFD_8: u32 = 1 << 0;
@@ -911,6 +967,8 @@ pub struct vfio_device_feature_migration {
 pub const VFIO_MIGRATION_STOP_COPY: u64 = 1 << 0;
 /// Migration flag: the RUNNING_P2P state is supported as well.
 pub const VFIO_MIGRATION_P2P: u64 = 1 << 1;
+/// Migration flag: the PRE_COPY (and, with P2P, PRE_COPY_P2P) states are supported.
+pub const VFIO_MIGRATION_PRE_COPY: u64 = 1 << 2;
 /// Feature: which migration states the device supports.
 pub const VFIO_DEVICE_FEATURE_MIGRATION: u32 = 1;
 
@@ -940,6 +998,31 @@ pub const VFIO_DEVICE_STATE_STOP_COPY: u32 = 3;
 pub const VFIO_DEVICE_STATE_RESUMING: u32 = 4;
 /// Migration state: running, but no new peer-to-peer DMA.
 pub const VFIO_DEVICE_STATE_RUNNING_P2P: u32 = 5;
+/// Migration state: running, initial state readable through the data fd ahead of STOP_COPY.
+pub const VFIO_DEVICE_STATE_PRE_COPY: u32 = 6;
+/// Migration state: PRE_COPY without new peer-to-peer DMA.
+pub const VFIO_DEVICE_STATE_PRE_COPY_P2P: u32 = 7;
+/// One more than the highest migration state.
+pub const VFIO_DEVICE_STATE_NR: u32 = 8;
+
+/// Argument of [`VFIO_MIG_GET_PRECOPY_INFO`], issued on the migration data fd.
+#[repr(C, align(8))]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct vfio_precopy_info {
+    /// Size of this struct.
+    pub argsz: u32,
+    /// No flags are defined.
+    pub flags: u32,
+    /// Bytes of initial state still to read.
+    pub initial_bytes: u64,
+    /// Bytes of state that changed since, to read.
+    pub dirty_bytes: u64,
+}
+/// Reads how much PRE_COPY data is pending, on the migration data fd.
+pub const VFIO_MIG_GET_PRECOPY_INFO: IoctlRequest =
+    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 21);
 
 /// Feature: allow the device to enter a low power state.
 pub const VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY: u32 = 3;
@@ -1010,13 +1093,44 @@ pub struct vfio_device_feature_dma_logging_report {
 /// Feature: read and clear the device's DMA write log.
 pub const VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT: u32 = 8;
 
+/// Payload of [`VFIO_DEVICE_FEATURE_MIG_DATA_SIZE`].
+#[repr(C, align(8))]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct vfio_device_feature_mig_data_size {
+    /// Estimated bytes of STOP_COPY data.
+    pub stop_copy_length: u64,
+}
+/// Feature: the estimated size of the STOP_COPY data.
+pub const VFIO_DEVICE_FEATURE_MIG_DATA_SIZE: u32 = 9;
+
+/// Payload of [`VFIO_DEVICE_FEATURE_BUS_MASTER`].
+#[repr(C)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct vfio_device_feature_bus_master {
+    /// [`VFIO_DEVICE_FEATURE_CLEAR_MASTER`] or [`VFIO_DEVICE_FEATURE_SET_MASTER`].
+    pub op: u32,
+}
+/// [`vfio_device_feature_bus_master::op`]: clear bus mastering.
+pub const VFIO_DEVICE_FEATURE_CLEAR_MASTER: u32 = 0;
+/// [`vfio_device_feature_bus_master::op`]: set bus mastering.
+pub const VFIO_DEVICE_FEATURE_SET_MASTER: u32 = 1;
+/// Feature: set or clear bus mastering without config space access (devices whose config
+/// space is emulated).
+pub const VFIO_DEVICE_FEATURE_BUS_MASTER: u32 = 10;
+
 // ---------------------------------------------------------------------------------------------
 // Type1 IOMMU
 // ---------------------------------------------------------------------------------------------
 
 /// Argument of `VFIO_IOMMU_GET_INFO` (Type1); a capability chain may follow when `argsz` allows.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, Immutable, KnownLayout)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct vfio_iommu_type1_info {
     /// Size of the caller's buffer; the kernel raises it when the chain does not fit.
     pub argsz: u32,
@@ -1026,6 +1140,8 @@ pub struct vfio_iommu_type1_info {
     pub iova_pgsizes: u64,
     /// Offset of the first capability from the start of this struct.
     pub cap_offset: u32,
+    /// Padding, zero (6.x names the former implicit padding).
+    pub pad: u32,
 }
 /// IOMMU info flag: `iova_pgsizes` is valid.
 pub const VFIO_IOMMU_INFO_PGSIZES: u32 = 1 << 0;

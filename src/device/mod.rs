@@ -37,7 +37,7 @@ pub use feature::{Feature, FeatureAccess, MigState, MigrationFlags};
 pub use gfx::{DrmPlaneType, GfxPlane, GfxPlaneKind, GfxPlaneSource};
 pub use irq::{IrqFlags, IrqIndex, IrqInfo};
 pub use region::{RegionCap, RegionFlags, RegionIndex, RegionInfo};
-pub use reset::{HotResetDevice, HotResetInfo};
+pub use reset::{HotResetDevice, HotResetInfo, HotResetOwner};
 
 bitflags::bitflags! {
     /// `vfio_device_info.flags`.

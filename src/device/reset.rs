@@ -2,10 +2,12 @@
 //!
 //! A hot reset is a secondary bus reset (or slot reset) of the bus the device sits on, so it
 //! resets every function on that bus. The kernel therefore asks for proof that the caller owns
-//! all of them: the fds of every IOMMU group they are in. [`Device::pci_hot_reset_info`] lists
-//! the affected functions and their groups; [`Device::pci_hot_reset`] takes the [`Group`]s,
-//! checks them against that list, and names the missing groups instead of letting the kernel
-//! answer a bare `EINVAL`.
+//! all of them. For a device opened through its group, the proof is the fds of every IOMMU
+//! group they are in: [`Device::pci_hot_reset_info`] lists the affected functions and their
+//! groups; [`Device::pci_hot_reset`] takes the [`Group`]s, checks them against that list, and
+//! names the missing groups instead of letting the kernel answer a bare `EINVAL`. For a device
+//! opened through its cdev, the proof is the iommufd: every affected function must be open and
+//! bound to the same iommufd, the info lists their device ids, and the reset takes no groups.
 //!
 //! `VFIO_DEVICE_RESET` (a function-level reset, or whatever reset the device offers) is
 //! [`Device::reset`].
@@ -25,6 +27,20 @@ use crate::error::{Errno, Error, Result};
 use crate::group::Group;
 use crate::pci::PciAddress;
 use crate::uapi::ioctl::{Cause, Failed};
+use crate::uapi::vfio;
+
+/// Who owns a function a hot reset would reset, as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HotResetOwner {
+    /// Its IOMMU group (the info of a device opened through its group).
+    Group(u32),
+    /// Its device id in the caller's iommufd (the info of a device opened through its cdev).
+    Device(u32),
+    /// Open in the caller's iommufd but not bound to it yet (`VFIO_PCI_DEVID_OWNED`).
+    OwnedUnbound,
+    /// Not open in the caller's iommufd (`VFIO_PCI_DEVID_NOT_OWNED`): the reset is refused.
+    NotOwned,
+}
 
 /// A function a hot reset of the device would reset too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,15 +48,31 @@ use crate::uapi::ioctl::{Cause, Failed};
 pub struct HotResetDevice {
     /// Its PCI address (`None` if the kernel reported an impossible device/function number).
     pub address: Option<PciAddress>,
-    /// Its IOMMU group.
-    pub group: u32,
+    /// Its group, or for a cdev device its device id in the caller's iommufd.
+    pub owner: HotResetOwner,
+}
+
+impl HotResetDevice {
+    /// Its IOMMU group, when the info came from a device opened through its group.
+    pub fn group(&self) -> Option<u32> {
+        match self.owner {
+            HotResetOwner::Group(g) => Some(g),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for HotResetDevice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let owner = match self.owner {
+            HotResetOwner::Group(g) => format!("group {g}"),
+            HotResetOwner::Device(id) => format!("device id {id}"),
+            HotResetOwner::OwnedUnbound => "open here, not bound".to_string(),
+            HotResetOwner::NotOwned => "not open in this iommufd".to_string(),
+        };
         match &self.address {
-            Some(a) => write!(f, "{a} (group {})", self.group),
-            None => write!(f, "a device of group {}", self.group),
+            Some(a) => write!(f, "{a} ({owner})"),
+            None => write!(f, "a device ({owner})"),
         }
     }
 }
@@ -51,13 +83,20 @@ impl fmt::Display for HotResetDevice {
 pub struct HotResetInfo {
     /// Every affected function, the device itself included.
     pub devices: Vec<HotResetDevice>,
+    /// `VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED`: (cdev) every affected function is open in the
+    /// caller's iommufd, so [`Device::pci_hot_reset`] will be allowed.
+    pub all_owned: bool,
 }
 
 impl HotResetInfo {
     /// The IOMMU groups of the affected functions, sorted, each once: the groups whose fds the
-    /// reset needs.
+    /// reset needs (empty for the info of a cdev device, which reports device ids).
     pub fn groups(&self) -> Vec<u32> {
-        let set: BTreeSet<u32> = self.devices.iter().map(|d| d.group).collect();
+        let set: BTreeSet<u32> = self
+            .devices
+            .iter()
+            .filter_map(HotResetDevice::group)
+            .collect();
         set.into_iter().collect()
     }
 
@@ -95,20 +134,29 @@ impl Device {
     pub fn pci_hot_reset_info(&self) -> Result<HotResetInfo> {
         const OP: &str = "pci_hot_reset_info";
         match self.fd().get_pci_hot_reset_info() {
-            Ok(list) => Ok(HotResetInfo {
-                devices: list
-                    .into_iter()
-                    .map(|d| HotResetDevice {
-                        address: PciAddress::new(
-                            u32::from(d.segment),
-                            d.bus,
-                            d.devfn >> 3,
-                            d.devfn & 7,
-                        ),
-                        group: d.group_id,
-                    })
-                    .collect(),
-            }),
+            Ok((flags, list)) => {
+                let by_id = flags & vfio::VFIO_PCI_HOT_RESET_FLAG_DEV_ID != 0;
+                Ok(HotResetInfo {
+                    devices: list
+                        .into_iter()
+                        .map(|d| HotResetDevice {
+                            address: PciAddress::new(
+                                u32::from(d.segment),
+                                d.bus,
+                                d.devfn >> 3,
+                                d.devfn & 7,
+                            ),
+                            owner: match (by_id, d.group_id) {
+                                (false, g) => HotResetOwner::Group(g),
+                                (true, vfio::VFIO_PCI_DEVID_NOT_OWNED) => HotResetOwner::NotOwned,
+                                (true, vfio::VFIO_PCI_DEVID_OWNED) => HotResetOwner::OwnedUnbound,
+                                (true, id) => HotResetOwner::Device(id),
+                            },
+                        })
+                        .collect(),
+                    all_owned: flags & vfio::VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED != 0,
+                })
+            }
             Err(Failed {
                 cause: Cause::Errno(Errno::ENODEV),
                 ..
@@ -129,11 +177,15 @@ impl Device {
     /// `VFIO_DEVICE_PCI_HOT_RESET`: resets the device's bus or slot, and with it every function
     /// [`Device::pci_hot_reset_info`] lists.
     ///
-    /// The kernel wants, as proof of ownership, the fd of every IOMMU group with a function on
-    /// that bus, this device's own included: pass those [`Group`]s (opened by this process, in
-    /// any container; `device.group()` for its own). Groups that are not affected are ignored.
-    /// Before the kernel is asked, the groups are checked against the info, and a missing one
-    /// is an error that names it.
+    /// For a device opened through its group, the kernel wants, as proof of ownership, the fd
+    /// of every IOMMU group with a function on that bus, this device's own included: pass those
+    /// [`Group`]s (opened by this process, in any container; `device.group()` for its own).
+    /// Groups that are not affected are ignored. Before the kernel is asked, the groups are
+    /// checked against the info, and a missing one is an error that names it.
+    ///
+    /// For a device opened through its cdev, the proof is the iommufd: every affected function
+    /// must be open and bound to the same iommufd. Pass no groups (`&[]`); a function that is
+    /// not is named in the error before the kernel is asked.
     ///
     /// vfio-pci saves and restores each function's config space around the reset; device
     /// registers return to their reset values, and mappings of the devices' BARs are faulted in
@@ -150,6 +202,9 @@ impl Device {
     pub fn pci_hot_reset(&self, groups: &[&Group]) -> Result<()> {
         const OP: &str = "pci_hot_reset";
         let info = self.pci_hot_reset_info()?;
+        if self.group().is_none() {
+            return self.pci_hot_reset_by_iommufd(&info, groups);
+        }
         let affected = info.groups();
         let mut proof: Vec<&Group> = Vec::new();
         for &g in groups {
@@ -163,7 +218,7 @@ impl Device {
             let who: Vec<String> = info
                 .devices
                 .iter()
-                .filter(|d| missing.contains(&d.group))
+                .filter(|d| d.group().is_some_and(|g| missing.contains(&g)))
                 .map(ToString::to_string)
                 .collect();
             let list: Vec<String> = missing.iter().map(u32::to_string).collect();
@@ -192,6 +247,47 @@ impl Device {
     }
 }
 
+impl Device {
+    /// The cdev form: no group fds, the iommufd is the proof.
+    fn pci_hot_reset_by_iommufd(&self, info: &HotResetInfo, groups: &[&Group]) -> Result<()> {
+        const OP: &str = "pci_hot_reset";
+        if !groups.is_empty() {
+            return Err(Error::invalid(
+                OP,
+                self.object(),
+                "the device was opened through its cdev: a hot reset takes no group fds, its \
+                 iommufd is the proof of ownership (pass &[])",
+            ));
+        }
+        let strangers: Vec<String> = info
+            .devices
+            .iter()
+            .filter(|d| !matches!(d.owner, HotResetOwner::Device(_)))
+            .map(ToString::to_string)
+            .collect();
+        if !info.all_owned || !strangers.is_empty() {
+            return Err(Error::InvalidArgument {
+                op: OP,
+                object: self.object(),
+                reason: format!(
+                    "a hot reset also resets {}: open and bind {} to the same iommufd first",
+                    strangers.join(", "),
+                    if strangers.len() == 1 { "it" } else { "them" }
+                ),
+                errno: Errno::EPERM,
+            });
+        }
+        match self.fd().pci_hot_reset(&[]) {
+            Ok(()) => Ok(()),
+            Err(Failed {
+                cause: Cause::Errno(Errno::ENODEV),
+                ..
+            }) => Err(not_resettable(self, OP)),
+            Err(f) => Err(f.on(self.object())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,10 +296,11 @@ mod tests {
     fn groups_are_deduplicated_and_missing_ones_listed() {
         let dev = |bus, devfn: u8, group| HotResetDevice {
             address: PciAddress::new(0, bus, devfn >> 3, devfn & 7),
-            group,
+            owner: HotResetOwner::Group(group),
         };
         let info = HotResetInfo {
             devices: vec![dev(1, 0, 7), dev(1, 1, 7), dev(1, 8, 9), dev(1, 16, 3)],
+            all_owned: false,
         };
         assert_eq!(info.groups(), vec![3, 7, 9]);
         assert_eq!(info.missing_groups(&[7]), vec![3, 9]);
@@ -211,8 +308,28 @@ mod tests {
         assert_eq!(info.devices[2].to_string(), "0000:01:01.0 (group 9)");
         let odd = HotResetDevice {
             address: None,
-            group: 4,
+            owner: HotResetOwner::Group(4),
         };
-        assert_eq!(odd.to_string(), "a device of group 4");
+        assert_eq!(odd.to_string(), "a device (group 4)");
+        // The cdev form names device ids, and lists no groups.
+        let cdev = HotResetInfo {
+            devices: vec![
+                HotResetDevice {
+                    address: PciAddress::new(0, 1, 0, 0),
+                    owner: HotResetOwner::Device(3),
+                },
+                HotResetDevice {
+                    address: PciAddress::new(0, 1, 0, 1),
+                    owner: HotResetOwner::NotOwned,
+                },
+            ],
+            all_owned: false,
+        };
+        assert!(cdev.groups().is_empty());
+        assert_eq!(cdev.devices[0].to_string(), "0000:01:00.0 (device id 3)");
+        assert_eq!(
+            cdev.devices[1].to_string(),
+            "0000:01:00.1 (not open in this iommufd)"
+        );
     }
 }

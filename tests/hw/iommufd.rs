@@ -560,3 +560,40 @@ fn iommufd_compat_type1v2_runs_dma_buffers_unchanged() {
     );
     config.set_bus_master(false).unwrap();
 }
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn cdev_hot_reset_proves_ownership_by_iommufd_and_resets_the_nvme() {
+    if !runs("cdev_hot_reset_proves_ownership_by_iommufd_and_resets_the_nvme") {
+        return;
+    }
+    use uvfio::device::HotResetOwner;
+
+    let iommufd = Iommufd::new().unwrap();
+    let ioas = iommufd.alloc_ioas().unwrap();
+    let nvme = iommufd
+        .open_pci_device(&common::device("UVFIO_TEST_HOTRESET").parse().unwrap())
+        .expect("open the NVMe through its cdev");
+    nvme.attach(&ioas).unwrap();
+    let (_, dev_id) = nvme.iommufd().unwrap();
+    // The info of a cdev device names device ids, not groups.
+    let info = nvme.pci_hot_reset_info().expect("hot reset info");
+    assert!(info.groups().is_empty(), "{info:?}");
+    assert!(info.all_owned, "{info:?}");
+    assert_eq!(info.devices.len(), 1, "{info:?}");
+    assert_eq!(info.devices[0].owner, HotResetOwner::Device(dev_id));
+    // Groups are no proof here.
+    let edu_container = uvfio::Container::new().unwrap();
+    let edu = edu_container
+        .open_pci_device(&common::device("UVFIO_TEST_EDU").parse().unwrap())
+        .unwrap();
+    let err = nvme.pci_hot_reset(&[edu.group().unwrap()]).unwrap_err();
+    assert_eq!(err.errno(), Errno::EINVAL, "{err}");
+    // The reset itself: CC (0x14) written before reads back 0 after.
+    let bar0 = nvme.region(RegionIndex::BAR0).unwrap();
+    const CC: u64 = 0x14;
+    bar0.write_u32(CC, (6 << 16) | (4 << 20)).unwrap();
+    assert_eq!(bar0.read_u32(CC).unwrap(), (6 << 16) | (4 << 20));
+    nvme.pci_hot_reset(&[]).expect("cdev hot reset");
+    assert_eq!(bar0.read_u32(CC).unwrap(), 0, "CC back to its reset value");
+}

@@ -332,7 +332,7 @@ fn hot_reset_info_lists_the_nvme_behind_the_root_port() {
         .iter()
         .find(|x| x.address.map(|a| a.to_string()).as_deref() == Some(addr.as_str()))
         .unwrap_or_else(|| panic!("{addr} is not in its own hot reset info {info:?}"));
-    assert_eq!(me.group, d.group().unwrap().id());
+    assert_eq!(me.group(), Some(d.group().unwrap().id()));
     assert_eq!(
         info.groups(),
         vec![d.group().unwrap().id()],

@@ -14,7 +14,10 @@ use crate::uapi::vfio;
 
 impl DeviceFd {
     /// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: the header and the dependent devices.
-    pub(crate) fn get_pci_hot_reset_info(&self) -> Res<Vec<vfio::vfio_pci_dependent_device>> {
+    /// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: the info's flags and the affected devices.
+    pub(crate) fn get_pci_hot_reset_info(
+        &self,
+    ) -> Res<(u32, Vec<vfio::vfio_pci_dependent_device>)> {
         const IOCTL: &str = "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO";
         let header = size_of::<vfio::vfio_pci_hot_reset_info>();
         let entry = size_of::<vfio::vfio_pci_dependent_device>();
@@ -49,9 +52,12 @@ impl DeviceFd {
                             ))),
                         });
                     }
-                    return Ok((0..n)
-                        .filter_map(|i| buf.read(header + i * entry))
-                        .collect());
+                    return Ok((
+                        info.flags,
+                        (0..n)
+                            .filter_map(|i| buf.read(header + i * entry))
+                            .collect(),
+                    ));
                 }
                 // The kernel reports the count it needs with ENOSPC.
                 Err(Errno::ENOSPC)

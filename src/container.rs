@@ -490,6 +490,7 @@ impl Container {
             state.groups.retain(|_, g| g.strong_count() > 0);
             if state.groups.is_empty() {
                 state.iommu = None;
+                self.dma_state().mappings_dropped();
             }
         }
         state
@@ -584,6 +585,7 @@ impl Container {
         // with it every mapping): the type must be set again after the next group joins.
         if state.groups.is_empty() && state.stranded.is_empty() {
             state.iommu = None;
+            self.dma_state().mappings_dropped();
         }
     }
 

@@ -217,6 +217,29 @@ pub enum Error {
         errno: Errno,
     },
 
+    /// A DMA buffer's IOMMU mapping is gone: the container's last group left (the kernel then
+    /// drops the IOMMU context with every mapping) or everything was unmapped
+    /// ([`Container::unmap_all_dma`](crate::Container::unmap_all_dma)). The memory is intact
+    /// but no device can reach it at its IOVA, so the IOVA is not handed out.
+    #[error(
+        "{op} on {object}: the DMA buffer at IOVA {iova:#x} ({len} bytes) is no longer mapped; \
+         the container lost every mapping (its last group left, or unmap_all_dma), and joining \
+         a group and setting the IOMMU again does not bring it back: drop the buffer and \
+         allocate a new one once the container has a group and an IOMMU type again"
+    )]
+    NotMapped {
+        /// The operation, e.g. `"iova_at"`.
+        op: &'static str,
+        /// The container the buffer was mapped in.
+        object: Object,
+        /// The IOVA the buffer had.
+        iova: u64,
+        /// The buffer's length in bytes.
+        len: usize,
+        /// Always `ENXIO`.
+        errno: Errno,
+    },
+
     /// The device, the IOMMU or the host does not support the operation.
     #[error("{op} is not supported by {object}: {reason}")]
     NotSupported {
@@ -268,6 +291,7 @@ impl Error {
             | Error::InvalidArgument { errno, .. }
             | Error::OutOfMemory { errno, .. }
             | Error::RollbackFailed { errno, .. }
+            | Error::NotMapped { errno, .. }
             | Error::NotSupported { errno, .. } => *errno,
         }
     }

@@ -326,21 +326,29 @@ impl Device {
     }
 
     /// `VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY`: lets the device enter a low-power state (D3)
-    /// while unused. BAR access is blocked meanwhile (mapped accesses fault, `pread` fails);
-    /// any other device ioctl, or [`Device::low_power_exit`], wakes it.
+    /// while unused, until [`Device::low_power_exit`].
+    ///
+    /// vfio-pci zaps the BAR mappings meanwhile and answers accesses through them with
+    /// `SIGBUS`, so the entry is refused while a [`Region`](crate::mmio::Region) of the device
+    /// (through any of its fds) has a mapped BAR, and after it no mapped BAR region can be
+    /// made until [`Device::low_power_exit`] succeeds. Regions made with
+    /// [`MapOptions::never_map`](crate::mmio::MapOptions::never_map) use `pread`/`pwrite`,
+    /// which wake the device.
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidArgument`] (`EBUSY`) while a mapped BAR region exists;
     /// [`Error::NotSupported`] (`ENOTTY`) before Linux 6.0 or for non-PCI devices;
     /// [`Error::Ioctl`] (`EINVAL`) when already allowed, or the device cannot.
     #[doc(alias = "VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY")]
     pub fn low_power_entry(&self) -> Result<()> {
-        self.feature_call(
-            "low_power_entry",
-            Feature::LOW_POWER_ENTRY,
-            FeatureAccess::SET,
-            &mut [],
-        )
+        const OP: &str = "low_power_entry";
+        self.0
+            .shared
+            .decoding
+            .enter_low_power(OP, &|| self.object(), || {
+                self.feature_call(OP, Feature::LOW_POWER_ENTRY, FeatureAccess::SET, &mut [])
+            })
     }
 
     /// `VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP`: as [`Device::low_power_entry`], and
@@ -348,33 +356,42 @@ impl Device {
     ///
     /// # Errors
     ///
-    /// As [`Device::low_power_entry`]; [`Error::Ioctl`] (`EINVAL`) when `wakeup` is not an
-    /// eventfd.
+    /// As [`Device::low_power_entry`] (`EBUSY` while a mapped BAR region exists);
+    /// [`Error::Ioctl`] (`EINVAL`) when `wakeup` is not an eventfd.
     #[doc(alias = "VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP")]
     pub fn low_power_entry_with_wakeup(&self, wakeup: BorrowedFd<'_>) -> Result<()> {
+        const OP: &str = "low_power_entry_with_wakeup";
         let mut data = [0u8; 8];
         data[..4].copy_from_slice(&wakeup.as_raw_fd().to_ne_bytes());
-        self.feature_call(
-            "low_power_entry_with_wakeup",
-            Feature::LOW_POWER_ENTRY_WITH_WAKEUP,
-            FeatureAccess::SET,
-            &mut data,
-        )
+        self.0
+            .shared
+            .decoding
+            .enter_low_power(OP, &|| self.object(), || {
+                self.feature_call(
+                    OP,
+                    Feature::LOW_POWER_ENTRY_WITH_WAKEUP,
+                    FeatureAccess::SET,
+                    &mut data,
+                )
+            })
     }
 
-    /// `VFIO_DEVICE_FEATURE_LOW_POWER_EXIT`: wakes the device and disallows low power again.
+    /// `VFIO_DEVICE_FEATURE_LOW_POWER_EXIT`: wakes the device and disallows low power again;
+    /// mapped BAR regions can be made again afterwards.
     ///
     /// # Errors
     ///
     /// [`Error::NotSupported`] (`ENOTTY`) before Linux 6.0 or for non-PCI devices.
     #[doc(alias = "VFIO_DEVICE_FEATURE_LOW_POWER_EXIT")]
     pub fn low_power_exit(&self) -> Result<()> {
-        self.feature_call(
-            "low_power_exit",
-            Feature::LOW_POWER_EXIT,
-            FeatureAccess::SET,
-            &mut [],
-        )
+        self.0.shared.decoding.exit_low_power(|| {
+            self.feature_call(
+                "low_power_exit",
+                Feature::LOW_POWER_EXIT,
+                FeatureAccess::SET,
+                &mut [],
+            )
+        })
     }
 
     /// `VFIO_DEVICE_FEATURE_BUS_MASTER`: turns bus mastering on or off through the kernel

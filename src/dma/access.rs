@@ -47,6 +47,12 @@ pub(crate) mod sealed {
         /// The first byte: valid for `len()` bytes of reads and writes while `self` lives,
         /// aligned to at least 64 bytes.
         fn base(&self) -> *mut u8;
+
+        /// `Ok` while the IOMMU mapping can still exist (a relaxed atomic load), else
+        /// [`Error::NotMapped`](crate::Error::NotMapped) naming `op`.
+        fn check_mapped(&self, _op: &'static str) -> crate::Result<()> {
+            Ok(())
+        }
     }
 }
 
@@ -187,6 +193,9 @@ pub trait DmaMemory: sealed::Sealed {
     fn len(&self) -> usize;
 
     /// The IOVA of the first byte: the address the device uses.
+    ///
+    /// Not checked: the IOVA stays the same after the container lost the mapping (see
+    /// [`DmaBuffer::is_mapped`](super::DmaBuffer::is_mapped)); [`DmaMemory::iova_at`] checks.
     fn iova(&self) -> u64;
 
     /// What the device may do with the memory.
@@ -208,14 +217,17 @@ pub trait DmaMemory: sealed::Sealed {
         self.base()
     }
 
-    /// The IOVA of `len` bytes at `offset`, after checking that they lie in the buffer: what
-    /// to give the device for that part of the buffer.
+    /// The IOVA of `len` bytes at `offset`, after checking that they lie in the buffer and
+    /// that the buffer is still mapped: what to give the device for that part of the buffer.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] (`ERANGE`) when the range does not fit or `len` is 0.
+    /// [`Error::InvalidArgument`] (`ERANGE`) when the range does not fit or `len` is 0;
+    /// [`Error::NotMapped`] (`ENXIO`) when the container lost the buffer's mapping (see
+    /// [`DmaBuffer::is_mapped`](super::DmaBuffer::is_mapped)).
     fn iova_at(&self, offset: usize, len: usize) -> Result<u64> {
         check(self.len(), "iova_at", offset, len)?;
+        self.check_mapped("iova_at")?;
         Ok(self.iova() + offset as u64)
     }
 

@@ -22,6 +22,10 @@
 //! Something else unmapping the range (safe [`Container::unmap_dma`] or
 //! [`Container::unmap_all_dma`]) only takes the device's access away early; the buffer's own
 //! unmap then finds nothing, which is fine.
+//!
+//! The buffer remembers the container's mapping epoch (`DmaState::epoch`), read **before**
+//! the map ioctl: a drop of every mapping racing with the map can only make the buffer look
+//! unmapped when it is not, never the reverse.
 #![allow(unsafe_code)]
 
 use std::fmt;
@@ -46,6 +50,25 @@ use crate::uapi::vfio;
 /// and atomic accesses only); the buffer is `Send` and `Sync`.
 ///
 /// Needs a container with a type1 IOMMU set.
+///
+/// # When the mapping goes away under the buffer
+///
+/// The mapping lives in the container's IOMMU context, and the kernel drops that context,
+/// with **every** mapping in it, when the container's last group leaves (the last [`Group`]
+/// handle and its devices are dropped, or [`Group::unset_container`]). A group joining again
+/// and [`Container::set_iommu`] make a new, empty context: the buffer is not mapped again.
+/// [`Container::unmap_all_dma`] has the same effect. The buffer's memory stays valid for the
+/// CPU, but a device given its IOVA would fault. The buffer tells:
+///
+/// - [`DmaBuffer::is_mapped`] is `false` from then on;
+/// - [`DmaMemory::iova_at`] (and [`DmaMemory::iova_of_ptr`]) fail with
+///   [`Error::NotMapped`] instead of handing out the IOVA; [`DmaMemory::iova`] is unchecked.
+///
+/// Keep a group in the container for as long as its buffers are used, or drop them and
+/// allocate new ones once the container has a group and an IOMMU type again.
+///
+/// [`Group`]: crate::Group
+/// [`Group::unset_container`]: crate::Group::unset_container
 ///
 /// # Examples
 ///
@@ -72,6 +95,8 @@ pub struct DmaBuffer {
     // Released by hand in `Drop`, in the right order.
     mem: Option<Memory>,
     block: Option<IovaBlock>,
+    /// The container's mapping epoch when the buffer was mapped (see `DmaState::epoch`).
+    epoch: u64,
 }
 
 // SAFETY: the buffer owns its memory and mapping; moving it to another thread moves that
@@ -206,6 +231,8 @@ impl DmaBuffer {
                 return Err(e);
             }
         };
+        // Read before mapping (see the module docs).
+        let epoch = state.epoch();
         // SAFETY: `mem` is owned by the buffer being built and outlives the mapping (see the
         // module docs: Drop unmaps before freeing, and the error path below frees only after
         // a failed map); its bytes are only accessed through the volatile/atomic accessors.
@@ -227,7 +254,24 @@ impl DmaBuffer {
             container: container.clone(),
             mem: Some(mem),
             block: Some(block),
+            epoch,
         })
+    }
+
+    /// Whether the buffer's IOMMU mapping still exists, as far as the crate can tell: `false`
+    /// once the container's last group has left (the kernel drops every mapping with the
+    /// IOMMU context) or [`Container::unmap_all_dma`] succeeded, and forever after, even when
+    /// a group joins again. See [When the mapping goes away under the
+    /// buffer](DmaBuffer#when-the-mapping-goes-away-under-the-buffer).
+    ///
+    /// A group dropped while a `dup` of one of its device fds is open stays in the container
+    /// (the mappings too) until that fd closes; this call asks the kernel whether that has
+    /// happened when such a group exists. A single range unmapped with
+    /// [`Container::unmap_dma`] is not tracked.
+    pub fn is_mapped(&self) -> bool {
+        // Lets the container notice stranded groups the kernel has let go of.
+        let _ = self.container.iommu();
+        self.container.dma_state().is_current(self.epoch)
     }
 
     /// The page size backing the memory ([`PageSize::Base`] when a huge page request fell
@@ -245,6 +289,21 @@ impl DmaBuffer {
 impl sealed::Sealed for DmaBuffer {
     fn base(&self) -> *mut u8 {
         self.ptr
+    }
+
+    #[inline]
+    fn check_mapped(&self, op: &'static str) -> Result<()> {
+        if self.container.dma_state().is_current(self.epoch) {
+            Ok(())
+        } else {
+            Err(Error::NotMapped {
+                op,
+                object: Object::Container,
+                iova: self.iova,
+                len: self.len,
+                errno: Errno::ENXIO,
+            })
+        }
     }
 }
 

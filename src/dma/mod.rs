@@ -61,6 +61,21 @@
 //!   a failed map returns the IOVA to the allocator and frees the memory. IOVA blocks are
 //!   owned values that can only be freed once, to the allocator that made them.
 //!
+//! # When the container loses its mappings
+//!
+//! Mappings live in the container's IOMMU context, and the kernel drops that context with
+//! **every** mapping when the container's last group leaves (its last [`Group`](crate::Group)
+//! handle and devices dropped, or [`Group::unset_container`](crate::Group::unset_container)).
+//! A group joining again and [`Container::set_iommu`](crate::Container::set_iommu) start an
+//! empty context: old buffers and pools are **not** mapped again. Their memory stays valid for
+//! the CPU (nothing unsafe happens), but a device would fault at their IOVAs. The crate
+//! tracks this with a per-container mapping epoch (also bumped by
+//! [`Container::unmap_all_dma`](crate::Container::unmap_all_dma)):
+//! [`DmaBuffer::is_mapped`] and [`DmaPool::is_mapped`] turn `false`, and
+//! [`DmaMemory::iova_at`] fails with [`Error::NotMapped`](crate::Error::NotMapped) (the check
+//! is one relaxed atomic load). Keep a group in the container while its buffers are in use,
+//! or drop them and allocate new ones after the group is back.
+//!
 //! # IOVA space
 //!
 //! Each container has one allocator. Its valid ranges come from `VFIO_IOMMU_GET_INFO` and are

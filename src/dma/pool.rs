@@ -149,6 +149,13 @@ struct PoolInner {
 /// clones share the chunks, and the memory is unmapped and freed when the pool handles and
 /// every `PoolBuffer` are gone.
 ///
+/// Like a [`DmaBuffer`], the pool loses its mapping when the container's last group leaves
+/// (the kernel drops every mapping with the IOMMU context) or on
+/// [`Container::unmap_all_dma`], and a group joining again does not bring it back:
+/// [`DmaPool::is_mapped`] is then `false`, and [`DmaMemory::iova_at`] on its buffers fails
+/// with [`Error::NotMapped`] (see [`DmaBuffer`'s
+/// docs](DmaBuffer#when-the-mapping-goes-away-under-the-buffer)).
+///
 /// # Examples
 ///
 /// ```no_run
@@ -284,6 +291,11 @@ impl DmaPool {
     pub fn container(&self) -> &Container {
         self.0.buffer.container()
     }
+
+    /// Whether the pool's IOMMU mapping still exists: as [`DmaBuffer::is_mapped`].
+    pub fn is_mapped(&self) -> bool {
+        self.0.buffer.is_mapped()
+    }
 }
 
 /// One buffer of a [`DmaPool`], returned to the pool when dropped (no system call).
@@ -325,6 +337,22 @@ impl sealed::Sealed for PoolBuffer {
             .buffer
             .base()
             .wrapping_add(self.index as usize * self.pool.stride)
+    }
+
+    #[inline]
+    fn check_mapped(&self, op: &'static str) -> Result<()> {
+        self.pool.buffer.check_mapped(op).map_err(|e| match e {
+            Error::NotMapped {
+                op, object, errno, ..
+            } => Error::NotMapped {
+                op,
+                object,
+                iova: self.iova(),
+                len: self.len(),
+                errno,
+            },
+            other => other,
+        })
     }
 }
 

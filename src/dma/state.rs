@@ -22,6 +22,11 @@ pub(crate) struct DmaState {
     pub(crate) mapped_bytes: AtomicU64,
     pub(crate) leaked_bytes: AtomicU64,
     pub(crate) range_reads: AtomicU64,
+    /// The mapping epoch: bumped each time every mapping of the container is gone at once
+    /// (the last group left and the kernel dropped the IOMMU context, or
+    /// [`Container::unmap_all_dma`] succeeded). A buffer remembers the epoch it was mapped in;
+    /// a different current epoch means its mapping is gone.
+    epoch: AtomicU64,
 }
 
 impl fmt::Debug for DmaState {
@@ -36,6 +41,23 @@ impl DmaState {
     /// Marks the valid IOVA ranges as out of date (called when a group joins or leaves).
     pub(crate) fn invalidate_ranges(&self) {
         self.stale.store(true, Ordering::Release);
+    }
+
+    /// Records that every mapping of the container is gone (see `DmaState::epoch`).
+    pub(crate) fn mappings_dropped(&self) {
+        self.epoch.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current mapping epoch: read it **before** mapping, so that a drop of every mapping
+    /// racing with the map makes the buffer look unmapped (never mapped when it is not).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Whether a mapping made in `epoch` can still exist (a relaxed load: the hot-path check).
+    #[inline]
+    pub(crate) fn is_current(&self, epoch: u64) -> bool {
+        self.epoch.load(Ordering::Relaxed) == epoch
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<IovaAllocator>> {

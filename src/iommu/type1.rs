@@ -404,7 +404,10 @@ impl Container {
     /// Uses `VFIO_DMA_UNMAP_FLAG_ALL` when the kernel reports [`Extension::UnmapAll`]
     /// (Linux 5.12), else two unmaps of 2^63 bytes each (QEMU's fallback). Mappings owned by a
     /// [`DmaBuffer`](crate::dma::DmaBuffer) or [`DmaPool`](crate::dma::DmaPool) go too: their
-    /// memory then stays allocated but the device can no longer reach it.
+    /// memory then stays allocated but the device can no longer reach it, and they say so
+    /// ([`DmaBuffer::is_mapped`](crate::dma::DmaBuffer::is_mapped) is `false`,
+    /// [`DmaMemory::iova_at`](crate::dma::DmaMemory::iova_at) fails with
+    /// [`Error::NotMapped`]).
     ///
     /// # Errors
     ///
@@ -413,9 +416,14 @@ impl Container {
     #[doc(alias = "VFIO_UNMAP_ALL")]
     pub fn unmap_all_dma(&self) -> Result<u64> {
         if self.check_extension(Extension::UnmapAll)? {
-            return self.unmap_ioctl(vfio::VFIO_DMA_UNMAP_FLAG_ALL, 0, 0);
+            let all = self.unmap_ioctl(vfio::VFIO_DMA_UNMAP_FLAG_ALL, 0, 0)?;
+            self.dma_state().mappings_dropped();
+            return Ok(all);
         }
         let low = self.unmap_ioctl(0, 0, 1 << 63)?;
+        // Every buffer's IOVA lies below 2^63 (no IOMMU has a wider aperture): they are all
+        // unmapped now, whatever the second half does.
+        self.dma_state().mappings_dropped();
         let high = self.unmap_ioctl(0, 1 << 63, 1 << 63)?;
         Ok(low.saturating_add(high))
     }

@@ -16,6 +16,13 @@
 //!   turns decoding off only when no mapped BAR exists, and keeps new ones from being made
 //!   until its guard drops.
 //!
+//! Low power is the same hazard: after `VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY` vfio-pci zaps
+//! the BAR mappings and answers accesses through them with `SIGBUS` until
+//! `LOW_POWER_EXIT`. So [`Device::low_power_entry`] (and `_with_wakeup`) is refused with
+//! `EBUSY` while a mapped BAR exists, and from a successful entry until
+//! [`Device::low_power_exit`] no mapped BAR can be made (accesses by `pread`/`pwrite`, which
+//! wake the device, still work).
+//!
 //! The state lives in the device's [`DeviceShared`], so every fd of one device agrees. What
 //! stays outside the crate's reach: a raw `pwrite` on the device fd (from [`AsFd`] on a
 //! [`Device`]), a write to the device's sysfs `config` file, and the device disappearing
@@ -40,6 +47,8 @@ struct State {
     mapped: usize,
     /// Whether a `MemoryDecodingOff` guard exists.
     off: bool,
+    /// Whether low power was entered and not exited through the crate.
+    low_power: bool,
 }
 
 /// A device's memory-decoding bookkeeping (see the [module documentation](self)).
@@ -117,6 +126,40 @@ impl Decoding {
     pub(crate) fn release_off(&self) {
         self.lock().off = false;
     }
+
+    /// Runs `enter`, a low-power entry ioctl, unless mapped BARs exist; the check and the
+    /// ioctl happen under the lock, so no mapping can appear in between. On success, no
+    /// mapped BAR can be made until [`Decoding::exit_low_power`].
+    pub(crate) fn enter_low_power(
+        &self,
+        op: &'static str,
+        object: &dyn Fn() -> Object,
+        enter: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let mut state = self.lock();
+        if state.mapped > 0 {
+            return Err(Error::InvalidArgument {
+                op,
+                object: object(),
+                reason: format!(
+                    "{} region(s) of the device have mapped BARs, whose accesses would raise                      SIGBUS while the device is in low power; drop them first (or use regions                      made with MapOptions::never_map)",
+                    state.mapped
+                ),
+                errno: Errno::EBUSY,
+            });
+        }
+        enter()?;
+        state.low_power = true;
+        Ok(())
+    }
+
+    /// Runs `exit`, the low-power exit ioctl; on success mapped BARs may be made again.
+    pub(crate) fn exit_low_power(&self, exit: impl FnOnce() -> Result<()>) -> Result<()> {
+        let mut state = self.lock();
+        exit()?;
+        state.low_power = false;
+        Ok(())
+    }
 }
 
 /// The registration of one region with mapped BAR pieces: memory decoding stays on while it
@@ -138,13 +181,18 @@ impl MappedBar {
         }
         let shared = device.0.shared.clone();
         let mut state = shared.decoding.lock();
-        if state.off {
+        if state.off || state.low_power {
+            let reason = if state.off {
+                "memory decoding is held off by a MemoryDecodingOff guard: a mapped BAR access \
+                 would raise SIGBUS; drop the guard first"
+            } else {
+                "the device was let into low power (Device::low_power_entry): a mapped BAR \
+                 access would raise SIGBUS; call Device::low_power_exit first"
+            };
             return Err(Error::InvalidArgument {
                 op: "region",
                 object: object(),
-                reason: "memory decoding is held off by a MemoryDecodingOff guard: a mapped BAR \
-                         access would raise SIGBUS; drop the guard first"
-                    .into(),
+                reason: reason.into(),
                 errno: Errno::EBUSY,
             });
         }
@@ -238,5 +286,30 @@ mod tests {
         assert_eq!(d.hold_off(&object).unwrap_err().errno(), Errno::EBUSY);
         d.release_off();
         d.hold_off(&object).unwrap();
+    }
+
+    #[test]
+    fn low_power_needs_no_mapped_bar_and_only_a_successful_entry_counts() {
+        let d = Decoding::default();
+        d.lock().mapped = 1;
+        let mut called = false;
+        let err = d
+            .enter_low_power("low_power_entry", &object, || {
+                called = true;
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(err.errno(), Errno::EBUSY);
+        assert!(!called, "the ioctl ran under a mapped BAR");
+        d.lock().mapped = 0;
+        let failed = d.enter_low_power("low_power_entry", &object, || {
+            Err(Error::invalid("low_power_entry", object(), "refused"))
+        });
+        assert!(failed.is_err() && !d.lock().low_power);
+        d.enter_low_power("low_power_entry", &object, || Ok(()))
+            .unwrap();
+        assert!(d.lock().low_power);
+        d.exit_low_power(|| Ok(())).unwrap();
+        assert!(!d.lock().low_power);
     }
 }

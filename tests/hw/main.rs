@@ -14,6 +14,7 @@ mod common;
 mod core;
 mod decoding;
 mod dma;
+mod dma_lost;
 mod groups;
 mod hotpath;
 mod iommufd;

@@ -510,12 +510,20 @@ fn features_probe_and_typed_not_supported() {
     );
     drop(d);
 
-    // Low power in and out; the device works afterwards.
+    // Low power is refused while a mapped BAR exists (its accesses would raise SIGBUS, see
+    // decoding::low_power_under_a_mapped_bar_is_a_typed_error_not_sigbus); without one, in and
+    // out, and the device works afterwards.
     let d = open(&device("UVFIO_TEST_E1000E_B"));
     let bar0 = d.region(RegionIndex::BAR0).unwrap();
+    assert!(bar0.is_mapped(0));
+    let err = d.low_power_entry().unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    drop(bar0);
     d.low_power_entry().unwrap();
     d.low_power_exit().unwrap();
+    let bar0 = d.region(RegionIndex::BAR0).unwrap();
     assert_eq!(bar0.read_u32(0x8).unwrap(), 0x0008_0283);
+    drop(bar0);
     // Entry with a wake-up eventfd; a plain file is refused by the kernel.
     let efd = nix::sys::eventfd::EventFd::new().unwrap();
     d.low_power_entry_with_wakeup(std::os::fd::AsFd::as_fd(&efd))
@@ -527,6 +535,7 @@ fn features_probe_and_typed_not_supported() {
         .unwrap_err();
     assert_eq!(err.errno(), Errno::EINVAL, "{err}");
     d.low_power_exit().unwrap();
+    let bar0 = d.region(RegionIndex::BAR0).unwrap();
     assert_eq!(bar0.read_u32(0x8).unwrap(), 0x0008_0283);
 }
 

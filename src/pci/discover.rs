@@ -77,8 +77,9 @@ pub struct PciFunction {
     /// vfio-pci (only then does VFIO create it). Not checked for existence.
     pub group_node: Option<PathBuf>,
     /// The device's cdev, `/dev/vfio/devices/vfioN`, when sysfs has
-    /// `/sys/bus/pci/devices/<addr>/vfio-dev/vfioN` (kernels with `VFIO_DEVICE_CDEV`, for
-    /// iommufd).
+    /// `/sys/bus/pci/devices/<addr>/vfio-dev/vfioN/dev` (kernels with `VFIO_DEVICE_CDEV`, for
+    /// iommufd). Kernels 6.1 to 6.5 have the `vfio-dev/vfioN` directory but no character
+    /// device (no `dev` attribute): then `None`.
     pub cdev: Option<PathBuf>,
 }
 
@@ -225,7 +226,8 @@ impl Sysfs {
         })
     }
 
-    /// `/dev/vfio/devices/vfioN` for the `vfio-dev/vfioN` entry of the device directory `dir`.
+    /// `/dev/vfio/devices/vfioN` for the `vfio-dev/vfioN` entry of the device directory `dir`,
+    /// if that entry is a character device (has a `dev` attribute).
     fn cdev_of(&self, dir: &Path) -> Result<Option<PathBuf>> {
         let vfio_dev = dir.join("vfio-dev");
         let entries = match fs::read_dir(&vfio_dev) {
@@ -240,7 +242,12 @@ impl Sysfs {
                 n.strip_prefix("vfio")
                     .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
             }) {
-                return Ok(Some(self.dev_vfio().join("devices").join(n)));
+                let dev = vfio_dev.join(n).join("dev");
+                return match fs::symlink_metadata(&dev) {
+                    Ok(_) => Ok(Some(self.dev_vfio().join("devices").join(n))),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(sysfs_error("reading", &dev, &e)),
+                };
             }
         }
         Ok(None)

@@ -145,7 +145,12 @@ fn host() -> Fake {
 #[test]
 fn describes_a_function_from_its_files() {
     let fake = host();
-    fs::create_dir_all(fake.dev("0000:00:03.0").join("vfio-dev/vfio2")).unwrap();
+    // Linux 6.1 to 6.5: a vfio-dev entry but no character device.
+    let vfio_dev = fake.dev("0000:00:03.0").join("vfio-dev/vfio2");
+    fs::create_dir_all(&vfio_dev).unwrap();
+    let f = fake.sysfs().pci_function(&a("0000:00:03.0")).unwrap();
+    assert_eq!(f.cdev, None);
+    fs::write(vfio_dev.join("dev"), "511:2\n").unwrap();
     let f = fake.sysfs().pci_function(&a("0000:00:03.0")).unwrap();
     assert_eq!(f.address, a("0000:00:03.0"));
     assert_eq!((f.vendor, f.device), (0x8086, 0x100e));

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use uvfio::pci::discover::{Filter, PciFunction};
 use uvfio::pci::sysfs::Sysfs;
 
-use crate::common::{device, devices, driver, iommu_group, iommu_mode, needs_full, sysfs_path};
+use crate::common::{
+    device, devices, driver, flavor, iommu_group, iommu_mode, needs_full_in_mode, sysfs_path,
+};
 
 fn sysfs_hex(addr: &str, file: &str) -> u32 {
     let s = std::fs::read_to_string(sysfs_path(addr).join(file)).unwrap();
@@ -37,8 +39,11 @@ fn the_usable_devices_are_the_vms_vfio_devices() {
         .map(|f| f.address.to_string())
         .collect();
     let mut expected: BTreeSet<String> = devices().into_iter().collect();
-    if iommu_mode() == "vtd" {
-        expected.extend(shared_group());
+    expected.extend(shared_group());
+    if iommu_mode() == "none" {
+        // Without an IOMMU each vfio-pci device has a no-IOMMU group of its own: the testdev
+        // of the (otherwise) non-viable group is alone in it, and usable.
+        expected.insert(device("UVFIO_TEST_NONVIABLE"));
     }
     assert_eq!(usable, expected);
 }
@@ -77,6 +82,15 @@ fn ids_class_driver_group_and_nodes_match_sysfs() {
             assert_eq!(f.iommu_group, Some(iommu_group(&a)), "{a}");
         }
         assert_eq!(f.noiommu, iommu_mode() == "none" && has_group, "{a}");
+        // Only vfio-pci devices have a cdev, and never on Debian's 6.1, whose vfio-dev entries
+        // are no character devices (the full flavour's in IOMMU mode: see the cdev test).
+        assert!(f.cdev.is_none() || f.on_vfio_pci(), "{a}: {:?}", f.cdev);
+        if flavor() == "debian" {
+            assert_eq!(f.cdev, None, "{a}");
+        }
+        if let Some(cdev) = &f.cdev {
+            assert!(cdev.exists(), "{a}: {} does not exist", cdev.display());
+        }
         if f.on_vfio_pci() {
             let node = f
                 .group_node
@@ -166,10 +180,12 @@ fn filters_pick_devices_by_id_and_class() {
 #[ignore = "needs the emulated IOMMU host (tests/vm/cargo-vm)"]
 fn usable_devices_have_their_cdev_on_full() {
     let present = std::path::Path::new("/dev/vfio/devices").exists();
-    if !needs_full(
+    // No-IOMMU devices get no cdev unless iommufd provides no-IOMMU too.
+    if !needs_full_in_mode(
         "discover::usable_devices_have_their_cdev_on_full",
         "the VFIO device cdev",
         present,
+        "vtd",
     ) {
         return;
     }

@@ -1,10 +1,12 @@
 //! `lsvfio`: an `lspci` for VFIO.
 //!
-//! Lists the VFIO groups of the devices bound to vfio-pci (or of the PCI addresses given), the
-//! container's extensions and IOMMU info, and for each device its flags, regions and IRQs.
+//! Lists the VFIO groups of the devices bound to vfio-pci (found with `uvfio::pci::discover`,
+//! optionally narrowed with `-d [vendor]:[device][:class]` as in `lspci -d`, or the PCI addresses
+//! given), the container's extensions and IOMMU info, and for each device its IDs, class, flags,
+//! regions and IRQs.
 //!
 //! ```text
-//! lsvfio [--json] [PCI-ADDRESS ...]
+//! lsvfio [--json] [-d FILTER] [PCI-ADDRESS ...]
 //! ```
 //!
 //! Needs access to `/dev/vfio` (root, or a user the nodes belong to).
@@ -15,6 +17,7 @@ use std::process::ExitCode;
 
 use uvfio::device::{DeviceInfo, IrqInfo, RegionCap, RegionInfo};
 use uvfio::iommu::{IommuCap, IommuInfo};
+use uvfio::pci::discover::{Filter, PciFunction};
 use uvfio::pci::sysfs::Sysfs;
 use uvfio::pci::PciAddress;
 use uvfio::{Container, Extension, Group};
@@ -39,17 +42,32 @@ struct GroupReport {
 
 struct DeviceReport {
     name: String,
+    /// What sysfs says about it (`None` if it could not be read).
+    function: Option<PciFunction>,
     result: Result<(DeviceInfo, Vec<RegionInfo>, Vec<IrqInfo>), String>,
 }
 
 fn main() -> ExitCode {
     let mut json = false;
     let mut addresses = Vec::new();
-    for arg in std::env::args().skip(1) {
+    let mut filter = Filter::any();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--json" => json = true,
+            "-d" => match args.next().map(|f| f.parse::<Filter>()) {
+                Some(Ok(f)) => filter = f,
+                Some(Err(e)) => {
+                    eprintln!("lsvfio: {e}");
+                    return ExitCode::from(2);
+                }
+                None => {
+                    eprintln!("lsvfio: -d needs [vendor]:[device][:class]");
+                    return ExitCode::from(2);
+                }
+            },
             "-h" | "--help" => {
-                println!("usage: lsvfio [--json] [PCI-ADDRESS ...]");
+                println!("usage: lsvfio [--json] [-d [vendor]:[device][:class]] [PCI-ADDRESS ...]");
                 return ExitCode::SUCCESS;
             }
             other => match other.parse::<PciAddress>() {
@@ -61,7 +79,7 @@ fn main() -> ExitCode {
             },
         }
     }
-    match run(addresses) {
+    match run(addresses, &filter) {
         Ok(report) => {
             if json {
                 print!("{}", to_json(&report));
@@ -86,25 +104,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// The PCI devices bound to vfio-pci, from sysfs.
-fn vfio_pci_devices() -> Vec<PciAddress> {
-    let mut out: Vec<PciAddress> = std::fs::read_dir("/sys/bus/pci/drivers/vfio-pci")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-        .collect();
-    out.sort();
-    out
-}
-
-fn run(addresses: Vec<PciAddress>) -> uvfio::Result<Report> {
+fn run(addresses: Vec<PciAddress>, filter: &Filter) -> uvfio::Result<Report> {
+    let sysfs = Sysfs::new();
+    // The devices bound to vfio-pci (usable or in a group that is not viable), in address order.
     let addresses = if addresses.is_empty() {
-        vfio_pci_devices()
+        sysfs
+            .pci_functions()?
+            .into_iter()
+            .filter(|f| f.on_vfio_pci() && filter.matches(f))
+            .map(|f| f.address)
+            .collect()
     } else {
         addresses
     };
-    let sysfs = Sysfs::new();
     let mut by_group: BTreeMap<u32, Vec<PciAddress>> = BTreeMap::new();
     for a in addresses {
         by_group.entry(sysfs.iommu_group(&a)?).or_default().push(a);
@@ -148,7 +160,12 @@ fn run(addresses: Vec<PciAddress>) -> uvfio::Result<Report> {
                         .open_device(&name)
                         .and_then(|d| Ok((d.info().clone(), d.regions()?, d.irqs()?)))
                         .map_err(|e| e.to_string());
-                    g.devices.push(DeviceReport { name, result });
+                    let function = sysfs.pci_function(a).ok();
+                    g.devices.push(DeviceReport {
+                        name,
+                        function,
+                        result,
+                    });
                 }
                 open_groups.push(group);
             }
@@ -280,6 +297,21 @@ fn to_table(r: &Report) -> String {
                     let _ = writeln!(o, "  {}: error: {e}", d.name);
                 }
                 Ok((info, regions, irqs)) => {
+                    if let Some(f) = &d.function {
+                        let _ = writeln!(
+                            o,
+                            "  {}  {:04x}:{:04x} class {:06x} subsystem {:04x}:{:04x}{}",
+                            d.name,
+                            f.vendor,
+                            f.device,
+                            f.class,
+                            f.subsystem_vendor,
+                            f.subsystem_device,
+                            f.cdev
+                                .as_ref()
+                                .map_or(String::new(), |c| format!("  cdev {}", c.display()))
+                        );
+                    }
                     let _ = writeln!(
                         o,
                         "  {}  flags {}  regions {}  irq indexes {}",
@@ -414,9 +446,21 @@ fn to_json(r: &Report) -> String {
                             .iter()
                             .map(|i| format!("{{\"index\":{},\"count\":{},\"flags\":{}}}", i.index.0, i.count, i.flags.bits()))
                             .collect();
+                        let ids = d.function.as_ref().map_or("null".into(), |f| {
+                            format!(
+                                "{{\"vendor\":{},\"device\":{},\"subsystem_vendor\":{},\"subsystem_device\":{},\"class\":{},\"cdev\":{}}}",
+                                f.vendor,
+                                f.device,
+                                f.subsystem_vendor,
+                                f.subsystem_device,
+                                f.class,
+                                f.cdev.as_ref().map_or("null".into(), |c| json_str(&c.to_string_lossy()))
+                            )
+                        });
                         format!(
-                            "{{\"name\":{},\"flags\":{},\"num_regions\":{},\"num_irqs\":{},\"regions\":[{}],\"irqs\":[{}]}}",
+                            "{{\"name\":{},\"pci\":{},\"flags\":{},\"num_regions\":{},\"num_irqs\":{},\"regions\":[{}],\"irqs\":[{}]}}",
                             json_str(&d.name),
+                            ids,
                             info.flags.bits(),
                             info.num_regions,
                             info.num_irqs,

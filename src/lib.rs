@@ -88,6 +88,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Which devices there are to open, without walking sysfs by hand: [`pci::discover`] lists the
+//! host's PCI functions with their IDs, class, driver, IOMMU group, its viability and the
+//! `/dev/vfio` nodes, and those usable through VFIO now:
+//!
+//! ```no_run
+//! use uvfio::pci::sysfs::Sysfs;
+//!
+//! for f in Sysfs::new().find_vfio_devices(&"8086:100e".parse()?)? {
+//!     println!("{f}"); // 0000:00:03.0 [0200] 8086:100e (vfio-pci, group 7)
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # ioctls and where they are
 //!
 //! | ioctl | method |

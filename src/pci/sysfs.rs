@@ -29,7 +29,7 @@ const VFIO_PCI: &str = "vfio-pci";
 
 /// The one conversion from an `io::Error` to the crate's error, keeping the errno (`EIO` if the
 /// error has none).
-fn sysfs_error(op: &'static str, path: &Path, err: &io::Error) -> Error {
+pub(super) fn sysfs_error(op: &'static str, path: &Path, err: &io::Error) -> Error {
     Error::Sysfs {
         op,
         path: path.to_path_buf(),
@@ -38,7 +38,7 @@ fn sysfs_error(op: &'static str, path: &Path, err: &io::Error) -> Error {
 }
 
 /// A file whose contents cannot be what sysfs writes.
-fn unparsable(path: &Path) -> Error {
+pub(super) fn unparsable(path: &Path) -> Error {
     Error::Sysfs {
         op: "parsing",
         path: path.to_path_buf(),
@@ -47,7 +47,7 @@ fn unparsable(path: &Path) -> Error {
 }
 
 /// The last component of the target of the symlink `path` (`.../drivers/e1000` → `e1000`).
-fn link_name(path: &Path) -> Result<String> {
+pub(super) fn link_name(path: &Path) -> Result<String> {
     let target = fs::read_link(path).map_err(|e| sysfs_error("resolving", path, &e))?;
     target
         .file_name()
@@ -57,7 +57,7 @@ fn link_name(path: &Path) -> Result<String> {
 }
 
 /// Reads a sysfs attribute, without its trailing newline.
-fn read_attr(path: &Path) -> Result<String> {
+pub(super) fn read_attr(path: &Path) -> Result<String> {
     let mut s = fs::read_to_string(path).map_err(|e| sysfs_error("reading", path, &e))?;
     while s.ends_with('\n') {
         s.pop();
@@ -66,7 +66,7 @@ fn read_attr(path: &Path) -> Result<String> {
 }
 
 /// Parses a `0x1234` ID file.
-fn read_id(path: &Path) -> Result<u16> {
+pub(super) fn read_id(path: &Path) -> Result<u16> {
     let s = read_attr(path)?;
     s.strip_prefix("0x")
         .filter(|h| !h.is_empty() && h.len() <= 4 && h.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -75,7 +75,7 @@ fn read_id(path: &Path) -> Result<u16> {
 }
 
 /// The driver the device whose sysfs directory is `dev` is bound to, or `None`.
-fn driver_at(dev: &Path) -> Result<Option<String>> {
+pub(super) fn driver_at(dev: &Path) -> Result<Option<String>> {
     let link = dev.join("driver");
     match fs::symlink_metadata(&link) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -142,12 +142,17 @@ impl Sysfs {
         &self.root
     }
 
+    /// Where the VFIO device nodes are: `/dev/vfio` (under the fake root in unit tests).
+    pub(super) fn dev_vfio(&self) -> &Path {
+        &self.dev_vfio
+    }
+
     /// The function's directory, `<root>/bus/pci/devices/<addr>`.
     pub fn device_dir(&self, addr: &PciAddress) -> PathBuf {
         self.root.join("bus/pci/devices").join(addr.to_string())
     }
 
-    fn group_devices_dir(&self, group: u32) -> PathBuf {
+    pub(super) fn group_devices_dir(&self, group: u32) -> PathBuf {
         self.root
             .join("kernel/iommu_groups")
             .join(group.to_string())

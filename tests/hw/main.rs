@@ -13,6 +13,7 @@ mod alloc;
 mod common;
 mod core;
 mod decoding;
+mod discover;
 mod dma;
 mod dma_lost;
 mod groups;

@@ -9,7 +9,8 @@
 #   3. the hardware tests inside the VM:
 #      UVFIO_VM_FLAVOR=<flavour> tests/vm/cargo-vm test --test hw -- --include-ignored
 #   4. every example of VM_EXAMPLES below, inside the VM: tests/vm/cargo-vm run --example <name>
-#   5. on full, the kernel:: hardware tests again in no-IOMMU mode (UVFIO_VM_IOMMU=none).
+#   5. on full, the kernel:: and discover:: hardware tests again in no-IOMMU mode
+#      (UVFIO_VM_IOMMU=none).
 # UVFIO_VM_FLAVORS="debian" (or "full") runs one flavour only; with UVFIO_VM_KERNEL set (a kernel
 # of your own) the suite runs once, on it. Every stage runs even if an earlier one failed; the
 # script exits non-zero if any failed and prints the time each stage took.
@@ -101,8 +102,8 @@ for flavor in "${FLAVORS[@]}"; do
         stage "vm $flavor: example $entry" "${vm[@]}" tests/vm/cargo-vm run --example "${words[0]}" -- "${words[@]:1}"
     done
     if [ "$flavor" = full ]; then
-        stage "vm full, no-IOMMU: cargo test --test hw kernel::" env UVFIO_VM_FLAVOR=full UVFIO_VM_IOMMU=none \
-            tests/vm/cargo-vm test --test hw -- --include-ignored kernel::
+        stage "vm full, no-IOMMU: cargo test --test hw kernel:: discover::" env UVFIO_VM_FLAVOR=full UVFIO_VM_IOMMU=none \
+            tests/vm/cargo-vm test --test hw -- --include-ignored kernel:: discover::
     fi
 done
 # Point out examples that exist but are not run in the VM.

@@ -254,6 +254,60 @@ pub enum Error {
     },
 }
 
+/// The kind of an [`Error`] ([`Error::kind`]): the cases a driver handles differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Something does not exist: a `/dev/vfio` node or `/dev/iommu` (the kernel lacks the
+    /// feature), a device, a mapping (`ENOENT`, `ENODEV`, `ENXIO`).
+    NotFound,
+    /// Not allowed: file permissions, a missing capability, a device the kernel will not give
+    /// out (`EACCES`, `EPERM`).
+    PermissionDenied,
+    /// In use: opened elsewhere, bound, or state that forbids it now (`EBUSY`, `EEXIST`);
+    /// retrying after the other user is done may work.
+    Busy,
+    /// A group with devices on other drivers ([`Error::GroupNotViable`]).
+    NotViable,
+    /// Out of memory, or past `RLIMIT_MEMLOCK` (`ENOMEM`, [`Error::OutOfMemory`]).
+    OutOfMemory,
+    /// A budget is used up: IOVA space, the IOMMU's mapping count (`ENOSPC`).
+    NoSpace,
+    /// A value the operation cannot take (`EINVAL`, `ERANGE`, `EOVERFLOW`, `E2BIG`,
+    /// [`Error::InvalidArgument`]).
+    InvalidArgument,
+    /// The device, IOMMU or kernel does not offer it (`ENOTTY`, `EOPNOTSUPP`,
+    /// [`Error::NotSupported`]).
+    NotSupported,
+    /// A DMA buffer's mapping is gone ([`Error::NotMapped`]).
+    NotMapped,
+    /// The kernel answered outside its documented contract ([`Error::Malformed`],
+    /// [`Error::ApiVersion`]).
+    KernelContract,
+    /// A failure left state the crate could not undo ([`Error::RollbackFailed`]).
+    Inconsistent,
+    /// Anything else (an I/O error, an interrupted call, ...): see the errno.
+    Other,
+}
+
+impl ErrorKind {
+    /// The kind of a bare kernel errno.
+    pub fn from_errno(errno: Errno) -> ErrorKind {
+        match errno {
+            Errno::ENOENT | Errno::ENODEV | Errno::ENXIO => ErrorKind::NotFound,
+            Errno::EACCES | Errno::EPERM => ErrorKind::PermissionDenied,
+            Errno::EBUSY | Errno::EEXIST => ErrorKind::Busy,
+            Errno::ENOMEM => ErrorKind::OutOfMemory,
+            Errno::ENOSPC => ErrorKind::NoSpace,
+            Errno::EINVAL | Errno::ERANGE | Errno::EOVERFLOW | Errno::E2BIG | Errno::EFAULT => {
+                ErrorKind::InvalidArgument
+            }
+            Errno::ENOTTY | Errno::EOPNOTSUPP => ErrorKind::NotSupported,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
 /// What was wrong with data the kernel returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -293,6 +347,40 @@ impl Error {
             | Error::RollbackFailed { errno, .. }
             | Error::NotMapped { errno, .. }
             | Error::NotSupported { errno, .. } => *errno,
+        }
+    }
+
+    /// What kind of failure this is, for the cases a driver handles differently (retry later,
+    /// ask for privileges, free memory, give up): derived from the variant and the errno, so a
+    /// driver need not match on errnos.
+    ///
+    /// ```
+    /// use uvfio::error::ErrorKind;
+    ///
+    /// match uvfio::Container::new() {
+    ///     Ok(_) => {}
+    ///     Err(e) if e.kind() == ErrorKind::NotFound => eprintln!("no VFIO here: {e}"),
+    ///     Err(e) if e.kind() == ErrorKind::PermissionDenied => eprintln!("not allowed: {e}"),
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::GroupNotViable { .. } => ErrorKind::NotViable,
+            Error::NotSupported { .. } => ErrorKind::NotSupported,
+            Error::NotMapped { .. } => ErrorKind::NotMapped,
+            Error::OutOfMemory { .. } => ErrorKind::OutOfMemory,
+            Error::Malformed { .. } | Error::ApiVersion { .. } => ErrorKind::KernelContract,
+            Error::RollbackFailed { .. } => ErrorKind::Inconsistent,
+            Error::InvalidArgument { errno, .. } => match *errno {
+                Errno::EBUSY => ErrorKind::Busy,
+                Errno::EPERM | Errno::EACCES => ErrorKind::PermissionDenied,
+                _ => ErrorKind::InvalidArgument,
+            },
+            Error::Ioctl { errno, .. }
+            | Error::Open { errno, .. }
+            | Error::Sysfs { errno, .. }
+            | Error::Syscall { errno, .. } => ErrorKind::from_errno(*errno),
         }
     }
 
@@ -468,6 +556,55 @@ fn hint_for_ioctl(ioctl: &str, errno: Errno) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_follow_the_variant_then_the_errno() {
+        let obj = || Object::Container;
+        let ioctl = |e| Error::ioctl("VFIO_IOMMU_MAP_DMA", obj(), e);
+        assert_eq!(ioctl(Errno::ENOMEM).kind(), ErrorKind::OutOfMemory);
+        assert_eq!(ioctl(Errno::ENOSPC).kind(), ErrorKind::NoSpace);
+        assert_eq!(ioctl(Errno::EBUSY).kind(), ErrorKind::Busy);
+        assert_eq!(ioctl(Errno::EINVAL).kind(), ErrorKind::InvalidArgument);
+        assert_eq!(ioctl(Errno::ENOTTY).kind(), ErrorKind::NotSupported);
+        assert_eq!(ioctl(Errno::EIO).kind(), ErrorKind::Other);
+        let open = Error::Open {
+            path: "/dev/vfio/vfio".into(),
+            errno: Errno::ENOENT,
+        };
+        assert_eq!(open.kind(), ErrorKind::NotFound);
+        let denied = Error::Open {
+            path: "/dev/vfio/7".into(),
+            errno: Errno::EACCES,
+        };
+        assert_eq!(denied.kind(), ErrorKind::PermissionDenied);
+        // The variant wins over its errno.
+        let viable = Error::GroupNotViable {
+            group: 3,
+            members: Vec::new(),
+            errno: Errno::EPERM,
+        };
+        assert_eq!(viable.kind(), ErrorKind::NotViable);
+        let busy = Error::InvalidArgument {
+            op: "config write",
+            object: obj(),
+            reason: "a mapped BAR".into(),
+            errno: Errno::EBUSY,
+        };
+        assert_eq!(busy.kind(), ErrorKind::Busy);
+        assert_eq!(
+            Error::invalid("x", obj(), "bad").kind(),
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            Error::malformed(
+                "VFIO_DEVICE_GET_INFO",
+                obj(),
+                Malformation::Other("x".into())
+            )
+            .kind(),
+            ErrorKind::KernelContract
+        );
+    }
 
     #[test]
     fn an_impossible_allocation_is_an_error_not_an_abort() {

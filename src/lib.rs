@@ -180,7 +180,7 @@ pub mod uapi;
 pub use container::{Container, Extension, Extensions, IommuType};
 pub use device::Device;
 pub use dma::{DmaBuffer, DmaMemory, DmaOptions, DmaPool};
-pub use error::{Errno, Error, Object, Result};
+pub use error::{Errno, Error, ErrorKind, Object, Result};
 pub use group::Group;
 pub use irq::Interrupts;
 pub use mmio::{MapOptions, Region};

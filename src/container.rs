@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use crate::error::{Errno, Error, Object, Result};
 use crate::group::{Group, GroupInner};
 use crate::iommu::IommuInfo;
-use crate::uapi::ioctl::{Cause, ContainerFd, Failed, IommufdFd};
+use crate::uapi::ioctl::{Cause, ContainerFd, Failed};
 use crate::uapi::node::{self, Node};
 use crate::uapi::vfio;
 
@@ -267,15 +267,9 @@ impl Container {
     ///
     /// # Errors
     ///
-    /// [`Error::Open`]: `ENOENT` when the kernel has no iommufd (`CONFIG_IOMMUFD`), `ENOTTY`
-    /// when `/dev/iommu` is not the iommufd device; [`Error::ApiVersion`] as [`Container::new`].
+    /// As [`crate::iommufd::Iommufd::new`]; [`Error::ApiVersion`] as [`Container::new`].
     pub fn iommufd_compat() -> Result<Container> {
-        let path = Path::new(crate::iommufd::IOMMUFD_PATH);
-        let fd = IommufdFd::open(path).map_err(|errno| Error::Open {
-            path: path.to_path_buf(),
-            errno,
-        })?;
-        Self::adopt(ContainerFd::from_iommufd(fd))
+        Self::adopt(ContainerFd::from_iommufd(crate::iommufd::open_iommufd()?))
     }
 
     /// Opens a container node at `path` (for a non-standard `/dev` layout) and checks its API

@@ -1,4 +1,5 @@
-//! A counting global allocator for the unit tests: hot paths are checked to allocate nothing.
+//! A counting global allocator for the unit tests and the hardware tests (tests/hw includes this
+//! file): hot paths (interrupt unmask, waits, register access) are checked to allocate nothing.
 //! The count is per thread, so tests running in parallel do not disturb each other.
 #![allow(unsafe_code)]
 

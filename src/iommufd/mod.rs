@@ -43,6 +43,7 @@ use crate::pci::sysfs::Sysfs;
 use crate::pci::PciAddress;
 use crate::uapi::ioctl::{DeviceFd, IommufdFd};
 use crate::uapi::iommufd as uapi;
+use crate::uapi::node::{self, Node};
 
 /// The path of the iommufd character device.
 pub const IOMMUFD_PATH: &str = "/dev/iommu";
@@ -112,15 +113,12 @@ impl Iommufd {
     /// # Errors
     ///
     /// [`Error::Open`]: `ENOENT` when the kernel has no iommufd (`CONFIG_IOMMUFD`, Linux 6.2+),
-    /// `EACCES` without permission on the node; `ENOTTY` when the node is not the iommufd
-    /// device.
+    /// `EACCES` without permission on the node; [`Error::InvalidArgument`] when the node is not
+    /// the iommufd device.
     pub fn new() -> Result<Iommufd> {
-        let path = Path::new(IOMMUFD_PATH);
-        let fd = IommufdFd::open(path).map_err(|errno| Error::Open {
-            path: path.to_path_buf(),
-            errno,
-        })?;
-        Ok(Iommufd(Arc::new(IommufdInner { fd })))
+        Ok(Iommufd(Arc::new(IommufdInner {
+            fd: open_iommufd()?,
+        })))
     }
 
     /// `IOMMU_IOAS_ALLOC`: a new, empty I/O address space, destroyed when its last handle (and
@@ -141,16 +139,13 @@ impl Iommufd {
     /// # Errors
     ///
     /// [`Error::Open`] when the cdev cannot be opened (`ENOENT`: no such device, or the kernel
-    /// has no cdev support; `ENOTTY`: the path is not a VFIO device cdev), [`Error::Ioctl`]
+    /// has no cdev support), [`Error::InvalidArgument`] when the path is not a VFIO device
+    /// cdev (nothing is issued on it), [`Error::Ioctl`]
     /// when the bind fails (`EINVAL`: the device is open already, through another cdev fd or its
     /// group; `EPERM`: a no-IOMMU device).
     pub fn open_cdev(&self, path: impl AsRef<Path>) -> Result<Device> {
         let path = path.as_ref();
-        let fd = DeviceFd::open_cdev(path).map_err(|errno| Error::Open {
-            path: path.to_path_buf(),
-            errno,
-        })?;
-        Device::from_cdev(fd, path.display().to_string(), self.clone())
+        Device::from_cdev(open_cdev(path)?, path.display().to_string(), self.clone())
     }
 
     /// Opens the PCI device at `address` through its cdev (found in sysfs as
@@ -163,11 +158,7 @@ impl Iommufd {
     /// kernel without `CONFIG_VFIO_DEVICE_CDEV`), else as [`Iommufd::open_cdev`].
     pub fn open_pci_device(&self, address: &PciAddress) -> Result<Device> {
         let cdev = cdev_of(&Sysfs::new().device_dir(address))?;
-        let fd = DeviceFd::open_cdev(&cdev).map_err(|errno| Error::Open {
-            path: cdev.clone(),
-            errno,
-        })?;
-        Device::from_cdev(fd, address.to_string(), self.clone())
+        Device::from_cdev(open_cdev(&cdev)?, address.to_string(), self.clone())
     }
 
     /// `IOMMU_GET_HW_INFO`: what the IOMMU behind a device bound to this iommufd can do.
@@ -216,6 +207,30 @@ impl Iommufd {
             )),
         }
     }
+}
+
+/// Opens `/dev/iommu`, checked before and after the open to be the iommufd device
+/// ([`Node::Iommufd`]), so that no request reaches another file.
+pub(crate) fn open_iommufd() -> Result<IommufdFd> {
+    let path = Path::new(IOMMUFD_PATH);
+    node::check_path(path, Node::Iommufd)?;
+    let fd = IommufdFd::open(path).map_err(|errno| Error::Open {
+        path: path.to_path_buf(),
+        errno,
+    })?;
+    node::check_fd(path, &fd, Node::Iommufd)?;
+    Ok(fd)
+}
+
+/// Opens a device cdev, checked before and after the open to be one ([`Node::DeviceCdev`]).
+fn open_cdev(path: &Path) -> Result<DeviceFd> {
+    node::check_path(path, Node::DeviceCdev)?;
+    let fd = DeviceFd::open_cdev(path).map_err(|errno| Error::Open {
+        path: path.to_path_buf(),
+        errno,
+    })?;
+    node::check_fd(path, &fd, Node::DeviceCdev)?;
+    Ok(fd)
 }
 
 /// `/dev/vfio/devices/vfioN` of the device whose sysfs directory is `dir`.

@@ -5,11 +5,15 @@
 //! `/dev/vfio/vfio` is (misc 10:196, `VFIO_MINOR`); a group must be a character device of the
 //! `vfio` major listed in `/proc/devices`, and its sysfs name (`/sys/dev/char/<major>:<minor>`,
 //! a link to `.../vfio/<N>` or `.../vfio/noiommu-<N>`) must be the group number the caller gave.
+//! `/dev/iommu` must be the character device whose sysfs entry is `misc/iommu`, and a device cdev
+//! one whose sysfs `subsystem` is the `vfio-dev` class ([`Iommufd::new`], [`Iommufd::open_cdev`]).
 //! The path is checked with `stat` before it is opened (a strange file is never opened) and the
 //! open file again with `fstat` (the path may have changed in between).
 //!
 //! [`Container::open`]: crate::Container::open
 //! [`Group::open_path`]: crate::Group::open_path
+//! [`Iommufd::new`]: crate::iommufd::Iommufd::new
+//! [`Iommufd::open_cdev`]: crate::iommufd::Iommufd::open_cdev
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -30,13 +34,19 @@ pub(crate) enum Node {
     Container,
     /// The node of group `N`.
     Group(u32),
+    /// `/dev/iommu`.
+    Iommufd,
+    /// A VFIO device cdev, `/dev/vfio/devices/vfioN`.
+    DeviceCdev,
 }
 
 impl Node {
-    fn object(self) -> Object {
+    fn object(self, path: &Path) -> Object {
         match self {
             Node::Container => Object::Container,
             Node::Group(id) => Object::Group(id),
+            Node::Iommufd => Object::Iommufd,
+            Node::DeviceCdev => Object::Device(path.display().to_string()),
         }
     }
 
@@ -44,6 +54,8 @@ impl Node {
         match self {
             Node::Container => "Container::open",
             Node::Group(_) => "Group::open_path",
+            Node::Iommufd => "Iommufd::new",
+            Node::DeviceCdev => "Iommufd::open_cdev",
         }
     }
 }
@@ -62,7 +74,7 @@ pub(crate) fn check_path(path: &Path, node: Node) -> Result<()> {
 pub(crate) fn check_fd(path: &Path, fd: impl AsFd, node: Node) -> Result<()> {
     let st = fstat(fd.as_fd()).map_err(|errno| Error::Syscall {
         op: "fstat",
-        object: node.object(),
+        object: node.object(path),
         errno,
     })?;
     check(path, &st, node, &Host::real())
@@ -115,7 +127,7 @@ fn describe(st: &FileStat) -> String {
 }
 
 fn check(path: &Path, st: &FileStat, node: Node, host: &Host) -> Result<()> {
-    let refuse = |reason: String| Err(Error::invalid(node.op(), node.object(), reason));
+    let refuse = |reason: String| Err(Error::invalid(node.op(), node.object(path), reason));
     let (major, minor) = (libc::major(st.st_rdev), libc::minor(st.st_rdev));
     match node {
         Node::Container => {
@@ -168,6 +180,38 @@ fn check(path: &Path, st: &FileStat, node: Node, host: &Host) -> Result<()> {
                     link.display()
                 )),
             }
+        }
+        Node::Iommufd | Node::DeviceCdev => {
+            // /sys/dev/char/M:m links to the device's sysfs directory: .../misc/iommu for the
+            // iommufd; for a cdev its `subsystem` link names the vfio-dev class.
+            let (entry, want, what) = match node {
+                Node::Iommufd => (
+                    format!("{major}:{minor}"),
+                    "iommu",
+                    "the iommufd (/dev/iommu)",
+                ),
+                _ => (
+                    format!("{major}:{minor}/subsystem"),
+                    "vfio-dev",
+                    "a VFIO device cdev (/dev/vfio/devices/vfioN)",
+                ),
+            };
+            let link = host.sys_dev_char.join(entry);
+            let target = std::fs::read_link(&link).ok();
+            let name = target
+                .as_deref()
+                .and_then(Path::file_name)
+                .and_then(|n| n.to_str());
+            if is_char_device(st) && name == Some(want) {
+                return Ok(());
+            }
+            refuse(format!(
+                "{} is {} ({} names {:?}), not {what}; no request was issued on it",
+                path.display(),
+                describe(st),
+                link.display(),
+                name.unwrap_or("nothing")
+            ))
         }
     }
 }
@@ -295,6 +339,32 @@ mod tests {
         std::fs::write(&host.proc_devices, "Character devices:\n  1 mem\n").unwrap();
         let err = check(path, &char_device(243, 5), Node::Group(26), &host).unwrap_err();
         assert!(err.to_string().contains("no `vfio`"), "{err}");
+    }
+
+    #[test]
+    fn iommufd_and_cdev_nodes_are_known_by_their_sysfs_class() {
+        // /sys/dev/char/10:257 -> .../misc/iommu; a cdev's .../subsystem -> .../vfio-dev.
+        let (dir, host) = fake_host(243, 5, "26");
+        let char_dir = dir.0.join("char");
+        std::os::unix::fs::symlink("../../devices/virtual/misc/iommu", char_dir.join("10:257"))
+            .unwrap();
+        let cdev = dir.0.join("sys/devices/virtual/vfio-dev/vfio3");
+        std::fs::create_dir_all(&cdev).unwrap();
+        std::os::unix::fs::symlink("../../../../class/vfio-dev", cdev.join("subsystem")).unwrap();
+        std::os::unix::fs::symlink(&cdev, char_dir.join("237:3")).unwrap();
+        let iommu = Path::new("/dev/iommu");
+        let vfio3 = Path::new("/dev/vfio/devices/vfio3");
+        check(iommu, &char_device(10, 257), Node::Iommufd, &host).unwrap();
+        check(vfio3, &char_device(237, 3), Node::DeviceCdev, &host).unwrap();
+        // The other way round, another device, a regular file: refused, naming what it is.
+        let err = check(iommu, &char_device(237, 3), Node::Iommufd, &host).unwrap_err();
+        assert!(err.to_string().contains("not the iommufd"), "{err}");
+        let err = check(vfio3, &char_device(10, 257), Node::DeviceCdev, &host).unwrap_err();
+        assert!(err.to_string().contains("not a VFIO device cdev"), "{err}");
+        let file = stat("/proc/self/exe").unwrap();
+        let err = check(vfio3, &file, Node::DeviceCdev, &host).unwrap_err();
+        assert!(err.to_string().contains("a regular file"), "{err}");
+        assert_eq!(err.errno(), Errno::EINVAL);
     }
 
     #[test]

@@ -8,17 +8,6 @@ use uvfio::uapi::iommufd::*;
 
 use crate::machinery::*;
 
-/// The header, from `include` (the project kernel's headers) or none where only the Rust
-/// module is read.
-fn header(include: Option<std::path::PathBuf>) -> Header {
-    Header {
-        name: "linux/iommufd.h",
-        rust: "src/uapi/iommufd.rs",
-        tag: "iommufd",
-        include,
-    }
-}
-
 abi_list! {
     structs {
         iommu_destroy { size, id }
@@ -183,24 +172,4 @@ const RUST_ONLY: &[(&str, &str)] = &[(
     "re-export of the vfio module's request type; every request is checked by value",
 )];
 
-#[test]
-#[ignore = "needs the project kernel's uapi headers: UVFIO_ABI_HEADERS (run by tests/run-all.sh)"]
-fn abi_matches_c_header() {
-    assert_abi_matches(
-        &checks(),
-        &listed(),
-        &header(Some(project_kernel_headers())),
-    );
-}
-
-#[test]
-#[ignore = "needs the project kernel's uapi headers: UVFIO_ABI_HEADERS (run by tests/run-all.sh)"]
-fn list_covers_whole_header() {
-    assert_list_covers_header(&listed(), &header(Some(project_kernel_headers())), SKIPPED);
-}
-
-#[test]
-fn list_covers_whole_rust_module() {
-    // Reads only the Rust module: runs everywhere.
-    assert_list_covers_module(&listed(), &header(None), RUST_ONLY);
-}
+header_tests!(name: "linux/iommufd.h", rust: "src/uapi/iommufd.rs", tag: "iommufd");

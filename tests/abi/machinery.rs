@@ -247,6 +247,44 @@ macro_rules! abi_list {
 }
 pub(crate) use abi_list;
 
+/// The three tests of one header's list, and its `header()`: `abi_matches_c_header` and
+/// `list_covers_whole_header` against the project kernel's headers (ignored without
+/// `UVFIO_ABI_HEADERS`), `list_covers_whole_rust_module` everywhere. Expects `checks()`,
+/// `listed()` (from `abi_list!`), `SKIPPED` and `RUST_ONLY` in the invoking module.
+macro_rules! header_tests {
+    (name: $name:literal, rust: $rust:literal, tag: $tag:literal) => {
+        /// The header, from `include` (the project kernel's headers) or none where only the
+        /// Rust module is read.
+        fn header(include: Option<std::path::PathBuf>) -> Header {
+            Header {
+                name: $name,
+                rust: $rust,
+                tag: $tag,
+                include,
+            }
+        }
+
+        #[test]
+        #[ignore = "needs the project kernel's uapi headers: UVFIO_ABI_HEADERS (run by tests/run-all.sh)"]
+        fn abi_matches_c_header() {
+            assert_abi_matches(&checks(), &listed(), &header(Some(project_kernel_headers())));
+        }
+
+        #[test]
+        #[ignore = "needs the project kernel's uapi headers: UVFIO_ABI_HEADERS (run by tests/run-all.sh)"]
+        fn list_covers_whole_header() {
+            assert_list_covers_header(&listed(), &header(Some(project_kernel_headers())), SKIPPED);
+        }
+
+        #[test]
+        fn list_covers_whole_rust_module() {
+            // Reads only the Rust module: runs everywhere.
+            assert_list_covers_module(&listed(), &header(None), RUST_ONLY);
+        }
+    };
+}
+pub(crate) use header_tests;
+
 /// Offset, size and type name of a field, by its C path or, if given, its Rust path.
 macro_rules! field_info_pick {
     ($s:ident; [$($c:ident).+]; []) => {

@@ -9,17 +9,6 @@ use uvfio::uapi::vfio::*;
 
 use crate::machinery::*;
 
-/// The header, from `include` (the project kernel's headers) or none where only the Rust
-/// module is read.
-fn header(include: Option<std::path::PathBuf>) -> Header {
-    Header {
-        name: "linux/vfio.h",
-        rust: "src/uapi/vfio.rs",
-        tag: "vfio",
-        include,
-    }
-}
-
 abi_list! {
     structs {
         vfio_info_cap_header { id, version, next }
@@ -262,24 +251,4 @@ const FN_INPUTS: &[u32] = &[
     u32::MAX,
 ];
 
-#[test]
-#[ignore = "needs the project kernel's uapi headers: UVFIO_ABI_HEADERS (run by tests/run-all.sh)"]
-fn abi_matches_c_header() {
-    assert_abi_matches(
-        &checks(),
-        &listed(),
-        &header(Some(project_kernel_headers())),
-    );
-}
-
-#[test]
-#[ignore = "needs the project kernel's uapi headers: UVFIO_ABI_HEADERS (run by tests/run-all.sh)"]
-fn list_covers_whole_header() {
-    assert_list_covers_header(&listed(), &header(Some(project_kernel_headers())), SKIPPED);
-}
-
-#[test]
-fn list_covers_whole_rust_module() {
-    // Reads only the Rust module: runs everywhere.
-    assert_list_covers_module(&listed(), &header(None), RUST_ONLY);
-}
+header_tests!(name: "linux/vfio.h", rust: "src/uapi/vfio.rs", tag: "vfio");

@@ -14,6 +14,7 @@ use uvfio::iommufd::{HwInfo, Ioas, Iommufd};
 use uvfio::{Device, Errno};
 
 use crate::common;
+use crate::vfio_io;
 
 const PAGE: u64 = 4096;
 
@@ -197,11 +198,7 @@ fn iommufd_setup_get_info_without_bind_fails() {
     }
     let addr = common::device("UVFIO_TEST_TESTDEV");
     let cdev = cdev_path(&addr);
-    let file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open(&cdev)
-        .expect("open cdev");
+    let file = open_raw(&cdev);
     let mut info = [0u32; 6];
     info[0] = 24;
     // SAFETY: VFIO_DEVICE_GET_INFO on a VFIO device fd with a 24-byte buffer.
@@ -222,11 +219,7 @@ fn iommufd_setup_bind_bad_iommufd_and_repeated_bind_fail() {
     let addr = common::device("UVFIO_TEST_TESTDEV");
     let cdev = cdev_path(&addr);
     // A bad iommufd: not an iommufd at all.
-    let file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open(&cdev)
-        .expect("open cdev");
+    let file = open_raw(&cdev);
     let null = std::fs::File::open("/dev/null").unwrap();
     assert!(
         raw_bind(&file, null.as_raw_fd()).is_err(),
@@ -494,9 +487,13 @@ fn cdev_path(addr: &str) -> std::path::PathBuf {
     Path::new("/dev/vfio/devices").join(name)
 }
 
-/// `_IO(VFIO_TYPE, VFIO_BASE + n)`.
-fn vfio_io(n: libc::c_ulong) -> libc::c_ulong {
-    ((b';' as libc::c_ulong) << 8) | (100 + n)
+/// The cdev opened as a plain file, not bound to anything (for the raw ioctl checks).
+fn open_raw(cdev: &Path) -> std::fs::File {
+    std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(cdev)
+        .unwrap_or_else(|e| panic!("open {}: {e}", cdev.display()))
 }
 
 fn raw_bind(file: &std::fs::File, iommufd: i32) -> std::io::Result<u32> {

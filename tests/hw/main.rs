@@ -9,6 +9,8 @@
 //! This first module talks to the kernel with raw `libc` ioctls, to check the environment itself
 //! independently of the crate's API.
 
+// The counting allocator of the unit tests, shared: hot paths are checked to allocate nothing.
+#[path = "../../src/test_alloc.rs"]
 mod alloc;
 mod common;
 mod core;

@@ -6,11 +6,10 @@
 //! essay of the parent module for the three facts each `unsafe` block rests on.
 
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::sys::stat::{fstat, major, minor, SFlag};
 
 use super::{fail, ioctl_ptr, open_vfio_node, DeviceFd, IommufdFd, Res};
 use crate::uapi::iommufd as uapi;
@@ -39,24 +38,11 @@ unsafe fn call<T>(
 }
 
 impl IommufdFd {
-    /// `open("/dev/iommu", O_RDWR | O_CLOEXEC)`, checked to be the iommufd misc device: a
-    /// character device whose sysfs class entry is `misc/iommu`.
+    /// `open(path, O_RDWR | O_CLOEXEC)`. The caller has checked that `path` is `/dev/iommu`
+    /// (`uapi::node`, [`Node::Iommufd`](crate::uapi::node::Node::Iommufd)) and checks the open
+    /// fd before issuing any request.
     pub(crate) fn open(path: &Path) -> Result<Self, Errno> {
-        let fd = open_vfio_node(path)?;
-        let st = fstat(&fd)?;
-        let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
-        let dev = st.st_rdev;
-        let class = std::fs::read_link(format!("/sys/dev/char/{}:{}", major(dev), minor(dev)));
-        let is_iommufd = class
-            .as_deref()
-            .ok()
-            .and_then(Path::file_name)
-            .is_some_and(|n| n == "iommu");
-        if is_chr && is_iommufd {
-            Ok(IommufdFd(fd))
-        } else {
-            Err(Errno::ENOTTY)
-        }
+        open_vfio_node(path).map(IommufdFd)
     }
 
     /// `IOMMU_IOAS_ALLOC`: a new, empty I/O address space.
@@ -292,15 +278,11 @@ impl IommufdFd {
 }
 
 impl DeviceFd {
-    /// Opens a VFIO device cdev (`/dev/vfio/devices/vfioN`), checked to be one: a character
-    /// device whose sysfs class is `vfio-dev`.
+    /// Opens a VFIO device cdev (`/dev/vfio/devices/vfioN`). The caller has checked the path
+    /// ([`Node::DeviceCdev`](crate::uapi::node::Node::DeviceCdev)) and checks the open fd
+    /// before issuing any request.
     pub(crate) fn open_cdev(path: &Path) -> Result<Self, Errno> {
-        let fd = open_vfio_node(path)?;
-        if is_vfio_cdev(&fd)? {
-            Ok(DeviceFd(fd))
-        } else {
-            Err(Errno::ENOTTY)
-        }
+        open_vfio_node(path).map(DeviceFd)
     }
 
     /// `VFIO_DEVICE_BIND_IOMMUFD`: binds the cdev to an iommufd; returns the device's id there.
@@ -361,24 +343,4 @@ impl DeviceFd {
         }
         .map(drop)
     }
-}
-
-/// Whether `fd` is a VFIO device cdev: a character device whose `/sys/dev/char/M:N/subsystem`
-/// is the `vfio-dev` class.
-fn is_vfio_cdev(fd: &OwnedFd) -> Result<bool, Errno> {
-    let st = fstat(fd)?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFCHR {
-        return Ok(false);
-    }
-    let dev = st.st_rdev;
-    let subsystem = std::fs::read_link(format!(
-        "/sys/dev/char/{}:{}/subsystem",
-        major(dev),
-        minor(dev)
-    ));
-    Ok(subsystem
-        .as_deref()
-        .ok()
-        .and_then(Path::file_name)
-        .is_some_and(|n| n == "vfio-dev"))
 }

@@ -180,6 +180,8 @@ pub(crate) struct ContainerInner {
     state: Mutex<ContainerState>,
     /// The DMA layer's state: the IOVA allocator and its counters (see `crate::dma`).
     pub(crate) dma: crate::dma::DmaState,
+    /// Whether the fd is iommufd's compatibility container (`/dev/iommu`).
+    compat: bool,
 }
 
 #[derive(Default)]
@@ -269,7 +271,10 @@ impl Container {
     ///
     /// As [`crate::iommufd::Iommufd::new`]; [`Error::ApiVersion`] as [`Container::new`].
     pub fn iommufd_compat() -> Result<Container> {
-        Self::adopt(ContainerFd::from_iommufd(crate::iommufd::open_iommufd()?))
+        Self::adopt(
+            ContainerFd::from_iommufd(crate::iommufd::open_iommufd()?),
+            true,
+        )
     }
 
     /// Opens a container node at `path` (for a non-standard `/dev` layout) and checks its API
@@ -291,7 +296,7 @@ impl Container {
             errno,
         })?;
         node::check_fd(path, &fd, Node::Container)?;
-        Self::adopt(fd)
+        Self::adopt(fd, false)
     }
 
     /// Adopts an already-open container fd (for example one passed by a privileged parent
@@ -310,15 +315,16 @@ impl Container {
     pub unsafe fn from_owned_fd_unchecked(fd: OwnedFd) -> Result<Container> {
         // SAFETY: the caller promises `fd` is a VFIO container.
         let fd = unsafe { ContainerFd::from_owned_unchecked(fd) };
-        Self::adopt(fd)
+        Self::adopt(fd, false)
     }
 
     /// Wraps a container fd and checks the API version; on error the fd is closed.
-    fn adopt(fd: ContainerFd) -> Result<Container> {
+    fn adopt(fd: ContainerFd, compat: bool) -> Result<Container> {
         let container = Container(Arc::new(ContainerInner {
             fd,
             state: Mutex::new(ContainerState::default()),
             dma: crate::dma::DmaState::default(),
+            compat,
         }));
         let found = container.api_version()?;
         if found != vfio::VFIO_API_VERSION {
@@ -519,6 +525,15 @@ impl Container {
             .map_err(|m| Error::malformed("VFIO_IOMMU_GET_INFO", Object::Container, m))
     }
 
+    pub(crate) fn dma_state(&self) -> &crate::dma::DmaState {
+        &self.0.dma
+    }
+
+    /// Whether this is iommufd's compatibility container ([`Container::iommufd_compat`]).
+    pub fn is_iommufd_compat(&self) -> bool {
+        self.0.compat
+    }
+
     /// Opens the PCI device at `address` in this container: finds its group through sysfs,
     /// opens the group (or reuses it if it already joined this container), joins it, selects the
     /// preferred IOMMU model if none is set yet, and opens the device.
@@ -528,6 +543,16 @@ impl Container {
     /// Whatever the steps return: [`Error::Sysfs`] when the device or its group is unknown,
     /// [`Error::GroupNotViable`], [`Error::Open`], [`Error::Ioctl`].
     pub fn open_pci_device(&self, address: &crate::pci::PciAddress) -> Result<crate::Device> {
+        self.open_pci_device_with(address, None)
+    }
+
+    /// [`Container::open_pci_device`], setting `iommu` (when given) instead of the preferred
+    /// model if none is set yet.
+    pub(crate) fn open_pci_device_with(
+        &self,
+        address: &crate::pci::PciAddress,
+        iommu: Option<IommuType>,
+    ) -> Result<crate::Device> {
         let sysfs = crate::pci::sysfs::Sysfs::new();
         let id = sysfs.iommu_group(address)?;
         let group = match self.group(id) {
@@ -539,15 +564,16 @@ impl Container {
             }
         };
         if self.iommu().is_none() {
-            let preferred =
-                self.extensions()?
-                    .preferred_iommu()
-                    .ok_or_else(|| Error::NotSupported {
-                        op: "open_pci_device",
-                        object: Object::Container,
-                        reason: "the host supports no IOMMU model this crate can select".into(),
-                        errno: Errno::ENOTSUP,
-                    })?;
+            let preferred = match iommu {
+                Some(t) => Some(t),
+                None => self.extensions()?.preferred_iommu(),
+            };
+            let preferred = preferred.ok_or_else(|| Error::NotSupported {
+                op: "open_pci_device",
+                object: Object::Container,
+                reason: "the host supports no IOMMU model this crate can select".into(),
+                errno: Errno::ENOTSUP,
+            })?;
             self.set_iommu(preferred)?;
         }
         group.open_device(&address.to_string())

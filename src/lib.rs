@@ -182,6 +182,7 @@ pub use device::Device;
 pub use dma::{DmaBuffer, DmaMemory, DmaOptions, DmaPool};
 pub use error::{Errno, Error, ErrorKind, Object, Result};
 pub use group::Group;
+pub use iommu::{DmaSpace, IommuMode};
 pub use irq::Interrupts;
 pub use mmio::{MapOptions, Region};
 /// The zerocopy version whose `FromBytes`/`IntoBytes`/`Immutable` bound the typed DMA accessors

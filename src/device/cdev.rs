@@ -89,6 +89,12 @@ impl Device {
             .fd
             .attach_iommufd_pt(ioas.id())
             .map_err(|f| f.on(self.object()))?;
+        // The device's reserved regions (the MSI window) now cut the IOAS's ranges; the old
+        // IOAS, if any, lost them.
+        if let Some((old, _)) = attached.as_ref() {
+            old.dma_state().invalidate_ranges();
+        }
+        ioas.dma_state().invalidate_ranges();
         *attached = Some((ioas.clone(), hwpt));
         Ok(hwpt)
     }
@@ -110,7 +116,9 @@ impl Device {
             .fd
             .detach_iommufd_pt()
             .map_err(|f| f.on(self.object()))?;
-        *attached = None;
+        if let Some((old, _)) = attached.take() {
+            old.dma_state().invalidate_ranges();
+        }
         Ok(())
     }
 

@@ -35,10 +35,8 @@ use super::access::{sealed, DmaMemory};
 use super::iova::IovaBlock;
 use super::memory::Memory;
 use super::{DmaOptions, PageSize};
-use crate::container::Container;
-use crate::error::{Errno, Error, Object, Result};
-use crate::iommu::DmaAccess;
-use crate::uapi::vfio;
+use crate::error::{Errno, Error, Result};
+use crate::iommu::{DmaAccess, DmaSpace};
 
 /// Memory the container's devices can reach by DMA, mapped for as long as the value lives.
 ///
@@ -91,7 +89,7 @@ pub struct DmaBuffer {
     iova: u64,
     access: DmaAccess,
     page_size: PageSize,
-    container: Container,
+    space: DmaSpace,
     // Released by hand in `Drop`, in the right order.
     mem: Option<Memory>,
     block: Option<IovaBlock>,
@@ -124,8 +122,8 @@ impl DmaBuffer {
     /// # Errors
     ///
     /// As [`DmaBuffer::with_options`].
-    pub fn new(container: &Container, size: usize) -> Result<DmaBuffer> {
-        Self::with_options(container, size, DmaOptions::new())
+    pub fn new(space: impl Into<DmaSpace>, size: usize) -> Result<DmaBuffer> {
+        Self::with_options(space, size, DmaOptions::new())
     }
 
     /// At least `size` bytes of DMA memory as `options` say; the length is rounded up to a
@@ -145,37 +143,29 @@ impl DmaBuffer {
     ///
     /// Nothing is left allocated, reserved or mapped after an error.
     pub fn with_options(
-        container: &Container,
+        space: impl Into<DmaSpace>,
         size: usize,
         options: DmaOptions,
     ) -> Result<DmaBuffer> {
+        Self::build(space.into(), size, options)
+    }
+
+    fn build(space: DmaSpace, size: usize, options: DmaOptions) -> Result<DmaBuffer> {
         const OP: &str = "DmaBuffer::with_options";
-        match container.iommu() {
-            Some(t) if t.is_type1() => {}
-            other => {
-                return Err(Error::NotSupported {
-                    op: OP,
-                    object: Object::Container,
-                    reason: format!(
-                        "DMA buffers need a type1 IOMMU (Container::set_iommu); the container has \
-                         {other:?}"
-                    ),
-                    errno: Errno::EINVAL,
-                })
-            }
-        }
+        space.check_ready(OP)?;
+        let object = space.object();
         if size == 0 {
-            return Err(Error::invalid(OP, Object::Container, "the size is 0"));
+            return Err(Error::invalid(OP, object.clone(), "the size is 0"));
         }
         if options.align != 0 && !options.align.is_power_of_two() {
             return Err(Error::invalid(
                 OP,
-                Object::Container,
+                object.clone(),
                 format!("the alignment {:#x} is not a power of two", options.align),
             ));
         }
-        let state = container.dma_state();
-        let iommu_page = state.with_allocator(container, |a| Ok(a.page_size()))?;
+        let state = space.state();
+        let iommu_page = space.with_allocator(OP, |a| Ok(a.page_size()))?;
         // The length the memory will have: whole pages of both the memory and the IOMMU.
         let granule = options
             .page_size
@@ -184,7 +174,7 @@ impl DmaBuffer {
         let len = size.checked_next_multiple_of(granule).ok_or_else(|| {
             Error::out_of_range(
                 OP,
-                Object::Container,
+                object.clone(),
                 format!("{size} bytes do not fit the address space"),
             )
         })? as u64;
@@ -195,7 +185,7 @@ impl DmaBuffer {
                 if !options.limit.allows(iova, len) {
                     return Err(Error::out_of_range(
                         OP,
-                        Object::Container,
+                        object.clone(),
                         format!(
                             "{len:#x} bytes at the fixed IOVA {iova:#x} go past the device's \
                              address limit {:#x}",
@@ -203,9 +193,9 @@ impl DmaBuffer {
                         ),
                     ));
                 }
-                state.with_allocator(container, |a| a.reserve(iova, len))?
+                space.with_allocator(OP, |a| a.reserve(iova, len))?
             }
-            None => state.with_allocator(container, |a| {
+            None => space.with_allocator(OP, |a| {
                 a.allocate_aligned(len, options.align, options.limit)
             })?,
         };
@@ -222,7 +212,7 @@ impl DmaBuffer {
                 state.free(block);
                 return Err(Error::invalid(
                     OP,
-                    Object::Container,
+                    object.clone(),
                     format!("the memory came out as {got} bytes instead of {len}"),
                 ));
             }
@@ -236,8 +226,7 @@ impl DmaBuffer {
         // SAFETY: `mem` is owned by the buffer being built and outlives the mapping (see the
         // module docs: Drop unmaps before freeing, and the error path below frees only after
         // a failed map); its bytes are only accessed through the volatile/atomic accessors.
-        let mapped =
-            unsafe { container.map_dma_raw(mem.as_ptr(), block.start(), len, options.access) };
+        let mapped = unsafe { space.map(mem.as_ptr(), block.start(), len, options.access) };
         if let Err(e) = mapped {
             // Nothing was mapped: give back the IOVA, then free the memory (drop `mem`).
             state.free(block);
@@ -251,7 +240,7 @@ impl DmaBuffer {
             iova: block.start(),
             access: options.access,
             page_size: mem.page_size(),
-            container: container.clone(),
+            space,
             mem: Some(mem),
             block: Some(block),
             epoch,
@@ -269,9 +258,11 @@ impl DmaBuffer {
     /// happened when such a group exists. A single range unmapped with
     /// [`Container::unmap_dma`] is not tracked.
     pub fn is_mapped(&self) -> bool {
-        // Lets the container notice stranded groups the kernel has let go of.
-        let _ = self.container.iommu();
-        self.container.dma_state().is_current(self.epoch)
+        // Lets a container notice stranded groups the kernel has let go of.
+        if let Some(container) = self.space.container() {
+            let _ = container.iommu();
+        }
+        self.space.state().is_current(self.epoch)
     }
 
     /// The page size backing the memory ([`PageSize::Base`] when a huge page request fell
@@ -280,9 +271,9 @@ impl DmaBuffer {
         self.page_size
     }
 
-    /// The container the buffer is mapped in.
-    pub fn container(&self) -> &Container {
-        &self.container
+    /// The container or IOAS the buffer is mapped in.
+    pub fn space(&self) -> &DmaSpace {
+        &self.space
     }
 }
 
@@ -293,12 +284,12 @@ impl sealed::Sealed for DmaBuffer {
 
     #[inline]
     fn check_mapped(&self, op: &'static str) -> Result<()> {
-        if self.container.dma_state().is_current(self.epoch) {
+        if self.space.state().is_current(self.epoch) {
             Ok(())
         } else {
             Err(Error::NotMapped {
                 op,
-                object: Object::Container,
+                object: self.space.object(),
                 iova: self.iova,
                 len: self.len,
                 errno: Errno::ENXIO,
@@ -326,25 +317,9 @@ impl Drop for DmaBuffer {
         let (Some(mem), Some(block)) = (self.mem.take(), self.block.take()) else {
             return;
         };
-        let state = self.container.dma_state();
-        let unmap = vfio::vfio_iommu_type1_dma_unmap {
-            argsz: 0,
-            flags: 0,
-            iova: self.iova,
-            size: self.len as u64,
-        };
-        state.unmap_ioctls.fetch_add(1, Ordering::Relaxed);
-        // The memory is freed only on the kernel's proof that no device can reach it; the
-        // crate's own bookkeeping is no proof (a dup'd device fd keeps a dropped group, and its
-        // mappings, in the container).
-        let unmapped = match self.container.fd().unmap_dma(&unmap) {
-            // Whatever the count, nothing is mapped in the range any more (0: someone unmapped
-            // it earlier).
-            Ok(_) => true,
-            // The kernel says the container has no IOMMU driver any more: the last group left
-            // and every mapping went with the driver.
-            Err(_) => self.container.iommu_released(),
-        };
+        // The memory is freed only on the kernel's proof that no device can reach it.
+        let unmapped = self.space.unmap_owned(self.iova, self.len as u64);
+        let state = self.space.state();
         state.buffers.fetch_sub(1, Ordering::Relaxed);
         state
             .mapped_bytes

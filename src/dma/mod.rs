@@ -107,7 +107,9 @@ pub use buffer::DmaBuffer;
 pub use iova::{AddressLimit, IovaAllocator, IovaBlock, IovaStats};
 pub use pool::{DmaPool, PoolBuffer, Slot, SlotAllocator};
 pub(crate) use state::DmaState;
-pub use state::{DmaStats, IovaReservation};
+pub use state::DmaStats;
+
+pub use crate::iommu::{DmaSpace, IovaReservation};
 
 pub use crate::iommu::DmaAccess;
 

@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::access::{sealed, DmaMemory};
 use super::buffer::DmaBuffer;
 use super::DmaOptions;
-use crate::container::Container;
 use crate::error::{Error, Object, Result};
 use crate::iommu::DmaAccess;
+use crate::iommu::DmaSpace;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -197,13 +197,14 @@ impl DmaPool {
     /// [`Error::InvalidArgument`] for a zero chunk size or count, more than 2^32 chunks, or a
     /// total size past the address space; otherwise as [`DmaBuffer::with_options`].
     pub fn new(
-        container: &Container,
+        space: impl Into<DmaSpace>,
         chunk_size: usize,
         count: usize,
         options: DmaOptions,
     ) -> Result<DmaPool> {
         const OP: &str = "DmaPool::new";
-        let bad = |reason: String| Error::invalid(OP, Object::Container, reason);
+        let space = space.into();
+        let bad = |reason: String| Error::invalid(OP, space.object(), reason);
         if chunk_size == 0 || count == 0 {
             return Err(bad(format!(
                 "{count} chunks of {chunk_size} bytes: both must be non-zero"
@@ -225,7 +226,7 @@ impl DmaPool {
         let total = stride
             .checked_mul(count)
             .ok_or_else(|| bad(format!("{count} chunks of {stride} bytes overflow")))?;
-        let buffer = DmaBuffer::with_options(container, total, options)?;
+        let buffer = DmaBuffer::with_options(&space, total, options)?;
         Ok(DmaPool(Arc::new(PoolInner {
             buffer,
             chunk: chunk_size,
@@ -287,9 +288,9 @@ impl DmaPool {
         (index < self.capacity() && offset % self.0.stride < self.0.chunk).then_some(index)
     }
 
-    /// The container the pool is mapped in.
-    pub fn container(&self) -> &Container {
-        self.0.buffer.container()
+    /// The container or IOAS the pool is mapped in.
+    pub fn space(&self) -> &DmaSpace {
+        self.0.buffer.space()
     }
 
     /// Whether the pool's IOMMU mapping still exists: as [`DmaBuffer::is_mapped`].

@@ -581,6 +581,27 @@ impl Container {
         Ok((unmapped, bitmap))
     }
 
+    /// The unmap of a [`DmaBuffer`](crate::dma::DmaBuffer)'s own range (the caller counts
+    /// the ioctl): whether the kernel proved nothing is mapped there any more.
+    pub(crate) fn unmap_owned(&self, iova: u64, size: u64) -> bool {
+        let unmap = vfio::vfio_iommu_type1_dma_unmap {
+            argsz: 0,
+            flags: 0,
+            iova,
+            size,
+        };
+        match self.fd().unmap_dma(&unmap) {
+            // Whatever the count, nothing is mapped in the range any more (0: someone unmapped
+            // it earlier).
+            Ok(_) => true,
+            // The kernel says the container has no IOMMU driver any more: the last group left
+            // and every mapping went with the driver. The crate's own list of groups is no
+            // proof (a dup'd device fd keeps a dropped group, and its mappings, in the
+            // container).
+            Err(_) => self.iommu_released(),
+        }
+    }
+
     fn unmap_ioctl(&self, flags: u32, iova: u64, size: u64) -> Result<u64> {
         let unmap = vfio::vfio_iommu_type1_dma_unmap {
             argsz: 0,

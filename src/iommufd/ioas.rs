@@ -10,6 +10,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::Iommufd;
+use std::sync::atomic::Ordering;
+
+use crate::dma::DmaState;
 use crate::error::{Error, Object, Result};
 use crate::iommu::{DmaAccess, IovaRange};
 use crate::uapi::iommufd as uapi;
@@ -17,6 +20,10 @@ use crate::uapi::iommufd as uapi;
 pub(crate) struct IoasInner {
     iommufd: Iommufd,
     id: u32,
+    /// The DMA layer's state: the IOVA allocator of [`DmaBuffer`]s and its counters.
+    ///
+    /// [`DmaBuffer`]: crate::DmaBuffer
+    dma: DmaState,
 }
 
 impl Drop for IoasInner {
@@ -56,7 +63,15 @@ pub struct IoasRanges {
 
 impl Ioas {
     pub(crate) fn adopt(iommufd: Iommufd, id: u32) -> Ioas {
-        Ioas(Arc::new(IoasInner { iommufd, id }))
+        Ioas(Arc::new(IoasInner {
+            iommufd,
+            id,
+            dma: DmaState::default(),
+        }))
+    }
+
+    pub(crate) fn dma_state(&self) -> &DmaState {
+        &self.0.dma
     }
 
     /// The IOAS's id in its iommufd (what `VFIO_DEVICE_ATTACH_IOMMUFD_PT` takes).
@@ -114,6 +129,7 @@ impl Ioas {
         if iova.is_some() {
             flags |= uapi::IOMMU_IOAS_MAP_FIXED_IOVA;
         }
+        self.0.dma.map_ioctls.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded to the caller's contract above.
         unsafe {
             self.0
@@ -134,6 +150,12 @@ impl Ioas {
     /// `EOVERFLOW` when the range wraps past 2^64.
     #[doc(alias = "IOMMU_IOAS_UNMAP")]
     pub fn unmap(&self, iova: u64, len: u64) -> Result<u64> {
+        self.0.dma.unmap_ioctls.fetch_add(1, Ordering::Relaxed);
+        self.unmap_uncounted(iova, len)
+    }
+
+    /// `IOMMU_IOAS_UNMAP` without counting it (the DMA layer counts its own).
+    pub(crate) fn unmap_uncounted(&self, iova: u64, len: u64) -> Result<u64> {
         self.0
             .iommufd
             .0
@@ -143,13 +165,21 @@ impl Ioas {
     }
 
     /// `IOMMU_IOAS_UNMAP` of everything (IOVA 0, length `u64::MAX`); returns the bytes
-    /// unmapped.
+    /// unmapped. Mappings owned by a [`DmaBuffer`](crate::DmaBuffer) or
+    /// [`DmaPool`](crate::DmaPool) go too: their memory stays allocated but devices can no
+    /// longer reach it, and they say so (`is_mapped` is `false`,
+    /// [`DmaMemory::iova_at`](crate::DmaMemory::iova_at) fails with
+    /// [`Error::NotMapped`]).
     ///
     /// # Errors
     ///
     /// [`Error::Ioctl`] when the kernel refuses.
     pub fn unmap_all(&self) -> Result<u64> {
-        self.unmap(0, u64::MAX)
+        let all = self.unmap(0, u64::MAX);
+        if all.is_ok() {
+            self.0.dma.mappings_dropped();
+        }
+        all
     }
 
     /// `IOMMU_IOAS_IOVA_RANGES`: the IOVA ranges usable now. They shrink when a device whose
@@ -248,6 +278,7 @@ impl Ioas {
         if iova.is_some() {
             flags |= uapi::IOMMU_IOAS_MAP_FIXED_IOVA;
         }
+        self.0.dma.map_ioctls.fetch_add(1, Ordering::Relaxed);
         self.0
             .iommufd
             .0

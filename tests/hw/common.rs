@@ -10,6 +10,8 @@
 use std::fs::File;
 use std::path::PathBuf;
 
+use uvfio::{DmaSpace, IommuMode};
+
 /// How to run the hardware tests; part of every "not in the VM" panic message.
 pub const HOW_TO_RUN: &str =
     "hardware tests need the emulated IOMMU host: run `tests/vm/cargo-vm test --test hw -- --include-ignored`";
@@ -108,16 +110,70 @@ pub fn fd_count() -> usize {
         .count()
 }
 
-/// Opens the PCI device at `addr` the explicit way, in a fresh container: its group joins the
-/// container, the IOMMU type is set to type1v2, the device is opened.
+/// The IOMMU mode the tests run in: `UVFIO_IOMMU_MODE`, by the kernel selftests' names
+/// (`vfio_type1_iommu`, `vfio_type1v2_iommu`, `iommufd_compat_type1`,
+/// `iommufd_compat_type1v2`, `iommufd`); `vfio_type1v2_iommu` when unset. A mode the kernel
+/// lacks makes the tests fail when they open their space, never pass.
+pub fn mode() -> IommuMode {
+    match std::env::var("UVFIO_IOMMU_MODE") {
+        Ok(name) => name
+            .parse()
+            .unwrap_or_else(|e| panic!("UVFIO_IOMMU_MODE: {e}")),
+        Err(_) => IommuMode::VfioType1v2,
+    }
+}
+
+/// A fresh DMA space of the test mode ([`mode`]).
+pub fn space() -> DmaSpace {
+    let mode = mode();
+    DmaSpace::open(mode).unwrap_or_else(|e| panic!("DmaSpace::open({mode}): {e}"))
+}
+
+/// Opens the PCI device at `addr` in a fresh DMA space of the test mode: through its group in
+/// a container (with the mode's type1 model) or through its cdev attached to an IOAS.
+pub fn open_in_space(addr: &str) -> (DmaSpace, uvfio::Device) {
+    let space = space();
+    let device = space
+        .open_pci_device(&addr.parse().expect("PCI address"))
+        .unwrap_or_else(|e| panic!("open {addr} in {}: {e}", space.mode()));
+    (space, device)
+}
+
+/// Opens the PCI device at `addr` in a fresh DMA space of the test mode (see
+/// [`open_in_space`]); the device keeps its container or IOAS alive.
 pub fn open_device(addr: &str) -> uvfio::Device {
-    let container = uvfio::Container::new().expect("container");
-    let group = uvfio::Group::open(iommu_group(addr)).expect("group");
-    group.set_container(&container).expect("set_container");
-    container
-        .set_iommu(uvfio::IommuType::Type1v2)
-        .expect("set_iommu");
-    group.open_device(addr).expect("open_device")
+    open_in_space(addr).1
+}
+
+/// For tests of the container and group API: a fresh container of the test mode
+/// (`/dev/vfio/vfio`, or iommufd's compatibility container) and the type1 model the mode
+/// sets. In `iommufd` mode, where devices have no container, the test is skipped visibly.
+pub fn container(test: &str) -> Option<(uvfio::Container, uvfio::IommuType)> {
+    let mode = mode();
+    let Some(iommu) = mode.iommu_type() else {
+        say(&format!(
+            "SKIPPED {test}: a test of the container/group API, and mode {mode} has no container"
+        ));
+        return None;
+    };
+    let container = if mode.needs_iommufd() {
+        uvfio::Container::iommufd_compat()
+    } else {
+        uvfio::Container::new()
+    }
+    .unwrap_or_else(|e| panic!("the container of mode {mode}: {e}"));
+    Some((container, iommu))
+}
+
+/// Whether the test runs in the test mode: it does when `applies(mode)`, else it is skipped
+/// visibly with `reason`.
+pub fn runs_in_mode(test: &str, applies: impl FnOnce(IommuMode) -> bool, reason: &str) -> bool {
+    let mode = mode();
+    if applies(mode) {
+        return true;
+    }
+    say(&format!("SKIPPED {test} in mode {mode}: {reason}"));
+    false
 }
 
 /// The kernel flavour the VM booted, as the guest exports it (`UVFIO_VM_FLAVOR`): `debian`
@@ -133,7 +189,7 @@ pub fn flavor() -> String {
 }
 
 /// The IOMMU mode of the VM (`UVFIO_VM_IOMMU`): `vtd` or `none`.
-pub fn iommu_mode() -> String {
+pub fn vm_iommu() -> String {
     let mode = std::env::var("UVFIO_VM_IOMMU")
         .unwrap_or_else(|_| panic!("UVFIO_VM_IOMMU is not set; {HOW_TO_RUN}"));
     assert!(
@@ -172,7 +228,7 @@ pub fn needs_full_in_mode(test: &str, feature: &str, present: bool, mode: &str) 
     if !needs_full(test, feature, present) {
         return false;
     }
-    let here = iommu_mode();
+    let here = vm_iommu();
     if here != mode {
         say(&format!(
             "SKIPPED {test}: {feature} needs UVFIO_VM_IOMMU={mode}, this VM runs with {here}"

@@ -9,7 +9,7 @@ use uvfio::pci::discover::{Filter, PciFunction};
 use uvfio::pci::sysfs::Sysfs;
 
 use crate::common::{
-    device, devices, driver, flavor, iommu_group, iommu_mode, needs_full_in_mode, sysfs_path,
+    device, devices, driver, flavor, iommu_group, needs_full_in_mode, sysfs_path, vm_iommu,
 };
 
 fn sysfs_hex(addr: &str, file: &str) -> u32 {
@@ -40,7 +40,7 @@ fn the_usable_devices_are_the_vms_vfio_devices() {
         .collect();
     let mut expected: BTreeSet<String> = devices().into_iter().collect();
     expected.extend(shared_group());
-    if iommu_mode() == "none" {
+    if vm_iommu() == "none" {
         // Without an IOMMU each vfio-pci device has a no-IOMMU group of its own: the testdev
         // of the (otherwise) non-viable group is alone in it, and usable.
         expected.insert(device("UVFIO_TEST_NONVIABLE"));
@@ -81,7 +81,7 @@ fn ids_class_driver_group_and_nodes_match_sysfs() {
         if has_group {
             assert_eq!(f.iommu_group, Some(iommu_group(&a)), "{a}");
         }
-        assert_eq!(f.noiommu, iommu_mode() == "none" && has_group, "{a}");
+        assert_eq!(f.noiommu, vm_iommu() == "none" && has_group, "{a}");
         // Only vfio-pci devices have a cdev, and never on Debian's 6.1, whose vfio-dev entries
         // are no character devices (the full flavour's in IOMMU mode: see the cdev test).
         assert!(f.cdev.is_none() || f.on_vfio_pci(), "{a}: {:?}", f.cdev);
@@ -111,7 +111,7 @@ fn ids_class_driver_group_and_nodes_match_sysfs() {
 #[test]
 #[ignore = "needs the emulated IOMMU host (tests/vm/cargo-vm)"]
 fn the_non_viable_group_is_listed_but_not_usable() {
-    if iommu_mode() != "vtd" {
+    if vm_iommu() != "vtd" {
         crate::common::say("SKIPPED discover::the_non_viable_group_is_listed_but_not_usable: no shared groups without an IOMMU");
         return;
     }

@@ -72,7 +72,7 @@ fn group_of(sysfs_dir: &Path) -> u32 {
 #[ignore = "needs the emulated IOMMU host"]
 fn the_guest_says_where_it_runs() {
     let flavor = common::flavor();
-    let mode = common::iommu_mode();
+    let mode = common::vm_iommu();
     let release = std::env::var("UVFIO_VM_KERNEL_RELEASE").expect("UVFIO_VM_KERNEL_RELEASE");
     assert_eq!(release, read_trimmed("/proc/sys/kernel/osrelease"));
     let iommus = iommus();

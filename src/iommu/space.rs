@@ -1,0 +1,611 @@
+//! [`DmaSpace`]: the one place a driver chooses its IOMMU backend, and [`IommuMode`], the five
+//! backends by the names the kernel's VFIO selftests give them.
+//!
+//! A driver opens a `DmaSpace` once, opens its devices through it, and allocates its DMA memory
+//! in it; nothing else in the driver knows which backend is underneath:
+//!
+//! ```no_run
+//! use uvfio::dma::{DmaBuffer, DmaMemory};
+//! use uvfio::{DmaSpace, IommuMode};
+//!
+//! // iommufd (cdev + IOAS) where the kernel has it, else a legacy type1v2 container.
+//! let space = DmaSpace::open(IommuMode::best_available())?;
+//! let device = space.open_pci_device(&"0000:00:03.0".parse()?)?;
+//! let mut ring = DmaBuffer::new(&space, 4096)?;
+//! ring.write::<u64>(0, 0)?;
+//! println!("{} via {}: ring at IOVA {:#x}", device.name(), space.mode(), ring.iova());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # References
+//!
+//! - `tools/testing/selftests/vfio/lib/include/vfio_util.h` (Linux 6.17+): the five
+//!   `iommu_mode`s and how each opens a device;
+//! - <https://docs.kernel.org/driver-api/vfio.html> (the container and the cdev paths).
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+
+use crate::container::{Container, IommuType};
+use crate::device::Device;
+use crate::dma::{AddressLimit, DmaState, DmaStats, IovaAllocator, IovaBlock};
+use crate::error::{Errno, Error, Object, Result};
+use crate::iommu::{DmaAccess, IovaRange};
+use crate::iommufd::{Ioas, Iommufd};
+use crate::pci::PciAddress;
+
+/// An IOMMU backend, named as in the kernel's VFIO selftests (`iommu_mode`).
+///
+/// | mode | IOMMU context | device opened through | IOMMU model |
+/// |---|---|---|---|
+/// | `vfio_type1_iommu` | `/dev/vfio/vfio` | its group | `VFIO_TYPE1_IOMMU` |
+/// | `vfio_type1v2_iommu` | `/dev/vfio/vfio` | its group | `VFIO_TYPE1v2_IOMMU` |
+/// | `iommufd_compat_type1` | `/dev/iommu` as a container | its group | `VFIO_TYPE1_IOMMU` |
+/// | `iommufd_compat_type1v2` | `/dev/iommu` as a container | its group | `VFIO_TYPE1v2_IOMMU` |
+/// | `iommufd` | `/dev/iommu`, an IOAS | its cdev `/dev/vfio/devices/vfioN` | the IOAS |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IommuMode {
+    /// A legacy container with the type1 model.
+    VfioType1,
+    /// A legacy container with the type1v2 model (what most drivers use today).
+    VfioType1v2,
+    /// iommufd's compatibility container with the type1 model.
+    IommufdCompatType1,
+    /// iommufd's compatibility container with the type1v2 model.
+    IommufdCompatType1v2,
+    /// iommufd proper: the device's cdev bound to an iommufd and attached to an IOAS.
+    Iommufd,
+}
+
+impl IommuMode {
+    /// The five modes, legacy first.
+    pub const ALL: [IommuMode; 5] = [
+        IommuMode::VfioType1,
+        IommuMode::VfioType1v2,
+        IommuMode::IommufdCompatType1,
+        IommuMode::IommufdCompatType1v2,
+        IommuMode::Iommufd,
+    ];
+
+    /// The selftests' name: `vfio_type1_iommu`, `vfio_type1v2_iommu`, `iommufd_compat_type1`,
+    /// `iommufd_compat_type1v2` or `iommufd`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            IommuMode::VfioType1 => "vfio_type1_iommu",
+            IommuMode::VfioType1v2 => "vfio_type1v2_iommu",
+            IommuMode::IommufdCompatType1 => "iommufd_compat_type1",
+            IommuMode::IommufdCompatType1v2 => "iommufd_compat_type1v2",
+            IommuMode::Iommufd => "iommufd",
+        }
+    }
+
+    /// The container's IOMMU model, for the four container modes.
+    pub const fn iommu_type(self) -> Option<IommuType> {
+        match self {
+            IommuMode::VfioType1 | IommuMode::IommufdCompatType1 => Some(IommuType::Type1),
+            IommuMode::VfioType1v2 | IommuMode::IommufdCompatType1v2 => Some(IommuType::Type1v2),
+            IommuMode::Iommufd => None,
+        }
+    }
+
+    /// Whether the mode needs `/dev/iommu` (the compat containers and iommufd proper).
+    pub const fn needs_iommufd(self) -> bool {
+        !matches!(self, IommuMode::VfioType1 | IommuMode::VfioType1v2)
+    }
+
+    /// Whether devices are opened through their group (the four container modes) rather than
+    /// their cdev.
+    pub const fn uses_groups(self) -> bool {
+        !matches!(self, IommuMode::Iommufd)
+    }
+
+    /// The best mode this host offers, judged from its device nodes without opening anything:
+    /// [`IommuMode::Iommufd`] when `/dev/iommu` and the VFIO cdev directory
+    /// `/dev/vfio/devices` exist (Linux 6.6+ with `CONFIG_IOMMUFD` and
+    /// `CONFIG_VFIO_DEVICE_CDEV`), else [`IommuMode::VfioType1v2`].
+    pub fn best_available() -> IommuMode {
+        Self::best_of(
+            Path::new(crate::iommufd::IOMMUFD_PATH).exists(),
+            Path::new("/dev/vfio/devices").is_dir(),
+        )
+    }
+
+    fn best_of(iommufd: bool, cdevs: bool) -> IommuMode {
+        if iommufd && cdevs {
+            IommuMode::Iommufd
+        } else {
+            IommuMode::VfioType1v2
+        }
+    }
+}
+
+impl fmt::Display for IommuMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for IommuMode {
+    type Err = ParseIommuModeError;
+
+    /// Parses a selftest name ([`IommuMode::name`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ParseIommuModeError`], naming the input and the known names.
+    fn from_str(s: &str) -> std::result::Result<IommuMode, ParseIommuModeError> {
+        IommuMode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| ParseIommuModeError { input: s.into() })
+    }
+}
+
+/// A string that names no [`IommuMode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseIommuModeError {
+    input: String,
+}
+
+impl fmt::Display for ParseIommuModeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown IOMMU mode {:?}: use one of ", self.input)?;
+        for (i, mode) in IommuMode::ALL.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{mode}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ParseIommuModeError {}
+
+/// Where DMA goes: an IOMMU context that devices are opened into and that
+/// [`DmaBuffer`](crate::DmaBuffer)s and [`DmaPool`](crate::DmaPool)s are mapped in.
+///
+/// A legacy or compat [`Container`] (with the type1 or type1v2 model) or an iommufd [`Ioas`];
+/// [`DmaSpace::open`] makes one for an [`IommuMode`], and `From` wraps an existing container or
+/// IOAS. Each buffer constructor takes `impl Into<DmaSpace>`, so `&container`, `&ioas` and
+/// `&space` all work. The space keeps the IOVA allocator of its container or IOAS, so buffers
+/// made through either handle never collide.
+///
+/// A cheap handle (an `Arc` inside); clones refer to the same space.
+#[derive(Clone)]
+pub struct DmaSpace {
+    kind: Kind,
+}
+
+#[derive(Clone)]
+enum Kind {
+    /// `iommu`: the model [`DmaSpace::open_pci_device`] sets when the container has none yet.
+    Container {
+        container: Container,
+        iommu: Option<IommuType>,
+    },
+    Ioas(Ioas),
+}
+
+impl fmt::Debug for DmaSpace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Container { container, .. } => {
+                f.debug_tuple("DmaSpace").field(container).finish()
+            }
+            Kind::Ioas(ioas) => f.debug_tuple("DmaSpace").field(ioas).finish(),
+        }
+    }
+}
+
+impl From<&Container> for DmaSpace {
+    fn from(container: &Container) -> DmaSpace {
+        DmaSpace::from(container.clone())
+    }
+}
+
+impl From<Container> for DmaSpace {
+    fn from(container: Container) -> DmaSpace {
+        DmaSpace {
+            kind: Kind::Container {
+                container,
+                iommu: None,
+            },
+        }
+    }
+}
+
+impl From<&Ioas> for DmaSpace {
+    fn from(ioas: &Ioas) -> DmaSpace {
+        DmaSpace::from(ioas.clone())
+    }
+}
+
+impl From<Ioas> for DmaSpace {
+    fn from(ioas: Ioas) -> DmaSpace {
+        DmaSpace {
+            kind: Kind::Ioas(ioas),
+        }
+    }
+}
+
+impl From<&DmaSpace> for DmaSpace {
+    fn from(space: &DmaSpace) -> DmaSpace {
+        space.clone()
+    }
+}
+
+impl DmaSpace {
+    /// Opens the IOMMU context of `mode`: `/dev/vfio/vfio` or iommufd's compat container for
+    /// the container modes (the model is set when the first device is opened, as the kernel
+    /// needs a group in the container first), or a new iommufd and an IOAS in it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::new`], [`Container::iommufd_compat`], [`Iommufd::new`] and
+    /// [`Iommufd::alloc_ioas`]; `ENOENT` on `/dev/iommu` means the kernel has no iommufd
+    /// (`CONFIG_IOMMUFD`): use a `vfio_*` mode.
+    pub fn open(mode: IommuMode) -> Result<DmaSpace> {
+        let container = match mode {
+            IommuMode::VfioType1 | IommuMode::VfioType1v2 => Container::new()?,
+            IommuMode::IommufdCompatType1 | IommuMode::IommufdCompatType1v2 => {
+                Container::iommufd_compat()?
+            }
+            IommuMode::Iommufd => return Ok(Iommufd::new()?.alloc_ioas()?.into()),
+        };
+        Ok(DmaSpace {
+            kind: Kind::Container {
+                container,
+                iommu: mode.iommu_type(),
+            },
+        })
+    }
+
+    /// The backend: for a container, the model set (or the one [`DmaSpace::open`] will set),
+    /// type1v2 when neither is known yet.
+    pub fn mode(&self) -> IommuMode {
+        match &self.kind {
+            Kind::Ioas(_) => IommuMode::Iommufd,
+            Kind::Container { container, iommu } => {
+                let type1 = matches!(container.iommu().or(*iommu), Some(IommuType::Type1));
+                match (container.is_iommufd_compat(), type1) {
+                    (false, true) => IommuMode::VfioType1,
+                    (false, false) => IommuMode::VfioType1v2,
+                    (true, true) => IommuMode::IommufdCompatType1,
+                    (true, false) => IommuMode::IommufdCompatType1v2,
+                }
+            }
+        }
+    }
+
+    /// The container, for the container modes.
+    pub fn container(&self) -> Option<&Container> {
+        match &self.kind {
+            Kind::Container { container, .. } => Some(container),
+            Kind::Ioas(_) => None,
+        }
+    }
+
+    /// The IOAS, for [`IommuMode::Iommufd`].
+    pub fn ioas(&self) -> Option<&Ioas> {
+        match &self.kind {
+            Kind::Ioas(ioas) => Some(ioas),
+            Kind::Container { .. } => None,
+        }
+    }
+
+    /// Opens the PCI device at `address` into this space. Container modes: its group is
+    /// opened (or reused) and joins the container, the IOMMU model is set if none is yet, and
+    /// the device is opened from the group. iommufd: the device's cdev is opened and bound to
+    /// the IOAS's iommufd, and the device attached to the IOAS. Either way the [`Device`] is the
+    /// same type with the same regions, IRQs, resets and features.
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::open_pci_device`], or [`Iommufd::open_pci_device`] and
+    /// [`Device::attach`].
+    pub fn open_pci_device(&self, address: &PciAddress) -> Result<Device> {
+        match &self.kind {
+            Kind::Container { container, iommu } => container.open_pci_device_with(address, *iommu),
+            Kind::Ioas(ioas) => {
+                let device = ioas.iommufd().open_pci_device(address)?;
+                device.attach(ioas)?;
+                Ok(device)
+            }
+        }
+    }
+
+    /// Whether two handles refer to the same container or IOAS.
+    pub fn same_as(&self, other: &DmaSpace) -> bool {
+        match (&self.kind, &other.kind) {
+            (Kind::Container { container: a, .. }, Kind::Container { container: b, .. }) => {
+                a.same_as(b)
+            }
+            (Kind::Ioas(a), Kind::Ioas(b)) => a.same_as(b),
+            _ => false,
+        }
+    }
+
+    /// Counters of the DMA layer: ioctls issued, live buffers and bytes, leaks, and the IOVA
+    /// allocator's state.
+    pub fn dma_stats(&self) -> DmaStats {
+        self.state().stats()
+    }
+
+    /// Takes `size` bytes of IOVA space (naturally aligned, within `limit`) from the space's
+    /// allocator, the one [`DmaBuffer`](crate::DmaBuffer)s use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSupported`] for a container without a type1 model;
+    /// [`Error::InvalidArgument`] with `ENOSPC` when no block fits (see
+    /// [`IovaAllocator::allocate`]).
+    pub fn allocate_iova(&self, size: u64, limit: AddressLimit) -> Result<IovaReservation> {
+        let block = self.with_allocator("allocate_iova", |a| a.allocate(size, limit))?;
+        Ok(self.reservation(block))
+    }
+
+    /// Takes exactly `size` bytes at `start` from the space's allocator, e.g. to keep
+    /// [`DmaBuffer`](crate::DmaBuffer)s away from guest memory mapped at fixed IOVAs.
+    ///
+    /// # Errors
+    ///
+    /// As [`IovaAllocator::reserve`]: `EEXIST` when taken, `ERANGE` outside the valid ranges.
+    pub fn reserve_iova(&self, start: u64, size: u64) -> Result<IovaReservation> {
+        let block = self.with_allocator("reserve_iova", |a| a.reserve(start, size))?;
+        Ok(self.reservation(block))
+    }
+
+    /// Re-reads the valid IOVA ranges now (they are re-read automatically before the next
+    /// allocation after a group joins or leaves, or a device attaches or detaches). Returns the
+    /// ranges in use.
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::iommu_info`] or [`Ioas::iova_ranges`].
+    pub fn refresh_iova_ranges(&self) -> Result<Vec<IovaRange>> {
+        self.state().invalidate_ranges();
+        self.with_allocator("refresh_iova_ranges", |a| Ok(a.ranges().collect()))
+    }
+
+    fn reservation(&self, block: IovaBlock) -> IovaReservation {
+        IovaReservation {
+            space: self.clone(),
+            start: block.start(),
+            size: block.size(),
+            block: Some(block),
+        }
+    }
+
+    pub(crate) fn state(&self) -> &DmaState {
+        match &self.kind {
+            Kind::Container { container, .. } => container.dma_state(),
+            Kind::Ioas(ioas) => ioas.dma_state(),
+        }
+    }
+
+    pub(crate) fn object(&self) -> Object {
+        match &self.kind {
+            Kind::Container { .. } => Object::Container,
+            Kind::Ioas(ioas) => Object::Ioas(ioas.id()),
+        }
+    }
+
+    /// Fails unless buffers can be mapped: a container needs a type1 model.
+    pub(crate) fn check_ready(&self, op: &'static str) -> Result<()> {
+        match &self.kind {
+            Kind::Ioas(_) => Ok(()),
+            Kind::Container { container, .. } => match container.iommu() {
+                Some(t) if t.is_type1() => Ok(()),
+                other => Err(Error::NotSupported {
+                    op,
+                    object: Object::Container,
+                    reason: format!(
+                        "DMA buffers need a type1 IOMMU (Container::set_iommu, or open a device \
+                         through DmaSpace::open_pci_device); the container has {other:?}"
+                    ),
+                    errno: Errno::EINVAL,
+                }),
+            },
+        }
+    }
+
+    /// Runs `f` on the space's allocator, reading the valid ranges first when they are stale.
+    pub(crate) fn with_allocator<R>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut IovaAllocator) -> Result<R>,
+    ) -> Result<R> {
+        self.check_ready(op)?;
+        self.state().with_allocator(|| self.fresh_allocator(), f)
+    }
+
+    fn fresh_allocator(&self) -> Result<IovaAllocator> {
+        match &self.kind {
+            Kind::Container { container, .. } => {
+                IovaAllocator::from_iommu_info(&container.iommu_info()?)
+            }
+            Kind::Ioas(ioas) => {
+                let r = ioas.iova_ranges()?;
+                IovaAllocator::new(&r.ranges, r.alignment.max(1))
+            }
+        }
+    }
+
+    /// Maps `len` bytes at `vaddr` at exactly `iova`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Container::map_dma_raw`] / [`Ioas::map_raw`]: the memory outlives the mapping and
+    /// is only accessed in ways a device's concurrent writes cannot make unsound.
+    #[allow(unsafe_code)] // Forwards its own contract to the two raw maps; nothing else.
+    pub(crate) unsafe fn map(
+        &self,
+        vaddr: *const u8,
+        iova: u64,
+        len: u64,
+        access: DmaAccess,
+    ) -> Result<()> {
+        match &self.kind {
+            // SAFETY: forwarded to this function's contract.
+            Kind::Container { container, .. } => unsafe {
+                container.map_dma_raw(vaddr, iova, len, access)
+            },
+            // SAFETY: forwarded to this function's contract.
+            Kind::Ioas(ioas) => unsafe { ioas.map_raw(vaddr, len, access, Some(iova)) }.map(drop),
+        }
+    }
+
+    /// Unmaps a buffer's own range `[iova, iova + len)`, which it mapped as one mapping;
+    /// returns whether the kernel proved that nothing is mapped there any more, so the memory
+    /// behind it may be freed.
+    pub(crate) fn unmap_owned(&self, iova: u64, len: u64) -> bool {
+        self.state().unmap_ioctls.fetch_add(1, Ordering::Relaxed);
+        match &self.kind {
+            Kind::Container { container, .. } => container.unmap_owned(iova, len),
+            Kind::Ioas(ioas) => match ioas.unmap_uncounted(iova, len) {
+                Ok(_) => true,
+                // Nothing is mapped inside the range (someone unmapped it earlier); a larger
+                // mapping around it cannot exist, the buffer's map would have failed.
+                Err(e) => e.errno() == Errno::ENOENT,
+            },
+        }
+    }
+}
+
+/// A block of a [`DmaSpace`]'s IOVA space taken from its allocator, given back on drop.
+///
+/// For callers that map memory themselves ([`Container::map_dma_raw`], [`Ioas::map_raw`]) and
+/// want IOVAs that never collide with those of [`DmaBuffer`](crate::DmaBuffer)s in the same
+/// space. The reservation covers IOVA space only; it maps nothing.
+#[derive(Debug)]
+pub struct IovaReservation {
+    space: DmaSpace,
+    block: Option<IovaBlock>,
+    start: u64,
+    size: u64,
+}
+
+impl IovaReservation {
+    /// The first IOVA.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// The size in bytes (a multiple of the IOMMU page size).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Drop for IovaReservation {
+    fn drop(&mut self) {
+        if let Some(block) = self.block.take() {
+            self.space.state().free(block);
+        }
+    }
+}
+
+// The DMA-space calls on the two kinds of handle, for drivers that hold one of them directly.
+macro_rules! space_calls {
+    ($ty:ty, $what:literal) => {
+        impl $ty {
+            #[doc = concat!("Counters of the DMA layer of this ", $what, ": ioctls issued, live")]
+            /// buffers and bytes, leaks, and the IOVA allocator's state
+            /// ([`DmaSpace::dma_stats`]).
+            pub fn dma_stats(&self) -> DmaStats {
+                self.dma_state().stats()
+            }
+
+            #[doc = concat!("Takes `size` bytes of this ", $what, "'s IOVA space from the")]
+            /// allocator [`DmaBuffer`](crate::DmaBuffer)s use ([`DmaSpace::allocate_iova`]).
+            ///
+            /// # Errors
+            ///
+            /// As [`DmaSpace::allocate_iova`].
+            pub fn allocate_iova(&self, size: u64, limit: AddressLimit) -> Result<IovaReservation> {
+                DmaSpace::from(self).allocate_iova(size, limit)
+            }
+
+            #[doc = concat!("Takes exactly `size` bytes at `start` from this ", $what, "'s")]
+            /// allocator ([`DmaSpace::reserve_iova`]).
+            ///
+            /// # Errors
+            ///
+            /// As [`DmaSpace::reserve_iova`].
+            pub fn reserve_iova(&self, start: u64, size: u64) -> Result<IovaReservation> {
+                DmaSpace::from(self).reserve_iova(start, size)
+            }
+
+            /// Re-reads the valid IOVA ranges now ([`DmaSpace::refresh_iova_ranges`]).
+            ///
+            /// # Errors
+            ///
+            /// As [`DmaSpace::refresh_iova_ranges`].
+            pub fn refresh_iova_ranges(&self) -> Result<Vec<IovaRange>> {
+                DmaSpace::from(self).refresh_iova_ranges()
+            }
+        }
+    };
+}
+
+space_calls!(Container, "container");
+space_calls!(Ioas, "IOAS");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_the_selftests() {
+        let names: Vec<&str> = IommuMode::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "vfio_type1_iommu",
+                "vfio_type1v2_iommu",
+                "iommufd_compat_type1",
+                "iommufd_compat_type1v2",
+                "iommufd"
+            ]
+        );
+        for mode in IommuMode::ALL {
+            assert_eq!(mode.name().parse::<IommuMode>().unwrap(), mode);
+            assert_eq!(mode.to_string(), mode.name());
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_known_ones() {
+        let e = "type1".parse::<IommuMode>().unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("\"type1\""), "{msg}");
+        assert!(
+            msg.contains("vfio_type1_iommu, vfio_type1v2_iommu"),
+            "{msg}"
+        );
+        assert!(msg.ends_with("iommufd_compat_type1v2, iommufd"), "{msg}");
+    }
+
+    #[test]
+    fn mode_properties() {
+        assert_eq!(IommuMode::VfioType1.iommu_type(), Some(IommuType::Type1));
+        assert_eq!(
+            IommuMode::IommufdCompatType1v2.iommu_type(),
+            Some(IommuType::Type1v2)
+        );
+        assert_eq!(IommuMode::Iommufd.iommu_type(), None);
+        assert!(!IommuMode::VfioType1v2.needs_iommufd());
+        assert!(IommuMode::IommufdCompatType1.needs_iommufd());
+        assert!(IommuMode::IommufdCompatType1.uses_groups());
+        assert!(!IommuMode::Iommufd.uses_groups());
+    }
+
+    #[test]
+    fn best_mode_needs_both_nodes() {
+        assert_eq!(IommuMode::best_of(true, true), IommuMode::Iommufd);
+        assert_eq!(IommuMode::best_of(true, false), IommuMode::VfioType1v2);
+        assert_eq!(IommuMode::best_of(false, true), IommuMode::VfioType1v2);
+        assert_eq!(IommuMode::best_of(false, false), IommuMode::VfioType1v2);
+    }
+}

@@ -2,15 +2,20 @@
 //!
 //! It shows every part of a driver once:
 //!
-//! 1. open the device through its group and container ([`Container::open_pci_device`]);
+//! 1. open the device in a DMA space ([`DmaSpace::open_pci_device`]): through its group and a
+//!    container, or through its cdev attached to an iommufd IOAS, as `--iommu` says; nothing
+//!    below this line depends on the choice;
 //! 2. enable memory space and bus mastering in the PCI command register;
 //! 3. map BAR0 and use its registers (liveness check);
 //! 4. enable MSI on an eventfd and wait for the interrupt that ends a factorial computation;
 //! 5. DMA a buffer of fresh random data RAM → device → RAM through the IOMMU and compare.
 //!
 //! ```text
-//! edu [PCI-ADDRESS]          (default: $UVFIO_TEST_EDU)
-//! tests/vm/cargo-vm run --example edu     # in the emulated IOMMU host
+//! edu [PCI-ADDRESS] [--iommu MODE]   (default: $UVFIO_TEST_EDU, the best mode of the host)
+//!     --iommu MODE   vfio_type1_iommu, vfio_type1v2_iommu, iommufd_compat_type1,
+//!                    iommufd_compat_type1v2 or iommufd (the kernel selftests' names)
+//! tests/vm/cargo-vm run --example edu                       # in the emulated IOMMU host
+//! UVFIO_VM_FLAVOR=full tests/vm/cargo-vm run --example edu -- --iommu iommufd
 //! ```
 //!
 //! The device's registers are described in QEMU's `docs/specs/edu.rst`. Two of its quirks shape
@@ -27,7 +32,7 @@ use uvfio::dma::{DmaBuffer, DmaMemory, DmaOptions};
 use uvfio::irq::Interrupts;
 use uvfio::mmio::Region;
 use uvfio::pci::PciAddress;
-use uvfio::Container;
+use uvfio::{DmaSpace, IommuMode};
 
 /// Register offsets and bits of BAR0.
 mod reg {
@@ -158,9 +163,10 @@ fn random_bytes(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn run(address: PciAddress) -> Res<()> {
-    let container = Container::new()?;
-    let device = container.open_pci_device(&address)?;
+fn run(address: PciAddress, mode: IommuMode) -> Res<()> {
+    // The one backend-specific line of the driver.
+    let space = DmaSpace::open(mode)?;
+    let device = space.open_pci_device(&address)?;
     let config = device.pci_config()?;
     let (vendor, id) = (config.vendor_id()?, config.device_id()?);
     if (vendor, id) != (0x1234, 0x11e8) {
@@ -177,7 +183,7 @@ fn run(address: PciAddress) -> Res<()> {
     };
     let version = edu.bar0.read_u32(reg::ID)?;
     println!(
-        "edu {address}: version {}.{}, BAR0 {} KiB (mapped: {:?})",
+        "edu {address} ({mode}): version {}.{}, BAR0 {} KiB (mapped: {:?})",
         version >> 24,
         (version >> 16) & 0xff,
         edu.bar0.size() >> 10,
@@ -203,8 +209,8 @@ fn run(address: PciAddress) -> Res<()> {
 
     let len = reg::DMA_MAX as usize;
     let options = DmaOptions::new().address_bits(reg::DMA_BITS);
-    let mut src = DmaBuffer::with_options(&container, len, options)?;
-    let mut dst = DmaBuffer::with_options(&container, len, options)?;
+    let mut src = DmaBuffer::with_options(&space, len, options)?;
+    let mut dst = DmaBuffer::with_options(&space, len, options)?;
     let data = random_bytes(len);
     src.write_slice(0, &data)?;
     dst.fill(0, len, 0)?;
@@ -231,25 +237,42 @@ fn run(address: PciAddress) -> Res<()> {
     bus_master.release()?;
     Ok(())
     // Drops, in reverse order: the DMA buffers (unmapped, then freed), the MSI (disabled,
-    // then its eventfd closed), BAR0 (unmapped), then the device, group and container.
+    // then its eventfd closed), BAR0 (unmapped), then the device, and the group and container
+    // or the IOAS and iommufd.
+}
+
+/// `[PCI-ADDRESS] [--iommu MODE]`.
+fn parse_args() -> Result<(PciAddress, IommuMode), String> {
+    let mut address = None;
+    let mut mode = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--iommu" => {
+                let name = args.next().ok_or("--iommu needs a mode")?;
+                mode = Some(name.parse::<IommuMode>().map_err(|e| e.to_string())?);
+            }
+            a if address.is_none() && !a.starts_with('-') => address = Some(a.to_owned()),
+            a => return Err(format!("unexpected argument {a:?}")),
+        }
+    }
+    let address = address
+        .or_else(|| std::env::var("UVFIO_TEST_EDU").ok())
+        .ok_or("no PCI address given and UVFIO_TEST_EDU is not set")?;
+    let address = address.parse::<PciAddress>().map_err(|e| e.to_string())?;
+    Ok((address, mode.unwrap_or_else(IommuMode::best_available)))
 }
 
 fn main() -> ExitCode {
-    let arg = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("UVFIO_TEST_EDU").ok());
-    let Some(arg) = arg else {
-        eprintln!("usage: edu PCI-ADDRESS (or set UVFIO_TEST_EDU)");
-        return ExitCode::from(2);
-    };
-    let address = match arg.parse::<PciAddress>() {
-        Ok(a) => a,
+    let (address, mode) = match parse_args() {
+        Ok(parsed) => parsed,
         Err(e) => {
             eprintln!("edu: {e}");
+            eprintln!("usage: edu [PCI-ADDRESS] [--iommu MODE] (address default: $UVFIO_TEST_EDU)");
             return ExitCode::from(2);
         }
     };
-    match run(address) {
+    match run(address, mode) {
         Ok(()) => {
             println!("edu: all checks passed");
             ExitCode::SUCCESS

@@ -11,22 +11,36 @@
 //!
 //! | type | what it is | created by |
 //! |---|---|---|
+//! | [`DmaSpace`] | the IOMMU backend a driver chose ([`IommuMode`]): a container or an iommufd IOAS; devices are opened into it, DMA memory is mapped in it | [`DmaSpace::open`] |
 //! | [`Container`] | `/dev/vfio/vfio`: an IOMMU context | [`Container::new`] |
 //! | [`Group`] | `/dev/vfio/N`: the devices the IOMMU cannot tell apart | [`Group::open`], [`Group::open_pci`] |
-//! | [`Device`] | a device fd | [`Group::open_device`], [`Container::open_pci_device`] |
+//! | [`Device`] | a device fd | [`DmaSpace::open_pci_device`], [`Group::open_device`], [`iommufd::Iommufd::open_pci_device`] |
 //! | [`Region`] | a BAR or other region: mapped where the kernel allows, `pread`/`pwrite` elsewhere | [`Device::region`] |
 //! | [`Interrupts`] | an enabled IRQ index, its vectors on eventfds | [`Device::enable_irqs`] |
 //! | [`DmaBuffer`], [`DmaPool`] | memory the device reaches at an IOVA through the IOMMU | [`DmaBuffer::new`], [`DmaPool::new`] |
 //! | [`iommufd::Iommufd`] | `/dev/iommu`: the modern front door (Linux 6.6+ with the cdev) | [`iommufd::Iommufd::new`] |
 //! | [`iommufd::Ioas`] | an I/O address space of the iommufd | [`iommufd::Iommufd::alloc_ioas`] |
 //!
-//! A device can also be opened through its cdev (`/dev/vfio/devices/vfioN`) and bound to an
-//! iommufd instead of a group ([`iommufd::Iommufd::open_pci_device`], then [`Device::attach`]
-//! to an IOAS); its regions, interrupts, resets and features are then the same. The DMA types
-//! above still speak the legacy container only; on an IOAS, [`iommufd::Ioas::map_raw`] maps
-//! caller memory (`unsafe`, as [`Container::map_dma_raw`] is).
+//! VFIO has two front doors. The modern one, iommufd (Linux 6.6+ with `CONFIG_IOMMUFD` and
+//! `CONFIG_VFIO_DEVICE_CDEV`), opens a device through its cdev (`/dev/vfio/devices/vfioN`),
+//! binds it to `/dev/iommu` and attaches it to an I/O address space
+//! ([`iommufd::Iommufd::open_pci_device`], [`Device::attach`]). The legacy one opens it from its
+//! group in a container. [`DmaSpace`] is one API over both, in the five modes the kernel's
+//! selftests name ([`IommuMode`]): the [`Device`] is the same type with the same regions,
+//! interrupts, resets and features, and [`DmaBuffer`] and [`DmaPool`] map on either. A driver
+//! names the backend in one line and nothing else changes:
 //!
-//! The *group* is the unit of ownership: the kernel hands it out only when every device in it is
+//! ```no_run
+//! use uvfio::{DmaBuffer, DmaMemory, DmaSpace, IommuMode};
+//!
+//! let space = DmaSpace::open(IommuMode::best_available())?; // or "iommufd".parse()?
+//! let device = space.open_pci_device(&"0000:00:03.0".parse()?)?;
+//! let ring = DmaBuffer::new(&space, 4096)?;
+//! println!("{} through {}: ring at {:#x}", device.name(), space.mode(), ring.iova());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! On the legacy path, the *group* is the unit of ownership: the kernel hands it out only when every device in it is
 //! bound to vfio-pci. Groups join a container; the container's IOMMU model is set once the first
 //! group has joined; devices are then opened from their group.
 //!
@@ -39,7 +53,8 @@
 //!
 //! # Walkthrough
 //!
-//! The complete driver this sketches is `examples/edu.rs`.
+//! The complete driver this sketches is `examples/edu.rs` (which opens its device through a
+//! [`DmaSpace`]); this sketch takes the legacy path step by step.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -117,6 +132,13 @@
 //! | `VFIO_IOMMU_SPAPR_REGISTER_MEMORY` / `UNREGISTER_MEMORY` | [`Container::spapr_register_memory`], [`Container::spapr_unregister_memory`], [`Container::spapr_map_dma`], [`Container::spapr_unmap_dma`] |
 //! | `VFIO_IOMMU_SPAPR_TCE_CREATE` / `REMOVE` | [`Container::spapr_create_window`], [`Container::spapr_remove_window`], [`Container::spapr_setup_dma_window`] |
 //! | `VFIO_EEH_PE_OP` | [`Container::eeh_pe_op`], [`Container::eeh_pe_state`] |
+//! | `IOMMU_IOAS_ALLOC` / `IOMMU_DESTROY` | [`iommufd::Iommufd::alloc_ioas`] / dropping the last [`iommufd::Ioas`] handle |
+//! | `IOMMU_IOAS_MAP` / `UNMAP` | [`DmaBuffer`], [`DmaPool`] on a [`DmaSpace`] or `&Ioas` (safe); [`iommufd::Ioas::map_raw`] (`unsafe`), [`iommufd::Ioas::unmap`], [`iommufd::Ioas::unmap_all`] |
+//! | `IOMMU_IOAS_COPY`, `IOVA_RANGES`, `ALLOW_IOVAS` | [`iommufd::Ioas::copy_from`], [`iommufd::Ioas::iova_ranges`], [`iommufd::Ioas::allow_iovas`] |
+//! | `IOMMU_OPTION` (huge pages) | [`iommufd::Ioas::huge_pages`], [`iommufd::Ioas::set_huge_pages`] |
+//! | `IOMMU_GET_HW_INFO` | [`iommufd::Iommufd::hw_info`] |
+//! | `VFIO_DEVICE_BIND_IOMMUFD` | [`iommufd::Iommufd::open_cdev`], [`iommufd::Iommufd::open_pci_device`] |
+//! | `VFIO_DEVICE_ATTACH_IOMMUFD_PT` / `DETACH` | [`Device::attach`], [`Device::detach`] |
 //! | `VFIO_GROUP_GET_STATUS` | [`Group::status`] |
 //! | `VFIO_GROUP_SET_CONTAINER` / `UNSET_CONTAINER` | [`Group::set_container`], [`Group::unset_container`] |
 //! | `VFIO_GROUP_GET_DEVICE_FD` | [`Group::open_device`] |
@@ -127,7 +149,7 @@
 //! | `VFIO_DEVICE_IOEVENTFD` | [`Device::ioeventfd`], [`Device::ioeventfd_with`] return an [`irq::IoEventFd`] |
 //! | `VFIO_DEVICE_RESET` | [`Device::reset`] |
 //! | `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO` | [`Device::pci_hot_reset_info`] |
-//! | `VFIO_DEVICE_PCI_HOT_RESET` | [`Device::pci_hot_reset`] (takes the affected [`Group`]s as proof) |
+//! | `VFIO_DEVICE_PCI_HOT_RESET` | [`Device::pci_hot_reset`] (takes the affected [`Group`]s as proof; none for a cdev device, whose iommufd proves ownership) |
 //! | `VFIO_DEVICE_QUERY_GFX_PLANE` | [`Device::gfx_plane_supported`] (`PROBE`), [`Device::gfx_plane`] |
 //! | `VFIO_DEVICE_GET_GFX_DMABUF` | [`Device::gfx_dmabuf`] |
 //! | `VFIO_DEVICE_FEATURE` | [`Device::feature_probe`], [`Device::features`] (`PROBE`); typed GET/SET in [`device::feature`] (low power, bus master, VF token, migration state, DMA logging) |
@@ -138,8 +160,9 @@
 //!
 //! # Not covered yet
 //!
-//! - The iommufd and device-cdev path (`/dev/iommu`, `/dev/vfio/devices/vfioN`): the kernels the
-//!   project tests on (Debian's) are built without `CONFIG_IOMMUFD`; it is the next backend.
+//! - Of iommufd: hardware page tables (`IOMMU_HWPT_ALLOC`, replace, nesting), the IOMMU's dirty
+//!   tracking, fault queues, vIOMMU and PASID; `IOMMU_IOAS_MAP_FILE` (Linux 6.13, not in the
+//!   6.12 kernel the project tests on).
 //! - Mediated devices (mdev) beyond what the generic device API covers, and vfio-user.
 //! - sPAPR TCE and EEH are typed and their requests unit-tested, but cannot run on x86.
 //!

@@ -6,32 +6,20 @@
 #   (Debian's stock kernel) and `full` (the project's kernel, built on first use):
 #   2. provisioning (download or build the kernel, once; cached); on full, the ABI test against
 #      that kernel's uapi headers (tests/abi, ignored tests included);
-#   3. the hardware tests inside the VM:
-#      UVFIO_VM_FLAVOR=<flavour> tests/vm/cargo-vm test --test hw -- --include-ignored
-#   4. every example of VM_EXAMPLES below, inside the VM: tests/vm/cargo-vm run --example <name>
-#   5. on full, the kernel:: and discover:: hardware tests again in no-IOMMU mode
+#   3. for each IOMMU mode of the flavour (the kernel VFIO selftests' names: vfio_type1_iommu and
+#      vfio_type1v2_iommu on both, and iommufd_compat_type1, iommufd_compat_type1v2 and iommufd
+#      on full), one boot that runs the hardware tests and every example in that mode:
+#      UVFIO_VM_FLAVOR=<flavour> tests/vm/suite.sh <mode>
+#   4. on full, the kernel:: and discover:: hardware tests again in no-IOMMU mode
 #      (UVFIO_VM_IOMMU=none).
-# UVFIO_VM_FLAVORS="debian" (or "full") runs one flavour only; with UVFIO_VM_KERNEL set (a kernel
-# of your own) the suite runs once, on it. Every stage runs even if an earlier one failed; the
-# script exits non-zero if any failed and prints the time each stage took.
+# UVFIO_VM_FLAVORS="debian" (or "full") runs one flavour only, UVFIO_IOMMU_MODES="<mode> ..." only
+# those modes (of the ones the flavour has); with UVFIO_VM_KERNEL set (a kernel of your own) the
+# suite runs once, on it, in the two vfio_* modes. Every stage runs even if an earlier one
+# failed; the script exits non-zero if any failed and prints the time each stage took.
 set -euo pipefail
 
 CRATE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$CRATE"
-
-# Examples run in the VM, one entry each: "<name> [args...]". Add new examples here. A listed
-# example whose source does not exist (yet) is reported as skipped in the summary.
-VM_EXAMPLES=(
-    lsvfio
-    edu
-    # Two bring-ups and shutdowns in one process; the VM's NVMe drive keeps writes (runner.sh).
-    "nvme --repeat 2 --expect-persistent"
-    # NIC A sends, NIC B checks every frame (mixed sizes): the e1000 pair polling, twice in a row,
-    # and the e1000e pair with MSI-X interrupts. The comparison with Linux's drivers is
-    # tests/vm/nic-bench.sh (not part of the suite: it measures, it does not check).
-    "nic --count 2000 --runs 2 --quiet"
-    "nic --pair e1000e --irq --count 2000 --quiet"
-)
 
 STAGES=()
 RESULTS=()
@@ -57,9 +45,9 @@ stage() {
     echo "=== run-all: $name: ${RESULTS[-1]} in ${TIMES[-1]} s"
 }
 
-# A whole hardware-test binary takes well under a minute here; a guest that hangs is reported
+# One mode's hardware tests and examples take 1-2 minutes here; a guest that hangs is reported
 # (where its tasks wait) after UVFIO_VM_HANG_REPORT seconds and killed at UVFIO_VM_TIMEOUT.
-export UVFIO_VM_TIMEOUT=${UVFIO_VM_TIMEOUT:-300} UVFIO_VM_HANG_REPORT=${UVFIO_VM_HANG_REPORT:-150}
+export UVFIO_VM_TIMEOUT=${UVFIO_VM_TIMEOUT:-480} UVFIO_VM_HANG_REPORT=${UVFIO_VM_HANG_REPORT:-240}
 
 if [ -n "${UVFIO_VM_KERNEL:-}" ]; then
     FLAVORS=(custom)
@@ -90,16 +78,13 @@ for flavor in "${FLAVORS[@]}"; do
         stage "host: ABI against the full kernel's headers" env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER \
             UVFIO_ABI_HEADERS="$headers" cargo test --test abi -- --include-ignored
     fi
-    stage "vm $flavor: cargo test --test hw" "${vm[@]}" tests/vm/cargo-vm test --test hw -- --include-ignored
-    for entry in ${VM_EXAMPLES[@]+"${VM_EXAMPLES[@]}"}; do
-        read -r -a words <<<"$entry"
-        if [ ! -e "examples/${words[0]}.rs" ] && [ ! -e "examples/${words[0]}/main.rs" ]; then
-            echo
-            echo "=== run-all: vm $flavor: example ${words[0]}: SKIPPED, examples/${words[0]}.rs does not exist"
-            STAGES+=("vm $flavor: example ${words[0]}") TIMES+=("-") RESULTS+=("SKIPPED (no such example)")
+    modes=(vfio_type1_iommu vfio_type1v2_iommu)
+    [ "$flavor" != full ] || modes+=(iommufd_compat_type1 iommufd_compat_type1v2 iommufd)
+    for mode in "${modes[@]}"; do
+        if [ -n "${UVFIO_IOMMU_MODES:-}" ] && [[ " $UVFIO_IOMMU_MODES " != *" $mode "* ]]; then
             continue
         fi
-        stage "vm $flavor: example $entry" "${vm[@]}" tests/vm/cargo-vm run --example "${words[0]}" -- "${words[@]:1}"
+        stage "vm $flavor $mode: hw tests + examples" "${vm[@]}" tests/vm/suite.sh "$mode"
     done
     if [ "$flavor" = full ]; then
         stage "vm full, no-IOMMU: cargo test --test hw kernel:: discover::" env UVFIO_VM_FLAVOR=full UVFIO_VM_IOMMU=none \
@@ -107,17 +92,12 @@ for flavor in "${FLAVORS[@]}"; do
     fi
 done
 # Point out examples that exist but are not run in the VM.
-if [ -d examples ]; then
-    for f in examples/*.rs examples/*/main.rs; do
-        [ -e "$f" ] || continue
-        case $f in */main.rs) name=$(basename "$(dirname "$f")") ;; *) name=$(basename "$f" .rs) ;; esac
-        listed=0
-        for entry in ${VM_EXAMPLES[@]+"${VM_EXAMPLES[@]}"}; do
-            [ "${entry%% *}" = "$name" ] && listed=1
-        done
-        [ "$listed" = 1 ] || echo "run-all: note: example $name is not run in the VM (add it to VM_EXAMPLES in $0)"
-    done
-fi
+for f in examples/*.rs examples/*/main.rs; do
+    [ -e "$f" ] || continue
+    case $f in */main.rs) name=$(basename "$(dirname "$f")") ;; *) name=$(basename "$f" .rs) ;; esac
+    grep -Eq "^ *\"?$name( |\"|$)" tests/vm/suite.sh ||
+        echo "run-all: note: example $name is not run in the VM (add it to EXAMPLES in tests/vm/suite.sh)"
+done
 
 echo
 echo "=== run-all: summary"

@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use uvfio::pci::sysfs::Sysfs;
 use uvfio::pci::PciAddress;
-use uvfio::Container;
+use uvfio::{DmaSpace, IommuMode};
 
 use crate::device::{Mac, Model, Nic, QueueConfig};
 use crate::packets::{FrameBuilder, FrameChecker, Payload, Sizes};
@@ -129,12 +129,14 @@ pub struct BenchConfig {
     pub frames: u64,
     /// Measurements per figure.
     pub reps: usize,
+    /// The IOMMU backend of this driver's side.
+    pub iommu: IommuMode,
 }
 
 /// Runs the benchmark on each pair; returns whether no frame was damaged or duplicated
 /// (losses under overload are reported, not failures).
 pub fn run(pairs: &[[PciAddress; 2]], cfg: BenchConfig) -> Res<bool> {
-    let BenchConfig { frames, reps } = cfg;
+    let BenchConfig { frames, reps, .. } = cfg;
     println!(
         "nic bench: {frames} frames A -> B per measurement, one CPU per driver, rings of \
          {RING}, uvfio and Linux alternating {reps} times (medians)"
@@ -253,14 +255,14 @@ fn userspace(
     user: &mut Row,
     full: &mut Row,
 ) -> Res<(Model, [Mac; 2])> {
-    let container = Container::new()?;
+    let space = DmaSpace::open(cfg.iommu)?;
     let queues = QueueConfig {
         ring_size: RING,
         spare_buffers: 2 * BATCH,
         promiscuous: false,
     };
-    let mut a = Nic::open(&container, &addrs[0], queues)?;
-    let mut b = Nic::open(&container, &addrs[1], queues)?;
+    let mut a = Nic::open(&space, &addrs[0], queues)?;
+    let mut b = Nic::open(&space, &addrs[1], queues)?;
     for nic in [&a, &b] {
         if !nic.wait_link(Duration::from_secs(3))?.up {
             return Err(format!("{}: link down", nic.address()).into());

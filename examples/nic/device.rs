@@ -21,7 +21,7 @@ use uvfio::device::{IrqIndex, RegionIndex};
 use uvfio::mmio::Region;
 use uvfio::pci::config::PciConfig;
 use uvfio::pci::PciAddress;
-use uvfio::{Container, Device, Interrupts};
+use uvfio::{Device, DmaSpace, Interrupts};
 
 use crate::regs;
 use crate::rings::{RxQueue, TxQueue};
@@ -185,12 +185,12 @@ impl fmt::Debug for Nic {
 const RESET_TIMEOUT: Duration = Duration::from_millis(100);
 
 impl Nic {
-    /// Opens the NIC at `address` in `container`, resets it, and brings it up with fresh
+    /// Opens the NIC at `address` in `space`, resets it, and brings it up with fresh
     /// rings: receiver and transmitter enabled, every interrupt cause masked.
     ///
     /// The link may still be coming up when this returns; see [`Nic::wait_link`].
-    pub fn open(container: &Container, address: &PciAddress, queues: QueueConfig) -> Result<Nic> {
-        let device = container.open_pci_device(address)?;
+    pub fn open(space: &DmaSpace, address: &PciAddress, queues: QueueConfig) -> Result<Nic> {
+        let device = space.open_pci_device(address)?;
         let config = device.pci_config()?;
         let (vendor, device_id) = (config.vendor_id()?, config.device_id()?);
         let model = Model::from_ids(vendor, device_id).ok_or_else(|| {
@@ -202,8 +202,8 @@ impl Nic {
         // Registers first: memory decoding on, BAR0 mapped.
         config.enable_memory_space()?;
         let bar = device.region(RegionIndex::BAR0)?;
-        let rx = RxQueue::new(container, queues.ring_size, queues.spare_buffers)?;
-        let tx = TxQueue::new(container, queues.ring_size, queues.spare_buffers)?;
+        let rx = RxQueue::new(space, queues.ring_size, queues.spare_buffers)?;
+        let tx = TxQueue::new(space, queues.ring_size, queues.spare_buffers)?;
         let mut nic = Nic {
             rx,
             tx,

@@ -8,6 +8,9 @@
 //!   NIC_A NIC_B        PCI addresses (default: $UVFIO_TEST_NIC_A and $UVFIO_TEST_NIC_B, or with
 //!                      --pair e1000e $UVFIO_TEST_E1000E_A and $UVFIO_TEST_E1000E_B)
 //!   --pair e1000|e1000e  which pair of the emulated IOMMU host to use (default e1000)
+//!   --iommu MODE       the IOMMU backend, by the kernel selftests' names (vfio_type1_iommu,
+//!                      vfio_type1v2_iommu, iommufd_compat_type1, iommufd_compat_type1v2,
+//!                      iommufd); default: the best the host has
 //!   --count N          frames to send (default 10000; with --bench, per measurement: 50000)
 //!   --size N|MIN-MAX   frame size in bytes without the 4-byte FCS, 60..=1514; a range spreads
 //!                      the sizes over it (default 60-1514)
@@ -65,7 +68,7 @@
 //!
 //! Where ixy.rs, the reference Rust userspace NIC driver, took shortcuts, this one does not:
 //! no `&[u8]`/`&mut [u8]` over memory the NIC writes (ixy's packet buffers deref to slices,
-//! undefined behaviour while DMA is possible); IOVAs from the container's allocator, not
+//! undefined behaviour while DMA is possible); IOVAs from the space's allocator, not
 //! IOVA = virtual address; interrupts masked with IMC (ixy writes 0 to IMS, which masks
 //! nothing); RDLEN in bytes of the ring (ixy's e1000 writes `sizeof` a pointer, which QEMU
 //! rounds down to 0); DMA memory unmapped only after the NIC is stopped.
@@ -114,7 +117,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use uvfio::pci::PciAddress;
-use uvfio::Container;
+use uvfio::{DmaSpace, IommuMode};
 
 use device::{Nic, QueueConfig};
 use packets::{FrameBuilder, FrameChecker, Payload, Sizes, MAX_FRAME, MIN_FRAME};
@@ -155,9 +158,12 @@ struct Args {
     payload: Payload,
     bench: bool,
     quiet: bool,
+    /// The IOMMU backend.
+    iommu: IommuMode,
 }
 
-const USAGE: &str = "usage: nic [--pair e1000|e1000e] [--count N] [--size N|MIN-MAX] [--irq] \
+const USAGE: &str =
+    "usage: nic [--pair e1000|e1000e] [--iommu MODE] [--count N] [--size N|MIN-MAX] [--irq] \
 [--batch N] [--ring N] [--window N] [--runs N] [--promisc] [--header-only] [--bench] [--quiet] \
 [NIC_A NIC_B]";
 
@@ -179,6 +185,7 @@ fn parse_args() -> Result<Args, String> {
         payload: Payload::Full,
         bench: false,
         quiet: false,
+        iommu: IommuMode::best_available(),
     };
     let mut it = std::env::args().skip(1);
     fn number<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
@@ -222,6 +229,12 @@ fn parse_args() -> Result<Args, String> {
             "--promisc" => args.promisc = true,
             "--header-only" => args.payload = Payload::HeaderOnly,
             "--bench" => args.bench = true,
+            "--iommu" => {
+                let name = it.next().ok_or("--iommu needs a mode")?;
+                args.iommu = name
+                    .parse()
+                    .map_err(|e: uvfio::iommu::ParseIommuModeError| e.to_string())?;
+            }
             "--quiet" | "-q" => args.quiet = true,
             "--help" | "-h" => return Err(String::new()),
             a if a.starts_with('-') => return Err(format!("unknown option {a}")),
@@ -312,13 +325,9 @@ fn queue_config(args: &Args) -> QueueConfig {
 }
 
 /// Opens both NICs and prints what a user wants to know about them.
-fn open_pair(
-    container: &Container,
-    args: &Args,
-    addrs: &[PciAddress; 2],
-) -> device::Result<(Nic, Nic)> {
-    let a = Nic::open(container, &addrs[0], queue_config(args))?;
-    let b = Nic::open(container, &addrs[1], queue_config(args))?;
+fn open_pair(space: &DmaSpace, args: &Args, addrs: &[PciAddress; 2]) -> device::Result<(Nic, Nic)> {
+    let a = Nic::open(space, &addrs[0], queue_config(args))?;
+    let b = Nic::open(space, &addrs[1], queue_config(args))?;
     for (name, nic) in [("A", &a), ("B", &b)] {
         let link = nic.wait_link(Duration::from_secs(3))?;
         println!(
@@ -339,8 +348,9 @@ fn open_pair(
 
 /// One test: open, send, check, report, close. Returns whether every frame arrived intact.
 fn test_once(args: &Args, addrs: &[PciAddress; 2]) -> device::Result<bool> {
-    let container = Container::new()?;
-    let (mut a, mut b) = open_pair(&container, args, addrs)?;
+    // The one backend-specific line of the driver.
+    let space = DmaSpace::open(args.iommu)?;
+    let (mut a, mut b) = open_pair(&space, args, addrs)?;
     let run = run_id();
     let mut builder = FrameBuilder::new(b.mac(), a.mac(), run, args.sizes, args.payload);
     let mut checker = FrameChecker::new(b.mac(), a.mac(), run, args.payload);
@@ -457,6 +467,7 @@ fn main() -> ExitCode {
         let cfg = bench::BenchConfig {
             frames: args.count.unwrap_or(bench::FRAMES),
             reps: args.runs.map_or(bench::REPS, |r| r as usize),
+            iommu: args.iommu,
         };
         return match bench::run(&pairs, cfg) {
             Ok(true) => ExitCode::SUCCESS,

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use uvfio::dma::{DmaBuffer, DmaMemory, DmaOptions, DmaPool, PoolBuffer};
 use uvfio::mmio::Region;
 use uvfio::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-use uvfio::Container;
+use uvfio::DmaSpace;
 
 use crate::regs;
 
@@ -93,9 +93,9 @@ pub fn valid_ring_size(n: usize) -> bool {
     (MIN_RING..=MAX_RING).contains(&n) && n % 8 == 0
 }
 
-fn ring_buffer(container: &Container, size: usize) -> uvfio::Result<DmaBuffer> {
+fn ring_buffer(space: &DmaSpace, size: usize) -> uvfio::Result<DmaBuffer> {
     // 16-byte alignment is all the NIC needs; the buffer is page aligned anyway.
-    DmaBuffer::with_options(container, size * regs::DESC_SIZE, DmaOptions::new())
+    DmaBuffer::with_options(space, size * regs::DESC_SIZE, DmaOptions::new())
 }
 
 /// Tail-register writes of a queue, and the time spent in them: on an emulated NIC that time
@@ -151,15 +151,10 @@ pub struct RxQueue {
 impl RxQueue {
     /// A ring of `size` descriptors (see [`valid_ring_size`]) and a pool of 2 KiB buffers
     /// for it, with `spare` buffers beyond one per slot for frames the caller still holds.
-    pub fn new(container: &Container, size: usize, spare: usize) -> uvfio::Result<RxQueue> {
+    pub fn new(space: &DmaSpace, size: usize, spare: usize) -> uvfio::Result<RxQueue> {
         assert!(valid_ring_size(size), "bad ring size {size}");
-        let ring = ring_buffer(container, size)?;
-        let pool = DmaPool::new(
-            container,
-            regs::RX_BUFFER_SIZE,
-            size + spare,
-            DmaOptions::new(),
-        )?;
+        let ring = ring_buffer(space, size)?;
+        let pool = DmaPool::new(space, regs::RX_BUFFER_SIZE, size + spare, DmaOptions::new())?;
         Ok(RxQueue {
             ring,
             bufs: (0..size).map(|_| None).collect(),
@@ -274,10 +269,10 @@ pub struct TxQueue {
 impl TxQueue {
     /// A ring of `size` descriptors and a pool of 2 KiB buffers: one per slot plus `spare`
     /// for frames being built.
-    pub fn new(container: &Container, size: usize, spare: usize) -> uvfio::Result<TxQueue> {
+    pub fn new(space: &DmaSpace, size: usize, spare: usize) -> uvfio::Result<TxQueue> {
         assert!(valid_ring_size(size), "bad ring size {size}");
-        let ring = ring_buffer(container, size)?;
-        let pool = DmaPool::new(container, TX_BUFFER_SIZE, size + spare, DmaOptions::new())?;
+        let ring = ring_buffer(space, size)?;
+        let pool = DmaPool::new(space, TX_BUFFER_SIZE, size + spare, DmaOptions::new())?;
         Ok(TxQueue {
             ring,
             bufs: (0..size).map(|_| None).collect(),

@@ -7,7 +7,7 @@ use uvfio::device::{IrqIndex, RegionIndex};
 use uvfio::dma::{DmaBuffer, DmaMemory};
 use uvfio::mmio::Region;
 use uvfio::pci::config::{BusMaster, PciConfig};
-use uvfio::{Container, Device, Interrupts};
+use uvfio::{Device, DmaSpace, Interrupts};
 
 use crate::cmd::{cns, parse_namespace_list, Command, ControllerId, NamespaceId, Transfer};
 use crate::queue::{Completion, QueuePair};
@@ -70,7 +70,7 @@ pub struct Controller {
     io: Option<QueuePair>,
     /// One page for Identify data.
     identify: DmaBuffer,
-    container: Container,
+    space: DmaSpace,
     shutdown_timeout: Duration,
     /// CC.EN is set (by this driver), so the way down has to clear it.
     enabled: bool,
@@ -79,7 +79,7 @@ pub struct Controller {
 impl Controller {
     /// Brings the controller up: PCI command register, BAR0, MSI-X, then the NVMe sequence
     /// (disable, admin queues, enable).
-    pub fn start(container: &Container, device: &Device) -> Res<(Controller, StartReport)> {
+    pub fn start(space: &DmaSpace, device: &Device) -> Res<(Controller, StartReport)> {
         let config = device.pci_config()?;
         let class = config.class()?;
         if class != CLASS_NVME {
@@ -121,7 +121,7 @@ impl Controller {
         let irqs = device.enable_irqs(IrqIndex::MSIX, msix_vectors.min(2))?;
         let io_vector = irqs.len() - 1;
 
-        let admin = QueuePair::new(container, cap, 0, ADMIN_ENTRIES)?;
+        let admin = QueuePair::new(space, cap, 0, ADMIN_ENTRIES)?;
         let mut ctrl = Controller {
             irq_counts: vec![0; irqs.len() as usize],
             admin_commands: 0,
@@ -134,8 +134,8 @@ impl Controller {
             io_vector,
             admin,
             io: None,
-            identify: DmaBuffer::new(container, PAGE_SIZE)?,
-            container: container.clone(),
+            identify: DmaBuffer::new(space, PAGE_SIZE)?,
+            space: space.clone(),
             shutdown_timeout: cap.timeout(),
             // Assume the worst until the disable below has succeeded.
             enabled: true,
@@ -303,7 +303,7 @@ impl Controller {
     /// vector, then the SQ. Returns the numbers of SQs and CQs the controller would allow.
     pub fn create_io_queues(&mut self, entries: u16) -> Res<(u32, u32)> {
         let granted = self.admin(&Command::set_queue_count(1, 1))?.result;
-        let queue = QueuePair::new(&self.container, self.cap, IO_QID, entries)?;
+        let queue = QueuePair::new(&self.space, self.cap, IO_QID, entries)?;
         let vector = self.io_vector as u16;
         let (sq, cq) = (queue.sq_iova(), queue.cq_iova());
         self.admin(&Command::create_io_cq(IO_QID, entries, cq, vector))?;

@@ -3,8 +3,11 @@
 //! blocks, reads it back and checks it, puts the old contents back, and shuts down cleanly.
 //!
 //! ```text
-//! nvme [PCI-ADDRESS] [--repeat N] [--lba N] [--expect-persistent]
+//! nvme [PCI-ADDRESS] [--iommu MODE] [--repeat N] [--lba N] [--expect-persistent]
 //!     PCI-ADDRESS          default: $UVFIO_TEST_NVME
+//!     --iommu MODE         the IOMMU backend, by the kernel selftests' names (vfio_type1_iommu,
+//!                          vfio_type1v2_iommu, iommufd_compat_type1, iommufd_compat_type1v2,
+//!                          iommufd); default: the best the host has
 //!     --repeat N           bring up, test and shut down N times on the same open device
 //!     --lba N              the first block of the test (default: the middle of the namespace)
 //!     --expect-persistent  fail if the drive discards writes (default: report it, see below)
@@ -76,7 +79,7 @@ use std::time::{Duration, Instant};
 
 use uvfio::dma::{DmaBuffer, DmaMemory};
 use uvfio::pci::PciAddress;
-use uvfio::{Container, Device};
+use uvfio::{Device, DmaSpace, IommuMode};
 
 use cmd::{Command, ControllerId, NamespaceId, Transfer};
 use ctrl::Controller;
@@ -94,6 +97,7 @@ const POISON: [u8; 2] = [0xa5, 0x5a];
 
 struct Options {
     address: PciAddress,
+    iommu: IommuMode,
     repeat: u32,
     lba: Option<u64>,
     expect_persistent: bool,
@@ -104,8 +108,14 @@ fn parse_args() -> Result<Options, String> {
     let mut repeat = 1;
     let mut lba = None;
     let mut expect_persistent = false;
+    let mut iommu = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--iommu" {
+            let name = args.next().ok_or("--iommu needs a mode")?;
+            iommu = Some(name.parse::<IommuMode>().map_err(|e| e.to_string())?);
+            continue;
+        }
         let mut value = |name: &str| {
             args.next()
                 .and_then(|v| v.parse::<u64>().ok())
@@ -126,6 +136,7 @@ fn parse_args() -> Result<Options, String> {
         .ok_or("no PCI address given and UVFIO_TEST_NVME is not set")?;
     Ok(Options {
         address: address.parse().map_err(|e| format!("{address}: {e}"))?,
+        iommu: iommu.unwrap_or_else(IommuMode::best_available),
         repeat: repeat.max(1),
         lba,
         expect_persistent,
@@ -142,12 +153,13 @@ enum Outcome {
 }
 
 /// One bring-up, test and shutdown; returns the summary line.
-fn run_once(container: &Container, device: &Device, opts: &Options, run: u32) -> Res<String> {
-    let (mut ctrl, start) = Controller::start(container, device)?;
+fn run_once(space: &DmaSpace, device: &Device, opts: &Options, run: u32) -> Res<String> {
+    let (mut ctrl, start) = Controller::start(space, device)?;
     let cap = start.cap;
     println!(
-        "nvme {}: NVMe {}, {cap}; {} MSI-X vectors, using vector 0 for admin and {} for I/O",
+        "nvme {} ({}): NVMe {}, {cap}; {} MSI-X vectors, using vector 0 for admin and {} for I/O",
         opts.address,
+        space.mode(),
         regs::version(start.version),
         start.msix_vectors,
         ctrl.io_vector()
@@ -225,7 +237,7 @@ fn run_once(container: &Container, device: &Device, opts: &Options, run: u32) ->
     let (admin_irqs, admin_commands) = ctrl.settle_admin_irqs()?;
     let before = ctrl.irq_counts()?;
     let io_before = ctrl.io_commands();
-    let (outcome, io_line) = io_test(&mut ctrl, container, &id, &ns, nsid, opts, run)?;
+    let (outcome, io_line) = io_test(&mut ctrl, space, &id, &ns, nsid, opts, run)?;
     let mut after = ctrl.irq_counts()?;
     let io_vector = ctrl.io_vector() as usize;
     if after[io_vector] == before[io_vector] {
@@ -275,7 +287,7 @@ fn run_once(container: &Container, device: &Device, opts: &Options, run: u32) ->
 /// The I/O test (see the module docs); returns the outcome and its summary.
 fn io_test(
     ctrl: &mut Controller,
-    container: &Container,
+    space: &DmaSpace,
     id: &ControllerId,
     ns: &NamespaceId,
     nsid: u32,
@@ -319,8 +331,8 @@ fn io_test(
         human(bytes as u64)
     );
     let started = Instant::now();
-    let mut to_dev = DmaBuffer::new(container, bytes)?;
-    let mut from_dev = DmaBuffer::new(container, bytes)?;
+    let mut to_dev = DmaBuffer::new(space, bytes)?;
+    let mut from_dev = DmaBuffer::new(space, bytes)?;
 
     // 1. The old contents, twice, into differently poisoned buffers.
     let old = io.read(ctrl, &mut from_dev, per_read, POISON[0])?;
@@ -585,21 +597,22 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("nvme: {e}");
             eprintln!(
-                "usage: nvme [PCI-ADDRESS] [--repeat N] [--lba N] [--expect-persistent] \
+                "usage: nvme [PCI-ADDRESS] [--iommu MODE] [--repeat N] [--lba N] [--expect-persistent] \
                  (address default: $UVFIO_TEST_NVME)"
             );
             return ExitCode::from(2);
         }
     };
     let result = (|| -> Res<Vec<String>> {
-        let container = Container::new()?;
-        let device = container.open_pci_device(&opts.address)?;
+        // The one backend-specific line of the driver.
+        let space = DmaSpace::open(opts.iommu)?;
+        let device = space.open_pci_device(&opts.address)?;
         let mut lines = Vec::new();
         for run in 1..=opts.repeat {
             if opts.repeat > 1 {
                 println!("--- run {run} of {}", opts.repeat);
             }
-            lines.push(run_once(&container, &device, &opts, run)?);
+            lines.push(run_once(&space, &device, &opts, run)?);
         }
         Ok(lines)
     })();

@@ -17,7 +17,7 @@ use std::sync::atomic::{fence, Ordering};
 use uvfio::dma::{DmaBuffer, DmaMemory, DmaOptions, DmaPool, PoolBuffer};
 use uvfio::mmio::Region;
 use uvfio::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-use uvfio::Container;
+use uvfio::DmaSpace;
 
 use crate::cmd::{Command, Status};
 use crate::regs::{Cap, PAGE_SIZE};
@@ -150,7 +150,7 @@ impl QueuePair {
     /// Allocates the queues of `entries` entries each in zeroed DMA memory (so that every CQ
     /// entry starts with phase 0, i.e. "not new"). DMA buffers are page-aligned and
     /// IOVA-contiguous, which covers both CAP.CQR and the 4 KiB alignment of queue bases.
-    pub fn new(container: &Container, cap: Cap, qid: u16, entries: u16) -> Res<QueuePair> {
+    pub fn new(space: &DmaSpace, cap: Cap, qid: u16, entries: u16) -> Res<QueuePair> {
         if entries < 2 || u32::from(entries) > cap.max_queue_entries() {
             return Err(format!(
                 "queue {qid}: {entries} entries, the controller supports 2..={}",
@@ -163,8 +163,8 @@ impl QueuePair {
         Ok(QueuePair {
             qid,
             entries,
-            sq: DmaBuffer::new(container, n * SQE_SIZE)?,
-            cq: DmaBuffer::new(container, n * CQE_SIZE)?,
+            sq: DmaBuffer::new(space, n * SQE_SIZE)?,
+            cq: DmaBuffer::new(space, n * CQE_SIZE)?,
             sq_doorbell: cap.sq_tail_doorbell(qid),
             cq_doorbell: cap.cq_head_doorbell(qid),
             sq_tail: 0,
@@ -175,7 +175,7 @@ impl QueuePair {
             sq_tail_rung: 0,
             in_flight: (0..n).map(|_| None).collect(),
             next_cid: 0,
-            prp_lists: DmaPool::new(container, PAGE_SIZE, lists, DmaOptions::new())?,
+            prp_lists: DmaPool::new(space, PAGE_SIZE, lists, DmaOptions::new())?,
         })
     }
 

@@ -3,13 +3,15 @@
 //! # Safety
 //!
 //! A `DmaBuffer` owns three things, acquired in this order: the memory (a [`Memory`] mapping),
-//! an IOVA block from the container's allocator, and the IOMMU mapping of the one at the other
-//! (`VFIO_IOMMU_MAP_DMA`). The mapping's contract ([`Container::map_dma_raw`]) is kept because:
+//! an IOVA block from its [`DmaSpace`]'s allocator, and the IOMMU mapping of the one at the
+//! other (`VFIO_IOMMU_MAP_DMA` on a container, `IOMMU_IOAS_MAP` on an IOAS). The mapping's
+//! contract ([`Container::map_dma_raw`], [`Ioas::map_raw`]) is kept because:
 //!
 //! - the memory is private to the buffer and lives at least as long as the mapping: `Drop`
 //!   unmaps first, and frees the memory only on the kernel's proof that no device reaches it:
-//!   the unmap succeeded, or `VFIO_IOMMU_GET_INFO` shows the container has no IOMMU driver
-//!   left (the last group left, and every mapping went with the driver). The crate's own list
+//!   the unmap succeeded (on an IOAS also `ENOENT`: nothing is mapped in the range), or
+//!   `VFIO_IOMMU_GET_INFO` shows a container has no IOMMU driver left (the last group left,
+//!   and every mapping went with the driver). The crate's own list
 //!   of groups is no proof: a group dropped while a `dup` of one of its device fds is open
 //!   stays in the container. Without proof the memory and the IOVA block are leaked
 //!   ([`DmaStats::leaked_bytes`](super::DmaStats::leaked_bytes)), never freed while a device
@@ -19,14 +21,17 @@
 //! - when a step fails, the steps before it are undone in reverse order (IOVA given back,
 //!   memory freed), and nothing was mapped.
 //!
-//! Something else unmapping the range (safe [`Container::unmap_dma`] or
-//! [`Container::unmap_all_dma`]) only takes the device's access away early; the buffer's own
+//! Something else unmapping the range (safe [`Container::unmap_dma`],
+//! [`Container::unmap_all_dma`], [`Ioas::unmap`], [`Ioas::unmap_all`]) only takes the device's access away early; the buffer's own
 //! unmap then finds nothing, which is fine.
 //!
-//! The buffer remembers the container's mapping epoch (`DmaState::epoch`), read **before**
+//! The buffer remembers the space's mapping epoch (`DmaState::epoch`), read **before**
 //! the map ioctl: a drop of every mapping racing with the map can only make the buffer look
 //! unmapped when it is not, never the reverse.
 #![allow(unsafe_code)]
+
+#[cfg(doc)]
+use crate::{iommufd::Ioas, Container};
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -38,20 +43,24 @@ use super::{DmaOptions, PageSize};
 use crate::error::{Errno, Error, Result};
 use crate::iommu::{DmaAccess, DmaSpace};
 
-/// Memory the container's devices can reach by DMA, mapped for as long as the value lives.
+/// Memory the devices of a [`DmaSpace`] (a container or an iommufd IOAS) can reach by DMA,
+/// mapped for as long as the value lives.
 ///
 /// A `DmaBuffer` allocates page-aligned, zero-filled memory (4 KiB pages, or 2 MiB / 1 GiB
-/// huge pages, see [`DmaOptions`]), takes an IOVA from the container's allocator (valid,
+/// huge pages, see [`DmaOptions`]), takes an IOVA from the space's allocator (valid,
 /// naturally aligned, never 0, within the device's address limit), and maps one onto the
 /// other. Dropping it unmaps the IOVA range **before** the memory is freed: a device can never
 /// reach freed memory through it. The CPU side is accessed through [`DmaMemory`] (volatile
 /// and atomic accesses only); the buffer is `Send` and `Sync`.
 ///
-/// Needs a container with a type1 IOMMU set.
+/// Takes `&DmaSpace`, `&Container` (with a type1 IOMMU set) or `&Ioas`; the code is the same
+/// on every backend.
 ///
 /// # When the mapping goes away under the buffer
 ///
-/// The mapping lives in the container's IOMMU context, and the kernel drops that context,
+/// On an IOAS, only [`Ioas::unmap_all`] (or an unmap of the buffer's range) takes the mapping
+/// away: the buffer keeps the IOAS alive. On a container, the mapping lives in the container's
+/// IOMMU context, and the kernel drops that context,
 /// with **every** mapping in it, when the container's last group leaves (the last [`Group`]
 /// handle and its devices are dropped, or [`Group::unset_container`]). A group joining again
 /// and [`Container::set_iommu`] make a new, empty context: the buffer is not mapped again.
@@ -131,7 +140,7 @@ impl DmaBuffer {
     ///
     /// # Errors
     ///
-    /// - [`Error::NotSupported`] unless the container has a type1 IOMMU;
+    /// - [`Error::NotSupported`] for a container without a type1 IOMMU;
     /// - [`Error::InvalidArgument`]: `EINVAL` for a zero size or a bad alignment, `ENOSPC`
     ///   when no IOVA block of that size is free within the address limit, `EEXIST` /
     ///   `ERANGE` when a fixed IOVA ([`DmaOptions::iova`]) is taken, outside the valid ranges
@@ -139,7 +148,8 @@ impl DmaBuffer {
     /// - [`Error::Syscall`] when `mmap` fails (`ENOMEM`; for huge pages, typically none
     ///   reserved, and the message says how to reserve them);
     /// - [`Error::Ioctl`] from `VFIO_IOMMU_MAP_DMA`: `ENOSPC` when the container's mapping
-    ///   budget (`dma_entry_limit`) is used up, `ENOMEM` past `RLIMIT_MEMLOCK`.
+    ///   budget (`dma_entry_limit`) is used up, `ENOMEM` past `RLIMIT_MEMLOCK`; from
+    ///   `IOMMU_IOAS_MAP`: `ENOMEM` past `RLIMIT_MEMLOCK`.
     ///
     /// Nothing is left allocated, reserved or mapped after an error.
     pub fn with_options(
@@ -249,14 +259,15 @@ impl DmaBuffer {
 
     /// Whether the buffer's IOMMU mapping still exists, as far as the crate can tell: `false`
     /// once the container's last group has left (the kernel drops every mapping with the
-    /// IOMMU context) or [`Container::unmap_all_dma`] succeeded, and forever after, even when
+    /// IOMMU context) or [`Container::unmap_all_dma`] / [`Ioas::unmap_all`] succeeded, and
+    /// forever after, even when
     /// a group joins again. See [When the mapping goes away under the
     /// buffer](DmaBuffer#when-the-mapping-goes-away-under-the-buffer).
     ///
     /// A group dropped while a `dup` of one of its device fds is open stays in the container
     /// (the mappings too) until that fd closes; this call asks the kernel whether that has
     /// happened when such a group exists. A single range unmapped with
-    /// [`Container::unmap_dma`] is not tracked.
+    /// [`Container::unmap_dma`] or [`Ioas::unmap`] is not tracked.
     pub fn is_mapped(&self) -> bool {
         // Lets a container notice stranded groups the kernel has let go of.
         if let Some(container) = self.space.container() {

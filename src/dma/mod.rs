@@ -11,8 +11,12 @@
 //! | [`AddressLimit`] | a device's DMA address width (32-bit devices, QEMU's 28-bit `edu`) |
 //! | [`SlotAllocator`] | the pool's free list, usable on its own |
 //!
+//! Every type here works the same on each IOMMU backend: it takes any [`DmaSpace`] (a legacy
+//! or compat container with a type1 model, or an iommufd IOAS; `&Container` and `&Ioas` convert).
+//!
 //! The raw tier, for memory the caller owns otherwise (a VMM's guest RAM), is
-//! [`Container::map_dma_raw`](crate::Container::map_dma_raw), an `unsafe fn`.
+//! [`Container::map_dma_raw`](crate::Container::map_dma_raw) or
+//! [`Ioas::map_raw`](crate::iommufd::Ioas::map_raw), `unsafe fn`s.
 //!
 //! # Descriptors and other typed values
 //!
@@ -76,18 +80,23 @@
 //! is one relaxed atomic load). Keep a group in the container while its buffers are in use,
 //! or drop them and allocate new ones after the group is back.
 //!
+//! On an IOAS the mappings last as long as the IOAS, which every buffer keeps alive; only
+//! [`Ioas::unmap_all`](crate::iommufd::Ioas::unmap_all) takes them all away (and is tracked
+//! the same way).
+//!
 //! # IOVA space
 //!
-//! Each container has one allocator. Its valid ranges come from `VFIO_IOMMU_GET_INFO` and are
-//! read again before the first allocation after a group joins or leaves the container (a
-//! group's reserved regions, such as the x86 MSI window or an Arm doorbell, cut holes in
+//! Each container and each IOAS has one allocator. Its valid ranges come from
+//! `VFIO_IOMMU_GET_INFO` or `IOMMU_IOAS_IOVA_RANGES` and are read again before the first
+//! allocation after a group joins or leaves the container, or a device attaches to or detaches
+//! from the IOAS (reserved regions, such as the x86 MSI window or an Arm doorbell, cut holes in
 //! them). Blocks are taken lowest first, so the space in use stays compact and low. For a
 //! device that cannot address 64 bits, set [`DmaOptions::address_bits`]: the IOMMU's ranges
 //! know nothing of the device's DMA mask.
 //!
 //! # Limits
 //!
-//! Every mapping uses one entry of the container's budget, `vfio_iommu_type1.dma_entry_limit`
+//! On a type1 container every mapping uses one entry of the container's budget, `vfio_iommu_type1.dma_entry_limit`
 //! (65535 by default): past it `VFIO_IOMMU_MAP_DMA` fails with `ENOSPC`, reported as an
 //! [`Error::Ioctl`](crate::Error::Ioctl) whose message says so. Prefer few large buffers and
 //! pools to many small buffers. Pinned memory counts against `RLIMIT_MEMLOCK`.

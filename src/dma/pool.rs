@@ -149,9 +149,10 @@ struct PoolInner {
 /// clones share the chunks, and the memory is unmapped and freed when the pool handles and
 /// every `PoolBuffer` are gone.
 ///
-/// Like a [`DmaBuffer`], the pool loses its mapping when the container's last group leaves
+/// Like a [`DmaBuffer`], the pool loses its mapping when a container's last group leaves
 /// (the kernel drops every mapping with the IOMMU context) or on
-/// [`Container::unmap_all_dma`], and a group joining again does not bring it back:
+/// [`Container::unmap_all_dma`](crate::Container::unmap_all_dma) or
+/// [`Ioas::unmap_all`](crate::iommufd::Ioas::unmap_all), and a group joining again does not bring it back:
 /// [`DmaPool::is_mapped`] is then `false`, and [`DmaMemory::iova_at`] on its buffers fails
 /// with [`Error::NotMapped`] (see [`DmaBuffer`'s
 /// docs](DmaBuffer#when-the-mapping-goes-away-under-the-buffer)).

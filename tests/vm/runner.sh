@@ -20,6 +20,9 @@
 #   UVFIO_VM_SMP         guest CPUs (default 2)
 #   UVFIO_VM_CMDLINE     appended to the kernel command line (e.g. hugepages=64)
 #   UVFIO_VM_EXTRA_ARGS  appended to the QEMU command line (split on whitespace)
+#   UVFIO_VM_SHIP        more files (colon-separated) to copy into the guest's /test beside the
+#                        binary, with their libraries (tests/vm/suite.sh runs several binaries
+#                        in one boot this way)
 #   UVFIO_VM_INITRD_EXTRA  cpio archives (uncompressed, colon-separated) appended to the initrd,
 #                        e.g. extra modules for init to load (tests/vm/nic-bench.sh)
 #   UVFIO_VM_VERBOSE=1   print the guest console after the run
@@ -197,20 +200,31 @@ squote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 STAGE="$WORK/stage"
 mkdir -p "$STAGE/test" "$STAGE/uvfio"
 NAME=$(basename "$BIN")
-cp "$BIN" "$STAGE/test/$NAME"
 LIBDIRS=""
-if LDD=$(ldd "$BIN" 2>/dev/null); then
+# Copies a file into /test, with the libraries ldd finds for it (none for a script).
+ship() {
+    local file=$1 lib LDD
+    [ ! -e "$STAGE/test/$(basename "$file")" ] || die "two files to ship are named $(basename "$file")"
+    cp "$file" "$STAGE/test/$(basename "$file")"
+    LDD=$(ldd "$file" 2>/dev/null) || return 0
     while read -r lib; do
         [ -n "$lib" ] || continue
-        [ -f "$lib" ] || die "library $lib of $BIN not found"
+        [ -f "$lib" ] || die "library $lib of $file not found"
         mkdir -p "$STAGE$(dirname "$lib")"
         cp -L "$lib" "$STAGE$lib"
         case ":$LIBDIRS:" in *":$(dirname "$lib"):"*) ;; *) LIBDIRS="${LIBDIRS:+$LIBDIRS:}$(dirname "$lib")" ;; esac
     done < <(echo "$LDD" | sed -n -e 's/^.*=> \(\/[^ ]*\) (0x.*$/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (0x.*$/\1/p')
     if echo "$LDD" | grep -q 'not found'; then
-        die "$BIN has unresolved libraries: $(echo "$LDD" | grep 'not found' | tr -s ' \t' ' ')"
+        die "$file has unresolved libraries: $(echo "$LDD" | grep 'not found' | tr -s ' \t' ' ')"
     fi
-fi
+}
+ship "$BIN"
+SHIP=()
+IFS=: read -r -a SHIP <<<"${UVFIO_VM_SHIP:-}"
+for f in ${SHIP[@]+"${SHIP[@]}"}; do
+    [ -f "$f" ] || die "UVFIO_VM_SHIP: no such file: $f"
+    ship "$(readlink -f "$f")"
+done
 
 {
     echo '#!/bin/sh'

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The hardware tests and the examples in one IOMMU mode, in one boot of the emulated IOMMU host:
+#
+#   tests/vm/suite.sh MODE            e.g. UVFIO_VM_FLAVOR=full tests/vm/suite.sh iommufd
+#
+# MODE is one of the kernel VFIO selftests' IOMMU modes (vfio_type1_iommu, vfio_type1v2_iommu,
+# iommufd_compat_type1, iommufd_compat_type1v2, iommufd); the three iommufd modes need the
+# full flavour. The script builds the hw test binary and the examples once (cargo, on the host),
+# ships them into one guest (runner.sh's UVFIO_VM_SHIP) and runs there, in order:
+#   - the hw tests with UVFIO_IOMMU_MODE=MODE: cargo test --test hw -- --include-ignored;
+#   - each example of EXAMPLES below, with `--iommu MODE` where it takes one.
+# Each stage prints "=== suite: <stage>: ok|FAILED (exit status N) in S s"; the script exits with
+# the number of failed stages (0: all passed), or 125 when the guest did not report (runner.sh).
+# One boot per mode instead of one per binary keeps the suite's boots at 7 for both flavours.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CRATE=$(cd "$HERE/../.." && pwd)
+cd "$CRATE"
+
+die() {
+    echo "suite: error: $*" >&2
+    exit 2
+}
+
+MODES="vfio_type1_iommu vfio_type1v2_iommu iommufd_compat_type1 iommufd_compat_type1v2 iommufd"
+[ $# = 1 ] || die "usage: $0 MODE (one of: $MODES)"
+MODE=$1
+case " $MODES " in *" $MODE "*) ;; *) die "unknown IOMMU mode '$MODE': want one of $MODES" ;; esac
+
+# "<example> [args...]": @MODE@ becomes the mode. Add new examples here.
+EXAMPLES=(
+    lsvfio
+    "edu --iommu @MODE@"
+    # Two bring-ups and shutdowns in one process; the VM's NVMe drive keeps writes (runner.sh).
+    "nvme --iommu @MODE@ --repeat 2 --expect-persistent"
+    # NIC A sends, NIC B checks every frame (mixed sizes): the e1000 pair polling, twice in a row,
+    # and the e1000e pair with MSI-X interrupts. The comparison with Linux's drivers is
+    # tests/vm/nic-bench.sh (not part of the suite: it measures, it does not check).
+    "nic --iommu @MODE@ --count 2000 --runs 2 --quiet"
+    "nic --iommu @MODE@ --pair e1000e --irq --count 2000 --quiet"
+)
+
+"$HERE/provision.sh" >/dev/null || die "provisioning the VM failed (tests/vm/provision.sh)"
+
+# The binaries, built once for all modes (cargo does nothing when they are fresh).
+env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo build --examples --quiet
+HW=$(env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo test --test hw --no-run 2>&1 |
+    sed -n 's/^ *Executable .*(\(.*\))$/\1/p' | tail -n 1)
+if [ -z "$HW" ] || [ ! -f "$HW" ]; then
+    die "cargo test --test hw --no-run gave no test binary"
+fi
+SHIP=("$HW")
+names=()
+for entry in "${EXAMPLES[@]}"; do
+    name=${entry%% *}
+    bin=target/debug/examples/$name
+    [ -f "$bin" ] || die "example $name was not built ($bin)"
+    case " ${names[*]-} " in *" $name "*) ;; *) SHIP+=("$bin") names+=("$name") ;; esac
+done
+
+# Single-quote a string for the guest's sh.
+squote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+SCRIPT=$WORK/suite.sh
+{
+    echo '#!/bin/sh'
+    echo "# written by tests/vm/suite.sh for mode $MODE"
+    echo 'failed=0'
+    echo 'summary='
+    # shellcheck disable=SC2016 # for the guest's shell
+    echo 'stage() {
+    name=$1
+    shift
+    echo
+    echo "=== suite: $name: $*"
+    start=$(date +%s)
+    "$@"
+    status=$?
+    took=$(($(date +%s) - start))
+    if [ "$status" = 0 ]; then result=ok; else result="FAILED (exit status $status)"; failed=$((failed + 1)); fi
+    echo "=== suite: $name: $result in $took s"
+    summary="$summary$(printf "  %-60s %5s s  %s" "$name" "$took" "$result")
+"
+}'
+    printf 'export UVFIO_IOMMU_MODE=%s\n' "$(squote "$MODE")"
+    printf 'stage %s %s --include-ignored\n' "$(squote "hw tests ($MODE)")" "$(squote "/test/$(basename "$HW")")"
+    for entry in "${EXAMPLES[@]}"; do
+        read -r -a words <<<"${entry//@MODE@/$MODE}"
+        printf 'stage %s %s' "$(squote "example ${words[*]}")" "$(squote "/test/${words[0]}")"
+        for w in "${words[@]:1}"; do printf ' %s' "$(squote "$w")"; done
+        echo
+    done
+    echo 'echo'
+    printf 'echo %s\n' "$(squote "=== suite: summary ($MODE)")"
+    # shellcheck disable=SC2016 # for the guest's shell
+    echo 'printf "%s" "$summary"'
+    # shellcheck disable=SC2016
+    echo 'exit "$failed"'
+} >"$SCRIPT"
+chmod 0755 "$SCRIPT"
+
+SHIP_LIST=$(
+    IFS=:
+    echo "${SHIP[*]}"
+)
+status=0
+UVFIO_VM_SHIP=$SHIP_LIST "$HERE/runner.sh" "$SCRIPT" || status=$?
+exit "$status"

@@ -4,16 +4,23 @@ use std::sync::Mutex;
 
 use super::{Backend, Device};
 use crate::error::{Error, Result};
-use crate::iommufd::{Ioas, Iommufd};
+use crate::iommufd::{Hwpt, Ioas, Iommufd};
 use crate::uapi::ioctl::DeviceFd;
 
 /// The iommufd a cdev device is bound to, its id there, and what it is attached to.
 pub(crate) struct Binding {
     iommufd: Iommufd,
     dev_id: u32,
-    // The IOAS the device is attached to (kept alive by this handle) and the HWPT id the kernel
-    // attached it through. Dropped after the device fd closes (see `DeviceInner`).
-    attached: Mutex<Option<(Ioas, u32)>>,
+    // What the device is attached to (kept alive by these handles). Dropped after the device
+    // fd closes (see `DeviceInner`).
+    attached: Mutex<Option<Attachment>>,
+}
+
+/// An attachment: the IOAS, the HWPT id, and the HWPT itself when the driver allocated it.
+struct Attachment {
+    ioas: Ioas,
+    hwpt_id: u32,
+    _hwpt: Option<Hwpt>,
 }
 
 impl Binding {
@@ -89,14 +96,68 @@ impl Device {
             .fd
             .attach_iommufd_pt(ioas.id())
             .map_err(|f| f.on(self.object()))?;
-        // The device's reserved regions (the MSI window) now cut the IOAS's ranges; the old
-        // IOAS, if any, lost them.
-        if let Some((old, _)) = attached.as_ref() {
-            old.dma_state().invalidate_ranges();
-        }
-        ioas.dma_state().invalidate_ranges();
-        *attached = Some((ioas.clone(), hwpt));
+        Self::attached(
+            &mut attached,
+            Attachment {
+                ioas: ioas.clone(),
+                hwpt_id: hwpt,
+                _hwpt: None,
+            },
+        );
         Ok(hwpt)
+    }
+
+    /// Records a new attachment. The device's reserved regions (the MSI window) now cut the
+    /// new IOAS's ranges; the old IOAS, if any, lost them.
+    fn attached(slot: &mut Option<Attachment>, new: Attachment) {
+        if let Some(old) = slot.as_ref() {
+            old.ioas.dma_state().invalidate_ranges();
+        }
+        new.ioas.dma_state().invalidate_ranges();
+        *slot = Some(new);
+    }
+
+    /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` with a HWPT the driver allocated
+    /// ([`Ioas::alloc_hwpt`]): the device's DMA is translated by that page table (the IOAS's
+    /// mappings); an existing attachment is replaced without a window of no translation. The
+    /// device keeps the HWPT alive while attached.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a device opened through its group or a HWPT of another
+    /// iommufd, [`Error::Ioctl`] when the kernel refuses (`EINVAL` for a HWPT made for an
+    /// incompatible IOMMU).
+    #[doc(alias = "VFIO_DEVICE_ATTACH_IOMMUFD_PT")]
+    pub fn attach_hwpt(&self, hwpt: &Hwpt) -> Result<()> {
+        let binding = self.binding("attach_hwpt")?;
+        if !hwpt.ioas().iommufd().same_as(&binding.iommufd) {
+            return Err(Error::invalid(
+                "attach_hwpt",
+                self.object(),
+                format!(
+                    "HWPT {} belongs to another iommufd than the one the device is bound to",
+                    hwpt.id()
+                ),
+            ));
+        }
+        let mut attached = binding
+            .attached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let id = self
+            .0
+            .fd
+            .attach_iommufd_pt(hwpt.id())
+            .map_err(|f| f.on(self.object()))?;
+        Self::attached(
+            &mut attached,
+            Attachment {
+                ioas: hwpt.ioas().clone(),
+                hwpt_id: id,
+                _hwpt: Some(hwpt.clone()),
+            },
+        );
+        Ok(())
     }
 
     /// `VFIO_DEVICE_DETACH_IOMMUFD_PT`: the device's DMA is blocked until it is attached again.
@@ -116,8 +177,8 @@ impl Device {
             .fd
             .detach_iommufd_pt()
             .map_err(|f| f.on(self.object()))?;
-        if let Some((old, _)) = attached.take() {
-            old.dma_state().invalidate_ranges();
+        if let Some(old) = attached.take() {
+            old.ioas.dma_state().invalidate_ranges();
         }
         Ok(())
     }
@@ -129,7 +190,8 @@ impl Device {
                 .attached
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
+                .as_ref()
+                .map(|a| (a.ioas.clone(), a.hwpt_id)),
             Backend::Group(_) => None,
         }
     }

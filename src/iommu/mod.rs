@@ -14,14 +14,16 @@ use crate::uapi::buf::read_pod;
 use crate::uapi::caps::{self, Cap};
 use crate::uapi::vfio;
 
+mod dirty;
 mod space;
 pub mod spapr;
 pub mod type1;
 
 pub use crate::uapi::caps::{IommuCap, IovaRange};
+pub use dirty::DirtyBitmap;
 pub use space::{DmaSpace, IommuMode, IovaReservation, ParseIommuModeError};
 pub use spapr::{EehPeOp, EehPeState, SpaprDdwInfo, SpaprTceInfo, SpaprWindow};
-pub use type1::{coalesce_runs, DirtyBitmap, DmaAccess, DmaRun};
+pub use type1::{coalesce_runs, DmaAccess, DmaRun};
 
 bitflags::bitflags! {
     /// `vfio_iommu_type1_info.flags`.

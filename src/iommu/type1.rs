@@ -43,6 +43,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::DirtyBitmap;
 use crate::container::{Container, Extension};
 use crate::error::{Errno, Error, Object, Result};
 use crate::uapi::vfio;
@@ -166,105 +167,6 @@ pub fn coalesce_runs(runs: &[DmaRun]) -> Vec<DmaRun> {
         out.push(run);
     }
     out
-}
-
-/// A dirty-page bitmap for an IOVA range, as filled by `VFIO_IOMMU_DIRTY_PAGES` or an unmap
-/// with `VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP`: one bit per IOMMU page, set when a device may
-/// have written it since tracking started (or since the last read).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirtyBitmap {
-    iova: u64,
-    page_size: u64,
-    pages: u64,
-    words: Vec<u64>,
-}
-
-impl DirtyBitmap {
-    /// An all-clean bitmap for `size` bytes at `iova` with `page_size`-byte pages.
-    fn new(op: &'static str, iova: u64, size: u64, page_size: u64) -> Result<DirtyBitmap> {
-        let bad = |reason: String| Error::invalid(op, Object::Container, reason);
-        if !page_size.is_power_of_two() {
-            return Err(bad(format!(
-                "the page size {page_size:#x} is not a power of two"
-            )));
-        }
-        if size == 0 || iova % page_size != 0 || size % page_size != 0 {
-            return Err(bad(format!(
-                "{size:#x} bytes at {iova:#x}: both must be non-zero multiples of the page size \
-                 {page_size:#x}"
-            )));
-        }
-        if iova.checked_add(size - 1).is_none() {
-            return Err(Error::InvalidArgument {
-                op,
-                object: Object::Container,
-                reason: format!("{size:#x} bytes at {iova:#x} run past 2^64"),
-                errno: Errno::EOVERFLOW,
-            });
-        }
-        let pages = size / page_size;
-        // The kernel's limit (DIRTY_BITMAP_PAGES_MAX): INT_MAX pages, a 256 MiB bitmap.
-        if pages > i32::MAX as u64 {
-            return Err(Error::out_of_range(
-                op,
-                Object::Container,
-                format!("{pages} pages is more than one bitmap request may cover (2^31 - 1)"),
-            ));
-        }
-        Ok(DirtyBitmap {
-            iova,
-            page_size,
-            pages,
-            words: vec![0; pages.div_ceil(64) as usize],
-        })
-    }
-
-    /// The first IOVA the bitmap covers.
-    pub fn iova(&self) -> u64 {
-        self.iova
-    }
-
-    /// The bytes of IOVA one bit stands for.
-    pub fn page_size(&self) -> u64 {
-        self.page_size
-    }
-
-    /// The number of pages (bits) covered.
-    pub fn pages(&self) -> u64 {
-        self.pages
-    }
-
-    /// Whether the page holding `iova` is dirty (`false` outside the range).
-    pub fn is_dirty(&self, iova: u64) -> bool {
-        let Some(offset) = iova.checked_sub(self.iova) else {
-            return false;
-        };
-        let page = offset / self.page_size;
-        page < self.pages && self.bit(page)
-    }
-
-    fn bit(&self, page: u64) -> bool {
-        self.words
-            .get((page / 64) as usize)
-            .is_some_and(|w| w >> (page % 64) & 1 == 1)
-    }
-
-    /// The IOVAs of the dirty pages, in order.
-    pub fn dirty_pages(&self) -> impl Iterator<Item = u64> + '_ {
-        (0..self.pages)
-            .filter(|&p| self.bit(p))
-            .map(|p| self.iova + p * self.page_size)
-    }
-
-    /// How many pages are dirty.
-    pub fn dirty_count(&self) -> u64 {
-        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
-    }
-
-    /// The raw bitmap: bit `p % 64` of word `p / 64` stands for page `p`.
-    pub fn words(&self) -> &[u64] {
-        &self.words
-    }
 }
 
 fn check_span(op: &'static str, iova: u64, size: u64) -> Result<()> {
@@ -540,7 +442,8 @@ impl Container {
     #[doc(alias = "VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP")]
     #[doc(alias = "vfio_iommu_type1_dirty_bitmap_get")]
     pub fn dirty_bitmap(&self, iova: u64, size: u64, page_size: u64) -> Result<DirtyBitmap> {
-        let mut bitmap = DirtyBitmap::new("dirty_bitmap", iova, size, page_size)?;
+        let mut bitmap =
+            DirtyBitmap::new("dirty_bitmap", Object::Container, iova, size, page_size)?;
         self.fd()
             .dirty_pages_bitmap(iova, size, page_size, &mut bitmap.words)
             .map_err(|f| f.on(Object::Container))?;
@@ -562,7 +465,8 @@ impl Container {
         size: u64,
         page_size: u64,
     ) -> Result<(u64, DirtyBitmap)> {
-        let mut bitmap = DirtyBitmap::new("unmap_dma_dirty", iova, size, page_size)?;
+        let mut bitmap =
+            DirtyBitmap::new("unmap_dma_dirty", Object::Container, iova, size, page_size)?;
         self.dma_state()
             .unmap_ioctls
             .fetch_add(1, Ordering::Relaxed);
@@ -772,33 +676,6 @@ mod tests {
         ];
         assert_eq!(coalesce_runs(&top).len(), 2);
         assert!(coalesce_runs(&[]).is_empty());
-    }
-
-    #[test]
-    fn dirty_bitmaps_are_sized_like_the_kernel_wants() {
-        let b = DirtyBitmap::new("t", 0x10_0000, 65 * 4096, 4096).unwrap();
-        assert_eq!((b.pages(), b.words().len()), (65, 2));
-        assert!(!b.is_dirty(0x10_0000));
-        let mut b = b;
-        b.words[0] = 0b101;
-        b.words[1] = 1;
-        assert!(b.is_dirty(0x10_0000) && !b.is_dirty(0x10_1000) && b.is_dirty(0x10_2fff));
-        assert!(b.is_dirty(0x10_0000 + 64 * 4096));
-        assert!(!b.is_dirty(0xf_ffff) && !b.is_dirty(0x10_0000 + 65 * 4096));
-        assert_eq!(b.dirty_count(), 3);
-        assert_eq!(
-            b.dirty_pages().collect::<Vec<_>>(),
-            vec![0x10_0000, 0x10_2000, 0x10_0000 + 64 * 4096]
-        );
-        let e = |r: Result<DirtyBitmap>| r.unwrap_err().errno();
-        assert_eq!(e(DirtyBitmap::new("t", 0, 4096, 3000)), Errno::EINVAL);
-        assert_eq!(e(DirtyBitmap::new("t", 0x800, 4096, 4096)), Errno::EINVAL);
-        assert_eq!(e(DirtyBitmap::new("t", 0, 0, 4096)), Errno::EINVAL);
-        assert_eq!(
-            e(DirtyBitmap::new("t", u64::MAX - 0xfff, 0x2000, 4096)),
-            Errno::EOVERFLOW
-        );
-        assert_eq!(e(DirtyBitmap::new("t", 0, 1 << 44, 4096)), Errno::ERANGE);
     }
 
     #[test]

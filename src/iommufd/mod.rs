@@ -28,8 +28,10 @@
 //! - Needs Linux 6.6+ with `CONFIG_IOMMUFD` and `CONFIG_VFIO_DEVICE_CDEV` (the emulated host's
 //!   `full` flavour has both; Debian's kernels have neither).
 
+mod hwpt;
 mod ioas;
 
+pub use hwpt::{Hwpt, HwptFlags};
 pub use ioas::{Ioas, IoasRanges};
 
 use std::fmt;
@@ -188,6 +190,44 @@ impl Iommufd {
                 capabilities: info.out_capabilities,
             },
         })
+    }
+
+    /// `IOMMU_OPTION_RLIMIT_MODE`: whether the pages this iommufd pins are charged to the
+    /// process's `RLIMIT_MEMLOCK` (`true`) or to the user's (`false`, the default).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Ioctl`] when the kernel refuses.
+    pub fn rlimit_per_process(&self) -> Result<bool> {
+        self.0
+            .fd
+            .option(
+                uapi::IOMMU_OPTION_RLIMIT_MODE,
+                uapi::IOMMU_OPTION_OP_GET,
+                0,
+                0,
+            )
+            .map(|v| v != 0)
+            .map_err(|f| f.on(Object::Iommufd))
+    }
+
+    /// Sets `IOMMU_OPTION_RLIMIT_MODE` (see [`Iommufd::rlimit_per_process`]); a global option
+    /// that needs privilege (`CAP_SYS_RESOURCE`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Ioctl`]: `EPERM` without the privilege, else when the kernel refuses.
+    pub fn set_rlimit_per_process(&self, per_process: bool) -> Result<()> {
+        self.0
+            .fd
+            .option(
+                uapi::IOMMU_OPTION_RLIMIT_MODE,
+                uapi::IOMMU_OPTION_OP_SET,
+                0,
+                u64::from(per_process),
+            )
+            .map(drop)
+            .map_err(|f| f.on(Object::Iommufd))
     }
 
     /// Whether two handles refer to the same open iommufd.

@@ -20,6 +20,7 @@ mod dma;
 mod dma_lost;
 mod groups;
 mod hotpath;
+mod hwpt;
 mod iommufd;
 mod irq;
 mod kernel;

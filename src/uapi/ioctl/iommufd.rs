@@ -250,6 +250,94 @@ impl IommufdFd {
         Ok(arg.val64)
     }
 
+    /// `IOMMU_HWPT_ALLOC` of a plain (unnested) HWPT for device `dev_id` over IOAS `pt_id`;
+    /// returns the HWPT's id.
+    pub(crate) fn hwpt_alloc(&self, dev_id: u32, pt_id: u32, flags: u32) -> Res<u32> {
+        let mut arg = uapi::iommu_hwpt_alloc {
+            size: size32::<uapi::iommu_hwpt_alloc>(),
+            flags,
+            dev_id,
+            pt_id,
+            data_type: uapi::IOMMU_HWPT_DATA_NONE,
+            ..Default::default()
+        };
+        // SAFETY: kind: iommufd; argument: iommu_hwpt_alloc with no data (data_len 0, data_uptr
+        // 0) and no fault queue: no pointers.
+        unsafe {
+            call(
+                self.as_fd(),
+                uapi::IOMMU_HWPT_ALLOC,
+                "IOMMU_HWPT_ALLOC",
+                &mut arg,
+            )
+        }?;
+        Ok(arg.out_hwpt_id)
+    }
+
+    /// `IOMMU_HWPT_SET_DIRTY_TRACKING`: starts or stops dirty tracking of a HWPT.
+    pub(crate) fn hwpt_set_dirty_tracking(&self, hwpt_id: u32, enable: bool) -> Res<()> {
+        let mut arg = uapi::iommu_hwpt_set_dirty_tracking {
+            size: size32::<uapi::iommu_hwpt_set_dirty_tracking>(),
+            flags: if enable {
+                uapi::IOMMU_HWPT_DIRTY_TRACKING_ENABLE
+            } else {
+                0
+            },
+            hwpt_id,
+            __reserved: 0,
+        };
+        // SAFETY: kind: iommufd; argument: iommu_hwpt_set_dirty_tracking, no pointers.
+        unsafe {
+            call(
+                self.as_fd(),
+                uapi::IOMMU_HWPT_SET_DIRTY_TRACKING,
+                "IOMMU_HWPT_SET_DIRTY_TRACKING",
+                &mut arg,
+            )
+        }
+        .map(drop)
+    }
+
+    /// `IOMMU_HWPT_GET_DIRTY_BITMAP` of `length` bytes at `iova`, one bit per `page_size`
+    /// bytes, into `words`.
+    pub(crate) fn hwpt_get_dirty_bitmap(
+        &self,
+        hwpt_id: u32,
+        flags: u32,
+        iova: u64,
+        length: u64,
+        page_size: u64,
+        words: &mut [u64],
+    ) -> Res<()> {
+        // The kernel writes ceil(length / page_size) bits, rounded up to whole u64 words.
+        let pages = length / page_size.max(1);
+        if (words.len() as u64) < pages.div_ceil(64) {
+            return Err(fail("IOMMU_HWPT_GET_DIRTY_BITMAP")(Errno::EINVAL));
+        }
+        let mut arg = uapi::iommu_hwpt_get_dirty_bitmap {
+            size: size32::<uapi::iommu_hwpt_get_dirty_bitmap>(),
+            hwpt_id,
+            flags,
+            __reserved: 0,
+            iova,
+            length,
+            page_size,
+            data: words.as_mut_ptr() as u64,
+        };
+        // SAFETY: kind: iommufd; argument: iommu_hwpt_get_dirty_bitmap whose data points to
+        // `words`, live and writable for the call and (checked above) at least as long as the
+        // bitmap of `length / page_size` bits the kernel writes.
+        unsafe {
+            call(
+                self.as_fd(),
+                uapi::IOMMU_HWPT_GET_DIRTY_BITMAP,
+                "IOMMU_HWPT_GET_DIRTY_BITMAP",
+                &mut arg,
+            )
+        }
+        .map(drop)
+    }
+
     /// `IOMMU_GET_HW_INFO` for a bound device, with VT-d's registers when that is the IOMMU.
     pub(crate) fn get_hw_info(
         &self,

@@ -553,8 +553,44 @@ impl Container {
         address: &crate::pci::PciAddress,
         iommu: Option<IommuType>,
     ) -> Result<crate::Device> {
-        let sysfs = crate::pci::sysfs::Sysfs::new();
-        let id = sysfs.iommu_group(address)?;
+        let id = crate::pci::sysfs::Sysfs::new().iommu_group(address)?;
+        self.open_in_group(id, &address.to_string(), iommu)
+    }
+
+    /// Opens the VFIO device whose sysfs directory is `sysfs_dir` in this container, as
+    /// [`Container::open_pci_device`] does for a PCI address: any device of any bus, e.g. a
+    /// mediated device (`/sys/bus/mdev/devices/<uuid>`). Its group comes from the directory's
+    /// `iommu_group` link, its name is the directory's name.
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::open_pci_device`]; [`Error::Sysfs`] when the directory has no
+    /// `iommu_group` link (not a device, or not in an IOMMU group).
+    pub fn open_device_at(&self, sysfs_dir: impl AsRef<Path>) -> Result<crate::Device> {
+        self.open_device_at_with(sysfs_dir.as_ref(), None)
+    }
+
+    pub(crate) fn open_device_at_with(
+        &self,
+        dir: &Path,
+        iommu: Option<IommuType>,
+    ) -> Result<crate::Device> {
+        let id = crate::pci::sysfs::iommu_group_of(dir)?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.open_in_group(id, &name, iommu)
+    }
+
+    /// Opens device `name` of group `id`, joining the group and setting `iommu` (or the
+    /// preferred model) first when needed.
+    fn open_in_group(
+        &self,
+        id: u32,
+        name: &str,
+        iommu: Option<IommuType>,
+    ) -> Result<crate::Device> {
         let group = match self.group(id) {
             Some(g) => g,
             None => {
@@ -576,7 +612,7 @@ impl Container {
             })?;
             self.set_iommu(preferred)?;
         }
-        group.open_device(&address.to_string())
+        group.open_device(name)
     }
 
     /// The group `id`, if it is in this container and still open.

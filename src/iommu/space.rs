@@ -315,6 +315,28 @@ impl DmaSpace {
         }
     }
 
+    /// Opens the VFIO device whose sysfs directory is `sysfs_dir` into this space, as
+    /// [`DmaSpace::open_pci_device`] does for a PCI address: any device of any bus, e.g. a
+    /// mediated device (`/sys/bus/mdev/devices/<uuid>`), through its group
+    /// ([`Container::open_device_at`]) or its cdev ([`Iommufd::open_device_at`]), then
+    /// attached to the IOAS.
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::open_device_at`] or [`Iommufd::open_device_at`] and [`Device::attach`].
+    pub fn open_device_at(&self, sysfs_dir: impl AsRef<Path>) -> Result<Device> {
+        match &self.kind {
+            Kind::Container { container, iommu } => {
+                container.open_device_at_with(sysfs_dir.as_ref(), *iommu)
+            }
+            Kind::Ioas(ioas) => {
+                let device = ioas.iommufd().open_device_at(sysfs_dir)?;
+                device.attach(ioas)?;
+                Ok(device)
+            }
+        }
+    }
+
     /// Whether two handles refer to the same container or IOAS.
     pub fn same_as(&self, other: &DmaSpace) -> bool {
         match (&self.kind, &other.kind) {

@@ -163,6 +163,25 @@ impl Iommufd {
         Device::from_cdev(open_cdev(&cdev)?, address.to_string(), self.clone())
     }
 
+    /// Opens the VFIO device whose sysfs directory is `sysfs_dir` (any bus: a PCI function, a
+    /// mediated device `/sys/bus/mdev/devices/<uuid>`) through its cdev, found in the
+    /// directory's `vfio-dev/`, and binds it to this iommufd. The device is named after the
+    /// directory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sysfs`] when the directory has no `vfio-dev/vfioN` (no VFIO driver bound, or a
+    /// kernel without `CONFIG_VFIO_DEVICE_CDEV`), otherwise as [`Iommufd::open_cdev`].
+    pub fn open_device_at(&self, sysfs_dir: impl AsRef<Path>) -> Result<Device> {
+        let dir = sysfs_dir.as_ref();
+        let cdev = cdev_of(dir)?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| cdev.display().to_string());
+        Device::from_cdev(open_cdev(&cdev)?, name, self.clone())
+    }
+
     /// `IOMMU_GET_HW_INFO`: what the IOMMU behind a device bound to this iommufd can do.
     ///
     /// # Errors

@@ -117,6 +117,17 @@ impl Default for Sysfs {
     }
 }
 
+/// The IOMMU group of the device whose sysfs directory is `dir` (a PCI function, an mdev, any
+/// bus), from its `iommu_group` link.
+pub(crate) fn iommu_group_of(dir: &Path) -> Result<u32> {
+    let link = dir.join("iommu_group");
+    let name = link_name(&link)?;
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(unparsable(&link));
+    }
+    name.parse().map_err(|_| unparsable(&link))
+}
+
 impl Sysfs {
     /// The real sysfs, at `/sys`.
     pub fn new() -> Self {
@@ -194,12 +205,7 @@ impl Sysfs {
     /// (the IOMMU is off: `intel_iommu=on`/`amd_iommu=on` missing, or no IOMMU at all), or
     /// `EPROTO` when the link does not end in a number.
     pub fn iommu_group(&self, addr: &PciAddress) -> Result<u32> {
-        let link = self.device_dir(addr).join("iommu_group");
-        let name = link_name(&link)?;
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(unparsable(&link));
-        }
-        name.parse().map_err(|_| unparsable(&link))
+        iommu_group_of(&self.device_dir(addr))
     }
 
     /// The sysfs names of the devices of an IOMMU group (`kernel/iommu_groups/<group>/devices`),

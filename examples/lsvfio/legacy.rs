@@ -1,19 +1,7 @@
-//! `lsvfio`: an `lspci` for VFIO.
-//!
-//! Lists the VFIO groups of the devices bound to vfio-pci (found with `uvfio::pci::discover`,
-//! optionally narrowed with `-d [vendor]:[device][:class]` as in `lspci -d`, or the PCI addresses
-//! given), the container's extensions and IOMMU info, and for each device its IDs, class, flags,
-//! regions and IRQs.
-//!
-//! ```text
-//! lsvfio [--json] [-d FILTER] [PCI-ADDRESS ...]
-//! ```
-//!
-//! Needs access to `/dev/vfio` (root, or a user the nodes belong to).
+//! The legacy view: the container, the groups, and the devices opened through them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::process::ExitCode;
 
 use uvfio::device::{DeviceInfo, IrqInfo, RegionCap, RegionInfo};
 use uvfio::iommu::{IommuCap, IommuInfo};
@@ -22,8 +10,10 @@ use uvfio::pci::sysfs::Sysfs;
 use uvfio::pci::PciAddress;
 use uvfio::{Container, Extension, Group};
 
-/// Everything lsvfio learned, ready to print.
-struct Report {
+use crate::{json_str, names, pgsizes, size};
+
+/// Everything the legacy view learned, ready to print.
+pub(crate) struct Report {
     api_version: i32,
     extensions: Vec<Extension>,
     iommu: Option<String>,
@@ -47,64 +37,19 @@ struct DeviceReport {
     result: Result<(DeviceInfo, Vec<RegionInfo>, Vec<IrqInfo>), String>,
 }
 
-fn main() -> ExitCode {
-    let mut json = false;
-    let mut addresses = Vec::new();
-    let mut filter = Filter::any();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--json" => json = true,
-            "-d" => match args.next().map(|f| f.parse::<Filter>()) {
-                Some(Ok(f)) => filter = f,
-                Some(Err(e)) => {
-                    eprintln!("lsvfio: {e}");
-                    return ExitCode::from(2);
-                }
-                None => {
-                    eprintln!("lsvfio: -d needs [vendor]:[device][:class]");
-                    return ExitCode::from(2);
-                }
-            },
-            "-h" | "--help" => {
-                println!("usage: lsvfio [--json] [-d [vendor]:[device][:class]] [PCI-ADDRESS ...]");
-                return ExitCode::SUCCESS;
-            }
-            other => match other.parse::<PciAddress>() {
-                Ok(a) => addresses.push(a),
-                Err(e) => {
-                    eprintln!("lsvfio: {e}");
-                    return ExitCode::from(2);
-                }
-            },
-        }
-    }
-    match run(addresses, &filter) {
-        Ok(report) => {
-            if json {
-                print!("{}", to_json(&report));
-            } else {
-                print!("{}", to_table(&report));
-            }
-            // A non-viable group is a fact about the host, reported in the listing; anything
-            // else that failed is a failure.
-            let failed = report.groups.iter().any(|g| {
-                (g.error.is_some() && !g.not_viable) || g.devices.iter().any(|d| d.result.is_err())
-            });
-            if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Err(e) => {
-            eprintln!("lsvfio: {e}");
-            ExitCode::FAILURE
-        }
+impl Report {
+    /// Whether anything failed. A non-viable group is a fact about the host, reported in the
+    /// listing; anything else that failed is a failure.
+    pub(crate) fn failed(&self) -> bool {
+        self.groups.iter().any(|g| {
+            (g.error.is_some() && !g.not_viable) || g.devices.iter().any(|d| d.result.is_err())
+        })
     }
 }
 
-fn run(addresses: Vec<PciAddress>, filter: &Filter) -> uvfio::Result<Report> {
+/// Opens every group of the devices (joined to one container) and every device, and reads what
+/// they report. The groups and the container are closed when this returns.
+pub(crate) fn run(addresses: Vec<PciAddress>, filter: &Filter) -> uvfio::Result<Report> {
     let sysfs = Sysfs::new();
     // The devices bound to vfio-pci (usable or in a group that is not viable), in address order.
     let addresses = if addresses.is_empty() {
@@ -185,24 +130,6 @@ fn run(addresses: Vec<PciAddress>, filter: &Filter) -> uvfio::Result<Report> {
     Ok(report)
 }
 
-fn size(n: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
-    for (unit, div) in UNITS {
-        if n >= div && n % div == 0 {
-            return format!("{}{unit}", n / div);
-        }
-    }
-    n.to_string()
-}
-
-fn pgsizes(bitmap: u64) -> String {
-    (0..64)
-        .filter(|b| bitmap & (1 << b) != 0)
-        .map(|b| size(1 << b))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 fn region_name(r: &RegionInfo) -> String {
     r.index
         .pci_name()
@@ -224,7 +151,7 @@ fn cap_text(c: &RegionCap) -> String {
     }
 }
 
-fn to_table(r: &Report) -> String {
+pub(crate) fn to_table(r: &Report) -> String {
     let mut o = String::new();
     let exts: Vec<&str> = r.extensions.iter().map(|e| e.name()).collect();
     let _ = writeln!(
@@ -358,14 +285,6 @@ fn to_table(r: &Report) -> String {
     o
 }
 
-/// Flag names, lower case, comma-separated.
-fn names<'a>(flags: impl Iterator<Item = (&'a str, impl Sized)>) -> String {
-    flags
-        .map(|(n, _)| n.to_lowercase())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 fn region_flags(r: &RegionInfo) -> String {
     use uvfio::device::RegionFlags as F;
     [(F::READ, "read"), (F::WRITE, "write"), (F::MMAP, "mmap")]
@@ -376,23 +295,8 @@ fn region_flags(r: &RegionInfo) -> String {
         .join(",")
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-fn to_json(r: &Report) -> String {
+/// The report as a JSON object, with `modern` (a JSON value) as its last field, `"modern"`.
+pub(crate) fn to_json(r: &Report, modern: &str) -> String {
     let exts: Vec<String> = r.extensions.iter().map(|e| json_str(e.name())).collect();
     let iommu_info = match &r.iommu_info {
         None => "null".to_string(),
@@ -480,11 +384,12 @@ fn to_json(r: &Report) -> String {
         })
         .collect();
     format!(
-        "{{\"api_version\":{},\"extensions\":[{}],\"iommu\":{},\"iommu_info\":{},\"groups\":[{}]}}\n",
+        "{{\"api_version\":{},\"extensions\":[{}],\"iommu\":{},\"iommu_info\":{},\"groups\":[{}],\"modern\":{}}}",
         r.api_version,
         exts.join(","),
         r.iommu.as_deref().map_or("null".into(), json_str),
         iommu_info,
-        groups.join(",")
+        groups.join(","),
+        modern
     )
 }

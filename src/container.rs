@@ -583,6 +583,24 @@ impl Container {
         self.open_in_group(id, &name, iommu)
     }
 
+    /// Opens device `name` of no-IOMMU group `id`, joining the group and setting the
+    /// no-IOMMU model first when needed. Only [`crate::DmaSpace`]'s no-IOMMU kind calls it,
+    /// whose `unsafe` constructor carries the contract.
+    pub(crate) fn open_in_group_noiommu(&self, id: u32, name: &str) -> Result<crate::Device> {
+        let group = match self.group(id) {
+            Some(g) => g,
+            None => {
+                let g = Group::open(id)?;
+                g.set_container(self)?;
+                g
+            }
+        };
+        if self.iommu().is_none() {
+            self.set_iommu_inner(IommuType::NoIommu)?;
+        }
+        group.open_device(name)
+    }
+
     /// Opens device `name` of group `id`, joining the group and setting `iommu` (or the
     /// preferred model) first when needed.
     fn open_in_group(

@@ -107,6 +107,7 @@ mod access;
 mod buffer;
 pub mod iova;
 mod memory;
+mod phys;
 mod pod;
 mod pool;
 mod state;

@@ -265,7 +265,9 @@ impl Container {
     /// What differs from a type1 container: iommufd's type1 emulation has no dirty tracking
     /// (`VFIO_IOMMU_DIRTY_PAGES` fails) and no `VFIO_UPDATE_VADDR`, refuses to map device
     /// memory (a mapped BAR) into the IOMMU, and `VFIO_TYPE1_IOMMU` behaves as type1v2 except
-    /// that it allows splitting unmaps.
+    /// that it allows splitting unmaps. A group's devices open before `VFIO_SET_IOMMU`, a group
+    /// leaves (`VFIO_GROUP_UNSET_CONTAINER`) even with devices open, and the IOAS behind the
+    /// container keeps its model and mappings after its last group has left.
     ///
     /// # Errors
     ///
@@ -374,6 +376,8 @@ impl Container {
     }
 
     /// Asks about every extension of the header: a typed report of what the host supports.
+    /// (iommufd's compat container answers [`Extension::DmaCcIommu`] only once a group has
+    /// joined; before, it is left out.)
     ///
     /// # Errors
     ///
@@ -381,8 +385,13 @@ impl Container {
     pub fn extensions(&self) -> Result<Extensions> {
         let mut supported = Vec::new();
         for ext in Extension::ALL {
-            if self.check_extension(ext)? {
-                supported.push(ext);
+            match self.check_extension(ext) {
+                Ok(true) => supported.push(ext),
+                Ok(false) => {}
+                // iommufd's compat container answers VFIO_DMA_CC_IOMMU from its IOAS, which
+                // exists once a group has joined: ENODEV before, so not reported then.
+                Err(e) if self.0.compat && e.errno() == Errno::ENODEV => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(Extensions { supported })
@@ -410,7 +419,7 @@ impl Container {
                  allow: use the unsafe Container::set_iommu_unchecked",
             ));
         }
-        self.set_iommu_inner(iommu)
+        self.set_iommu_inner(iommu, false)
     }
 
     /// [`Container::set_iommu`] that also accepts [`IommuType::NoIommu`].
@@ -432,12 +441,18 @@ impl Container {
     #[doc(alias = "VFIO_NOIOMMU_IOMMU")]
     #[allow(unsafe_code)] // The contract is the caller's; the body is the safe path.
     pub unsafe fn set_iommu_unchecked(&self, iommu: IommuType) -> Result<()> {
-        self.set_iommu_inner(iommu)
+        self.set_iommu_inner(iommu, false)
     }
 
-    fn set_iommu_inner(&self, iommu: IommuType) -> Result<()> {
+    /// Sets `iommu` unless a model is set already (`if_unset`: then that one stays, checked
+    /// under the same lock as the set, so that threads opening devices into one container at
+    /// once do not race each other to the second `VFIO_SET_IOMMU`).
+    fn set_iommu_inner(&self, iommu: IommuType, if_unset: bool) -> Result<()> {
         let mut state = self.settled_state();
         if let Some(current) = state.iommu {
+            if if_unset {
+                return Ok(());
+            }
             return Err(Error::invalid(
                 "set_iommu",
                 Object::Container,
@@ -467,8 +482,10 @@ impl Container {
         Ok(())
     }
 
-    /// The IOMMU model set with [`Container::set_iommu`], if any. It is `None` again once the
-    /// last group has left: the kernel then drops the IOMMU context with all its mappings.
+    /// The IOMMU model set with [`Container::set_iommu`], if any. On a `/dev/vfio/vfio`
+    /// container it is `None` again once the last group has left: the kernel then drops the
+    /// IOMMU context with all its mappings. iommufd's compat container
+    /// ([`Container::iommufd_compat`]) keeps its IOAS, model and mappings while it is open.
     pub fn iommu(&self) -> Option<IommuType> {
         self.settled_state().iommu
     }
@@ -628,7 +645,14 @@ impl Container {
                 reason: "the host supports no IOMMU model this crate can select".into(),
                 errno: Errno::ENOTSUP,
             })?;
-            self.set_iommu(preferred)?;
+            if preferred == IommuType::NoIommu {
+                return Err(Error::invalid(
+                    "open_pci_device",
+                    Object::Container,
+                    "no-IOMMU mode is never selected by safe code",
+                ));
+            }
+            self.set_iommu_inner(preferred, true)?;
         }
         group.open_device(name)
     }
@@ -657,7 +681,9 @@ impl Container {
         state.groups.retain(|_, g| g.strong_count() > 0);
         // When the last group leaves, the kernel releases the container's IOMMU driver (and
         // with it every mapping): the type must be set again after the next group joins.
-        if state.groups.is_empty() && state.stranded.is_empty() {
+        // iommufd's compat container keeps its IOAS, with the mappings, for as long as the
+        // iommufd is open: nothing is released there.
+        if state.groups.is_empty() && state.stranded.is_empty() && !self.0.compat {
             state.iommu = None;
             self.dma_state().mappings_dropped();
         }

@@ -612,9 +612,7 @@ impl Container {
                 g
             }
         };
-        if self.iommu().is_none() {
-            self.set_iommu_inner(IommuType::NoIommu)?;
-        }
+        self.set_iommu_inner(IommuType::NoIommu, true)?;
         group.open_device(name)
     }
 

@@ -91,8 +91,13 @@ pub(crate) fn run(addresses: Vec<PciAddress>, filter: &Filter) -> uvfio::Result<
             g.viable = group.is_viable()?;
             group.set_container(&container)?;
             if container.iommu().is_none() {
-                if let Some(t) = extensions.preferred_iommu() {
+                // With a group in it, the container offers only the models that group can use
+                // (a no-IOMMU group: only no-IOMMU).
+                let offered = container.extensions()?;
+                if let Some(t) = offered.preferred_iommu() {
                     container.set_iommu(t)?;
+                } else if offered.contains(Extension::NoIommu) {
+                    set_noiommu(&container)?;
                 }
             }
             Ok(group)
@@ -392,4 +397,12 @@ pub(crate) fn to_json(r: &Report, modern: &str) -> String {
         groups.join(","),
         modern
     )
+}
+
+/// A host in VFIO's no-IOMMU mode offers no other model; the listing needs one to open devices.
+#[allow(unsafe_code)]
+fn set_noiommu(container: &Container) -> uvfio::Result<()> {
+    // SAFETY: lsvfio only reads what devices report (info, regions, IRQs, config space): it
+    // never enables bus mastering nor gives a device an address, so no DMA can happen.
+    unsafe { container.set_iommu_unchecked(uvfio::IommuType::NoIommu) }
 }

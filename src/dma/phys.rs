@@ -111,6 +111,42 @@ fn page_size_for(size: usize, asked: PageSize) -> PageSize {
 /// (rejects are kept until the end, so each try gets different pages).
 const TRIES: usize = 16;
 
+/// For a one-page buffer under an address limit: pages examined per try (4 MiB of base pages);
+/// the page that fits is kept and the others given back at once.
+const CHUNK_PAGES: usize = 1024;
+
+/// One base page below `limit` (and aligned to `align`), picked from chunks of fresh pages.
+fn one_low_page(options: &DmaOptions, rejects: &mut Vec<Memory>) -> Result<Option<(Memory, u64)>> {
+    let page = PageSize::Base.bytes();
+    let align = options.align.max(1);
+    for _ in 0..TRIES / 2 {
+        let chunk = Memory::allocate(page * CHUNK_PAGES, PageSize::Base, page, false)?;
+        // SAFETY: mlock of memory `chunk` owns; it changes no contents.
+        if unsafe { libc::mlock(chunk.as_ptr().cast(), chunk.len()) } != 0 {
+            return Err(Error::Syscall {
+                op: "mlock DMA memory (raise RLIMIT_MEMLOCK, `ulimit -l`)",
+                object: Object::Container,
+                errno: Errno::last(),
+            });
+        }
+        let frames = page_frames(chunk.as_ptr() as usize, chunk.len())?;
+        let pick = frames
+            .iter()
+            .position(|&p| within(options.limit, p, page as u64) && p % align == 0);
+        match pick {
+            Some(i) => {
+                let phys = frames[i];
+                return match chunk.keep(i * page, page) {
+                    Ok(mem) => Ok(Some((mem, phys))),
+                    Err(_) => Ok(None),
+                };
+            }
+            None => rejects.push(chunk),
+        }
+    }
+    Ok(None)
+}
+
 /// Physically contiguous, locked memory of at least `size` bytes as `options` say, below the
 /// device's address limit; returns it with its physical address.
 pub(crate) fn allocate(size: usize, options: &DmaOptions) -> Result<(Memory, u64)> {
@@ -126,6 +162,11 @@ pub(crate) fn allocate(size: usize, options: &DmaOptions) -> Result<(Memory, u64
     let page = page_size_for(size, options.page_size);
     let align = usize::try_from(options.align.max(1)).unwrap_or(usize::MAX);
     let mut rejects = Vec::new();
+    if page == PageSize::Base && options.limit != AddressLimit::NONE {
+        if let Some(found) = one_low_page(options, &mut rejects)? {
+            return Ok(found);
+        }
+    }
     for _ in 0..TRIES {
         let mem = match Memory::allocate(size, page, align, false) {
             Ok(mem) => mem,

@@ -24,6 +24,7 @@ mod hwpt;
 mod iommufd;
 mod irq;
 mod kernel;
+mod noiommu;
 mod pci;
 mod regions;
 

@@ -468,7 +468,9 @@ impl Container {
     }
 
     /// The IOMMU model set with [`Container::set_iommu`], if any. It is `None` again once the
-    /// last group has left: the kernel then drops the IOMMU context with all its mappings.
+    /// last group has left: a legacy container's kernel then drops the IOMMU context with all
+    /// its mappings (iommufd's compat container keeps its mappings, but the model must be set
+    /// again too).
     pub fn iommu(&self) -> Option<IommuType> {
         self.settled_state().iommu
     }
@@ -490,7 +492,7 @@ impl Container {
             state.groups.retain(|_, g| g.strong_count() > 0);
             if state.groups.is_empty() {
                 state.iommu = None;
-                self.dma_state().mappings_dropped();
+                self.last_group_left();
             }
         }
         state
@@ -602,9 +604,20 @@ impl Container {
         state.stranded.remove(&id);
         state.groups.retain(|_, g| g.strong_count() > 0);
         // When the last group leaves, the kernel releases the container's IOMMU driver (and
-        // with it every mapping): the type must be set again after the next group joins.
+        // with it every mapping of a legacy container): the type must be set again after the
+        // next group joins.
         if state.groups.is_empty() && state.stranded.is_empty() {
             state.iommu = None;
+            self.last_group_left();
+        }
+    }
+
+    /// The last group left. A legacy container's IOMMU driver goes with it, and every
+    /// mapping with the driver. iommufd's compat container keeps its IOAS (`IOMMU_VFIO_IOAS`),
+    /// and the mappings in it, until the container is closed: the next group to join sees them
+    /// again, so the buffers mapped in it are still mapped.
+    fn last_group_left(&self) {
+        if !self.is_iommufd_compat() {
             self.dma_state().mappings_dropped();
         }
     }

@@ -499,8 +499,10 @@ fn the_mapping_budget_runs_out_with_a_typed_error_and_a_rollback() {
          reports DMA_AVAIL as a constant U32_MAX (checked) and an IOAS has no such budget \
          (its limit is RLIMIT_MEMLOCK)",
     ) {
-        if let Some(c) = edu_container_if_compat() {
-            let info = c.iommu_info().unwrap();
+        let mode = common::mode();
+        if mode.needs_iommufd() && mode.uses_groups() {
+            let edu = open_edu();
+            let info = edu.space.container().unwrap().iommu_info().unwrap();
             assert_eq!(info.dma_avail(), Some(u32::MAX));
         }
         return;
@@ -559,15 +561,6 @@ fn the_mapping_budget_runs_out_with_a_typed_error_and_a_rollback() {
     drop(area);
     let ok = DmaBuffer::with_options(c, 4096, edu_options()).unwrap();
     drop(ok);
-}
-
-/// In the compat modes: edu's container, to check what it reports where a test is skipped.
-fn edu_container_if_compat() -> Option<Container> {
-    if !common::mode().needs_iommufd() || common::mode().iommu_type().is_none() {
-        return None;
-    }
-    let edu = open_edu();
-    edu.space.container().cloned()
 }
 
 #[test]

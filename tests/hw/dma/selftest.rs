@@ -6,6 +6,9 @@
 //!   IOMMU page-table check through debugfs is not ported: the kernels have no IOMMU debugfs);
 //! - `vfio_dma_mapping_test`'s `vfio_dma_map_limit_test`: `unmap_range`, `unmap_all`,
 //!   `overflow`;
+//! - `vfio_dma_mapping_mmio_test`: `map_full_bar`, `map_partial_bar`, `map_bar_misaligned`
+//!   (an mmapped BAR maps into the IOMMU on a legacy type1 container; iommufd, compat or not,
+//!   pins only pages with a `struct page` and must refuse);
 //! - `vfio_pci_driver_test`: `memcpy_to_unmapped_iova`, `memcpy_from_unmapped_iova` (and the
 //!   device copies correctly afterwards, as in `mix_and_match`).
 //!
@@ -14,10 +17,12 @@
 //! UVFIO_VM_CMDLINE="hugepagesz=1G hugepages=1"` for a 1 GiB one; otherwise those cases are
 //! skipped visibly.
 
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
-use uvfio::dma::{DmaAccess, DmaBuffer, DmaMemory, DmaOptions, PageSize};
+use uvfio::device::RegionIndex;
+use uvfio::dma::{AddressLimit, DmaAccess, DmaBuffer, DmaMemory, DmaOptions, PageSize};
 use uvfio::Errno;
 
 use super::{
@@ -143,6 +148,28 @@ fn vfio_pci_driver_test_memcpy_from_unmapped_iova() {
     assert_eq!((stats.buffers, stats.leaked_bytes), (0, 0));
 }
 
+/// The free huge pages of each size the kernel supports, e.g. `2048kB: 8, 1048576kB: 0`.
+fn free_huge_pages_by_size() -> String {
+    let Ok(dir) = std::fs::read_dir("/sys/kernel/mm/hugepages") else {
+        return "no /sys/kernel/mm/hugepages".into();
+    };
+    let mut sizes: Vec<String> = dir
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let free =
+                std::fs::read_to_string(format!("/sys/kernel/mm/hugepages/{name}/free_hugepages"))
+                    .ok()?;
+            Some(format!(
+                "{}: {}",
+                name.trim_start_matches("hugepages-"),
+                free.trim()
+            ))
+        })
+        .collect();
+    sizes.sort();
+    sizes.join(", ")
+}
+
 /// `vfio_dma_mapping_test.dma_map_unmap`: a buffer of `page`-sized pages maps at an IOVA of
 /// the allocator, the library's translation agrees with the mapping, the device copies through
 /// it (where it fits edu's 28-bit DMA mask), and the unmap reports exactly the size mapped;
@@ -150,8 +177,9 @@ fn vfio_pci_driver_test_memcpy_from_unmapped_iova() {
 fn dma_map_unmap(test: &str, page: PageSize, boot: &str) {
     if page != PageSize::Base && huge_pages_free(page) == 0 {
         common::say(&format!(
-            "SKIPPED {test}: no free {} MiB huge page (boot the VM with {boot})",
-            page.bytes() >> 20
+            "SKIPPED {test}: no free {} MiB huge page (boot the VM with {boot}; free here: {})",
+            page.bytes() >> 20,
+            free_huge_pages_by_size()
         ));
         return;
     }
@@ -268,4 +296,114 @@ fn vfio_dma_map_limit_test_overflow() {
     assert_eq!(errno_of(raw), Errno::EOVERFLOW);
     assert_eq!(errno_of(unmap(s, iova, 2 * PAGE)), Errno::EOVERFLOW);
     assert_eq!(unmap_all(s).unwrap(), 0, "the failed map left a mapping");
+}
+
+/// An mmap of `len` bytes of edu's BAR0 (from its start), placed `skew` bytes past a boundary
+/// aligned to the BAR's size; unmapped on drop.
+struct BarMap {
+    base: *mut libc::c_void,
+    reserved: usize,
+    ptr: *mut u8,
+}
+
+impl BarMap {
+    fn new(device: &uvfio::Device, bar_size: usize, len: usize, skew: usize) -> BarMap {
+        let info = device.region_info(RegionIndex::BAR0).expect("BAR0");
+        assert!(
+            info.flags.contains(uvfio::device::RegionFlags::MMAP),
+            "{info:?}"
+        );
+        // Reserve twice the BAR's size, then put the BAR at an aligned address plus `skew`.
+        let reserved = 2 * bar_size + skew;
+        // SAFETY: a fresh inaccessible anonymous reservation.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                reserved,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(base, libc::MAP_FAILED);
+        let at = (base as usize).next_multiple_of(bar_size) + skew;
+        // SAFETY: MAP_FIXED inside the test's own reservation; the device fd maps its BAR.
+        let ptr = unsafe {
+            libc::mmap(
+                at as *mut libc::c_void,
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_FIXED,
+                device.as_raw_fd(),
+                info.offset as libc::off_t,
+            )
+        };
+        assert_ne!(
+            ptr,
+            libc::MAP_FAILED,
+            "mmap BAR0: {}",
+            std::io::Error::last_os_error()
+        );
+        BarMap {
+            base,
+            reserved,
+            ptr: ptr.cast(),
+        }
+    }
+}
+
+impl Drop for BarMap {
+    fn drop(&mut self) {
+        // SAFETY: the test's own reservation (the BAR mapping inside it goes with it); every
+        // test unmaps its IOMMU mapping of the BAR first.
+        unsafe { libc::munmap(self.base, self.reserved) };
+    }
+}
+
+/// `vfio_dma_mapping_mmio_test`: maps `len` bytes of edu's mmapped BAR0 (placed `skew` bytes
+/// off a BAR-size boundary) into the IOMMU. A legacy type1 container maps it (and the unmap
+/// reports the size); iommufd and its compat container refuse, and nothing stays mapped.
+fn map_bar(len_of: impl FnOnce(usize) -> usize, skew: usize) {
+    let edu = open_edu();
+    let s = &edu.space;
+    let bar_size = edu
+        .device
+        .region_info(RegionIndex::BAR0)
+        .expect("BAR0")
+        .size as usize;
+    let len = len_of(bar_size);
+    let bar = BarMap::new(&edu.device, bar_size, len, skew);
+    let spot = s.allocate_iova(len as u64, AddressLimit::NONE).unwrap();
+    // SAFETY: `bar` outlives the mapping: it is unmapped below (or the map fails).
+    let r = unsafe { map_raw(s, bar.ptr, spot.start(), len as u64, DmaAccess::ReadWrite) };
+    let mode = edu.mode();
+    if mode.needs_iommufd() {
+        let e = r.expect_err("iommufd mapped an MMIO BAR into the IOMMU");
+        println!("{mode}: mapping {len:#x} bytes of BAR0 (skew {skew:#x}) refused: {e}");
+        assert_eq!(unmap_all(s).unwrap(), 0, "the refused map left a mapping");
+    } else {
+        r.unwrap_or_else(|e| panic!("{mode}: mapping {len:#x} bytes of BAR0: {e}"));
+        assert_eq!(unmap(s, spot.start(), len as u64).unwrap(), len as u64);
+    }
+    // The BAR still works for the CPU.
+    assert_eq!(edu.read32(0) & 0xff, 0xed);
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn vfio_dma_mapping_mmio_test_map_full_bar() {
+    map_bar(|size| size, 0);
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn vfio_dma_mapping_mmio_test_map_partial_bar() {
+    map_bar(|size| size / 2, 0);
+}
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn vfio_dma_mapping_mmio_test_map_bar_misaligned() {
+    map_bar(|size| size, PAGE as usize);
 }

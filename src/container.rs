@@ -507,7 +507,7 @@ impl Container {
             state.groups.retain(|_, g| g.strong_count() > 0);
             if state.groups.is_empty() {
                 state.iommu = None;
-                self.dma_state().mappings_dropped();
+                self.last_group_left();
             }
         }
         state
@@ -683,6 +683,16 @@ impl Container {
         // iommufd is open: nothing is released there.
         if state.groups.is_empty() && state.stranded.is_empty() && !self.0.compat {
             state.iommu = None;
+            self.last_group_left();
+        }
+    }
+
+    /// The last group left. A legacy container's IOMMU driver goes with it, and every
+    /// mapping with the driver. iommufd's compat container keeps its IOAS (`IOMMU_VFIO_IOAS`),
+    /// and the mappings in it, until the container is closed: the next group to join sees them
+    /// again, so the buffers mapped in it are still mapped.
+    fn last_group_left(&self) {
+        if !self.is_iommufd_compat() {
             self.dma_state().mappings_dropped();
         }
     }

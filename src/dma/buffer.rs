@@ -64,6 +64,7 @@ use crate::iommu::{DmaAccess, DmaSpace};
 /// with **every** mapping in it, when the container's last group leaves (the last [`Group`]
 /// handle and its devices are dropped, or [`Group::unset_container`]). A group joining again
 /// and [`Container::set_iommu`] make a new, empty context: the buffer is not mapped again.
+/// (iommufd's compat container keeps its IOAS, and the buffer's mapping, until it is closed.)
 /// [`Container::unmap_all_dma`] has the same effect. The buffer's memory stays valid for the
 /// CPU, but a device given its IOVA would fault. The buffer tells:
 ///

@@ -13,7 +13,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-pub use nix::errno::Errno;
+pub use crate::errno::Errno;
 
 use crate::uapi::caps::CapChainError;
 
@@ -449,13 +449,13 @@ pub(crate) fn try_vec<T: Clone>(
 
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {
-        let kind = std::io::Error::from_raw_os_error(e.errno() as i32).kind();
+        let kind = std::io::Error::from_raw_os_error(e.errno().raw()).kind();
         std::io::Error::new(kind, e)
     }
 }
 
 fn describe(errno: Errno) -> String {
-    format!("{} ({:?})", errno.desc(), errno)
+    errno.to_string()
 }
 
 fn list_ranges(ranges: &[(u64, u64)]) -> String {

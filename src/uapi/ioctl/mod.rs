@@ -24,7 +24,6 @@ use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use zerocopy::IntoBytes;
@@ -36,7 +35,7 @@ mod region;
 
 use super::buf::{ArgszBuf, MAX_ARGSZ};
 use super::vfio::{self, IoctlRequest};
-use crate::error::{Error, Malformation, Object};
+use crate::error::{Errno, Error, Malformation, Object};
 
 /// An ioctl that failed, with its kernel name; the object layer adds what it was issued on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +100,7 @@ pub(super) unsafe fn ioctl_int(
 ) -> Result<libc::c_int, Errno> {
     // SAFETY: the caller guarantees the request takes an integer; `fd` is a live borrowed fd.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request, arg) };
-    Errno::result(ret)
+    errno_result(ret)
 }
 
 /// `ioctl(fd, request, ptr)`.
@@ -117,7 +116,7 @@ pub(super) unsafe fn ioctl_ptr(
 ) -> Result<libc::c_int, Errno> {
     // SAFETY: forwarded to the caller's contract.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request, ptr) };
-    Errno::result(ret)
+    errno_result(ret)
 }
 
 /// Runs an info query whose struct starts with `argsz` and may be followed by a capability chain:
@@ -175,8 +174,17 @@ pub(super) unsafe fn query_argsz(
     })
 }
 
+/// `Ok(ret)`, or the calling thread's errno when `ret` is `-1`.
+fn errno_result(ret: libc::c_int) -> Result<libc::c_int, Errno> {
+    if ret == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
 fn open_vfio_node(path: &Path) -> Result<OwnedFd, Errno> {
-    nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+    nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).map_err(Errno::from_nix)
 }
 
 macro_rules! fd_newtype {

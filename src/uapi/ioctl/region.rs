@@ -5,7 +5,7 @@
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use nix::errno::Errno;
+use crate::error::Errno;
 
 use super::{fail, ioctl_ptr, Cause, DeviceFd, Failed, Res};
 use crate::error::Malformation;
@@ -190,13 +190,13 @@ impl DeviceFd {
     /// `pread(2)` on the device fd (region access at `offset` = region offset + position).
     pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
         let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
-        nix::sys::uio::pread(self, buf, offset)
+        nix::sys::uio::pread(self, buf, offset).map_err(Errno::from_nix)
     }
 
     /// `pwrite(2)` on the device fd.
     pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
         let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
-        nix::sys::uio::pwrite(self, buf, offset)
+        nix::sys::uio::pwrite(self, buf, offset).map_err(Errno::from_nix)
     }
 }
 

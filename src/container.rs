@@ -448,8 +448,8 @@ impl Container {
         if !self.check_extension(iommu.extension())? {
             return Err(Error::NotSupported {
                 op: "set_iommu",
-                object: Object::Container,
-                reason: format!("the host does not support {}", iommu.extension()),
+                object: Object::Container.into(),
+                reason: format!("the host does not support {}", iommu.extension()).into(),
                 errno: Errno::ENOTSUP,
             });
         }
@@ -504,8 +504,8 @@ impl Container {
             other => {
                 return Err(Error::NotSupported {
                     op: "iommu_info",
-                    object: Object::Container,
-                    reason: format!("needs a type1 IOMMU, the container has {other:?}"),
+                    object: Object::Container.into(),
+                    reason: format!("needs a type1 IOMMU, the container has {other:?}").into(),
                     errno: Errno::EINVAL,
                 })
             }
@@ -544,7 +544,7 @@ impl Container {
                     .preferred_iommu()
                     .ok_or_else(|| Error::NotSupported {
                         op: "open_pci_device",
-                        object: Object::Container,
+                        object: Object::Container.into(),
                         reason: "the host supports no IOMMU model this crate can select".into(),
                         errno: Errno::ENOTSUP,
                     })?;

@@ -155,11 +155,12 @@ impl DmaBuffer {
             other => {
                 return Err(Error::NotSupported {
                     op: OP,
-                    object: Object::Container,
+                    object: Object::Container.into(),
                     reason: format!(
                         "DMA buffers need a type1 IOMMU (Container::set_iommu); the container has \
                          {other:?}"
-                    ),
+                    )
+                    .into(),
                     errno: Errno::EINVAL,
                 })
             }
@@ -298,7 +299,7 @@ impl sealed::Sealed for DmaBuffer {
         } else {
             Err(Error::NotMapped {
                 op,
-                object: Object::Container,
+                object: Object::Container.into(),
                 iova: self.iova,
                 len: self.len,
                 errno: Errno::ENXIO,

@@ -197,8 +197,8 @@ impl DirtyBitmap {
         if iova.checked_add(size - 1).is_none() {
             return Err(Error::InvalidArgument {
                 op,
-                object: Object::Container,
-                reason: format!("{size:#x} bytes at {iova:#x} run past 2^64"),
+                object: Object::Container.into(),
+                reason: format!("{size:#x} bytes at {iova:#x} run past 2^64").into(),
                 errno: Errno::EOVERFLOW,
             });
         }
@@ -274,10 +274,11 @@ fn check_span(op: &'static str, iova: u64, size: u64) -> Result<()> {
     if iova.checked_add(size - 1).is_none() {
         return Err(Error::InvalidArgument {
             op,
-            object: Object::Container,
+            object: Object::Container.into(),
             reason: format!(
                 "{size:#x} bytes at IOVA {iova:#x} run past the end of the 64-bit space"
-            ),
+            )
+            .into(),
             errno: Errno::EOVERFLOW,
         });
     }
@@ -391,8 +392,9 @@ impl Container {
         if unmapped == 0 {
             return Err(Error::InvalidArgument {
                 op: "unmap_dma",
-                object: Object::Container,
-                reason: format!("nothing is mapped in the {size:#x} bytes at IOVA {iova:#x}"),
+                object: Object::Container.into(),
+                reason: format!("nothing is mapped in the {size:#x} bytes at IOVA {iova:#x}")
+                    .into(),
                 errno: Errno::ENOENT,
             });
         }
@@ -573,8 +575,9 @@ impl Container {
         if unmapped == 0 {
             return Err(Error::InvalidArgument {
                 op: "unmap_dma_dirty",
-                object: Object::Container,
-                reason: format!("nothing is mapped in the {size:#x} bytes at IOVA {iova:#x}"),
+                object: Object::Container.into(),
+                reason: format!("nothing is mapped in the {size:#x} bytes at IOVA {iova:#x}")
+                    .into(),
                 errno: Errno::ENOENT,
             });
         }
@@ -602,8 +605,9 @@ impl Container {
         } else {
             Err(Error::NotSupported {
                 op,
-                object: Object::Container,
-                reason: format!("the kernel does not report {extension} (Linux 5.12 or later)"),
+                object: Object::Container.into(),
+                reason: format!("the kernel does not report {extension} (Linux 5.12 or later)")
+                    .into(),
                 errno: Errno::ENOTSUP,
             })
         }

@@ -148,7 +148,7 @@ impl IoEventFd {
     pub fn signal(&self) -> Result<()> {
         self.eventfd.write(1).map_err(|e| Error::Syscall {
             op: "write",
-            object: self.object(),
+            object: self.object().into(),
             errno: io_errno(&e),
         })
     }
@@ -207,7 +207,7 @@ impl Device {
         let region = region.into();
         let eventfd = new_eventfd().map_err(|errno| Error::Syscall {
             op: "eventfd",
-            object: self.region_object_for_io(region),
+            object: self.region_object_for_io(region).into(),
             errno,
         })?;
         self.ioeventfd_with(region, offset, value, eventfd)
@@ -266,11 +266,11 @@ impl Device {
         };
         check_eventfd(borrow_eventfd(&eventfd)).map_err(|why| Error::InvalidArgument {
             op: "ioeventfd",
-            object: object(),
+            object: object().into(),
             reason: match why {
-                NotAnEventfd::Closed => format!("fd {} is not open", eventfd.as_raw_fd()),
+                NotAnEventfd::Closed => format!("fd {} is not open", eventfd.as_raw_fd()).into(),
                 NotAnEventfd::OtherFile | NotAnEventfd::Blocking => {
-                    format!("fd {} is not an eventfd", eventfd.as_raw_fd())
+                    format!("fd {} is not an eventfd", eventfd.as_raw_fd()).into()
                 }
             },
             errno: why.errno(),

@@ -83,7 +83,7 @@ pub(crate) fn wait_eventfd(
 fn syscall(op: &'static str, object: Object, errno: impl IntoErrno) -> Error {
     Error::Syscall {
         op,
-        object,
+        object: object.into(),
         errno: errno.into_errno(),
     }
 }

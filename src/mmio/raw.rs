@@ -82,7 +82,7 @@ impl<B: Backing> RawRegion<B> {
         if info.size == 0 {
             return Err(Error::NotSupported {
                 op: "region",
-                object,
+                object: object.into(),
                 reason: format!(
                     "region {} is not implemented (size 0){}",
                     info.index,
@@ -90,7 +90,8 @@ impl<B: Backing> RawRegion<B> {
                         .pci_name()
                         .map(|n| format!(": the device has no {n}"))
                         .unwrap_or_default()
-                ),
+                )
+                .into(),
                 errno: Errno::ENXIO,
             });
         }
@@ -102,7 +103,7 @@ impl<B: Backing> RawRegion<B> {
                 if areas.is_empty() {
                     return Err(Error::NotSupported {
                         op: "region",
-                        object,
+                        object: object.into(),
                         reason: "the kernel does not let userspace mmap this region (no \
                                  VFIO_REGION_INFO_FLAG_MMAP); use pread/pwrite access"
                             .into(),
@@ -136,7 +137,7 @@ impl<B: Backing> RawRegion<B> {
                     Mapping::new(backing.fd(), file_offset, len, read, write).map_err(|e| {
                         Error::Syscall {
                             op: "mmap",
-                            object: object.clone(),
+                            object: object.clone().into(),
                             errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
                         }
                     })?;
@@ -368,16 +369,16 @@ impl<B: Backing> RawRegion<B> {
         if !self.info.flags.contains(flag) {
             return Err(Error::NotSupported {
                 op,
-                object: self.object(),
-                reason: format!("the region is not {what} (flags {:?})", self.info.flags),
+                object: self.object().into(),
+                reason: format!("the region is not {what} (flags {:?})", self.info.flags).into(),
                 errno: Errno::EACCES,
             });
         }
         let Some(end) = offset.checked_add(len) else {
             return Err(Error::InvalidArgument {
                 op,
-                object: self.object(),
-                reason: format!("offset {offset:#x} + {len} overflows"),
+                object: self.object().into(),
+                reason: format!("offset {offset:#x} + {len} overflows").into(),
                 errno: Errno::EOVERFLOW,
             });
         };
@@ -444,7 +445,7 @@ impl<B: Backing> RawRegion<B> {
     fn syscall_error(&self, op: &'static str, errno: Errno) -> Error {
         Error::Syscall {
             op,
-            object: self.object(),
+            object: self.object().into(),
             errno,
         }
     }

@@ -74,7 +74,7 @@ pub(crate) fn check_path(path: &Path, node: Node) -> Result<()> {
 pub(crate) fn check_fd(path: &Path, fd: impl AsFd, node: Node) -> Result<()> {
     let st = fstat(fd.as_fd()).map_err(|errno| Error::Syscall {
         op: "fstat",
-        object: node.object(path),
+        object: node.object(path).into(),
         errno: Errno::from_nix(errno),
     })?;
     check(path, &st, node, &Host::real())

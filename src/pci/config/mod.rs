@@ -532,7 +532,7 @@ impl Device {
         if !self.flags().contains(DeviceFlags::PCI) {
             return Err(Error::NotSupported {
                 op: "pci_config",
-                object: self.object(),
+                object: self.object().into(),
                 reason: "the device is not a vfio-pci device (no VFIO_DEVICE_FLAGS_PCI)".into(),
                 errno: Errno::ENODEV,
             });

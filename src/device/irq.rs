@@ -432,7 +432,8 @@ impl Device {
                 IrqSetData::Eventfd(&fds)
             }
         };
-        let request = buf::irq_set(index.0, action.raw(), start, raw);
+        let request = buf::irq_set(index.0, action.raw(), start, raw)
+            .map_err(|e| Error::ioctl("VFIO_DEVICE_SET_IRQS", object(), e))?;
         self.fd().set_irqs(&request).map_err(|f| f.on(object()))
     }
 }

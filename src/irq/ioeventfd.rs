@@ -65,7 +65,7 @@ impl IoValue {
 /// the same offset, width and value: that is how the kernel finds it).
 pub(crate) fn request(offset: u64, value: IoValue, fd: i32) -> vfio::vfio_device_ioeventfd {
     vfio::vfio_device_ioeventfd {
-        argsz: std::mem::size_of::<vfio::vfio_device_ioeventfd>() as u32,
+        argsz: crate::uapi::buf::argsz_of::<vfio::vfio_device_ioeventfd>(),
         flags: value.flag(),
         offset,
         data: value.data(),

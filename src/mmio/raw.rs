@@ -540,15 +540,24 @@ impl<B: Backing> RawRegion<B> {
         self.check("read_bytes", offset, len, 1, false)?;
         let mut done = 0usize;
         for (start, n, area) in self.runs(offset, len) {
-            let n = n as usize;
+            let n = self.as_usize("read_bytes", n)?;
             let out = &mut buf[done..done + n];
             match area {
-                Some(a) => copy_from_mapping(&a.map, (start - a.start) as usize, out),
+                Some(a) => {
+                    copy_from_mapping(&a.map, self.as_usize("read_bytes", start - a.start)?, out)
+                }
                 None => self.pread_exact("read_bytes", out, start)?,
             }
             done += n;
         }
         Ok(())
+    }
+
+    /// A length or offset of a run (inside `buf` and a mapping, both in memory) as `usize`.
+    fn as_usize(&self, op: &'static str, v: u64) -> Result<usize> {
+        usize::try_from(v).map_err(|_| {
+            Error::out_of_range(op, self.object(), format!("{v:#x} does not fit in memory"))
+        })
     }
 
     /// Copies `buf` into the region at `offset`: 4-byte accesses where aligned, 2- and 1-byte
@@ -566,10 +575,12 @@ impl<B: Backing> RawRegion<B> {
         self.check("write_bytes", offset, len, 1, true)?;
         let mut done = 0usize;
         for (start, n, area) in self.runs(offset, len) {
-            let n = n as usize;
+            let n = self.as_usize("write_bytes", n)?;
             let src = &buf[done..done + n];
             match area {
-                Some(a) => copy_to_mapping(&a.map, (start - a.start) as usize, src),
+                Some(a) => {
+                    copy_to_mapping(&a.map, self.as_usize("write_bytes", start - a.start)?, src)
+                }
                 None => self.pwrite_all("write_bytes", src, start)?,
             }
             done += n;

@@ -13,7 +13,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-pub use nix::errno::Errno;
+pub use crate::errno::Errno;
 
 use crate::uapi::caps::CapChainError;
 
@@ -95,7 +95,7 @@ pub enum Error {
         /// The ioctl's kernel name, e.g. `VFIO_GROUP_GET_STATUS`.
         ioctl: &'static str,
         /// What it was issued on.
-        object: Object,
+        object: Box<Object>,
         /// The kernel's error.
         errno: Errno,
     },
@@ -126,7 +126,7 @@ pub enum Error {
         /// The system call, e.g. `"mmap"`, `"pread"`.
         op: &'static str,
         /// What it acted on.
-        object: Object,
+        object: Box<Object>,
         /// The kernel's error.
         errno: Errno,
     },
@@ -167,9 +167,9 @@ pub enum Error {
         /// The ioctl whose answer was malformed.
         ioctl: &'static str,
         /// What it was issued on.
-        object: Object,
+        object: Box<Object>,
         /// What was wrong with it.
-        reason: Malformation,
+        reason: Box<Malformation>,
         /// Always `EPROTO`.
         errno: Errno,
     },
@@ -180,9 +180,9 @@ pub enum Error {
         /// The operation, e.g. `"region_info"`, `"write_u32"`.
         op: &'static str,
         /// What it was acting on.
-        object: Object,
+        object: Box<Object>,
         /// Why the argument is invalid.
-        reason: String,
+        reason: Box<str>,
         /// `EINVAL`, or `ERANGE`/`EOVERFLOW` for out-of-range values.
         errno: Errno,
     },
@@ -210,7 +210,7 @@ pub enum Error {
         /// The operation, e.g. `"read_rom"`.
         op: &'static str,
         /// What it was acting on.
-        object: Object,
+        object: Box<Object>,
         /// The size of the allocation that failed.
         bytes: usize,
         /// Always `ENOMEM`.
@@ -231,7 +231,7 @@ pub enum Error {
         /// The operation, e.g. `"iova_at"`.
         op: &'static str,
         /// The container the buffer was mapped in.
-        object: Object,
+        object: Box<Object>,
         /// The IOVA the buffer had.
         iova: u64,
         /// The buffer's length in bytes.
@@ -246,9 +246,9 @@ pub enum Error {
         /// The operation.
         op: &'static str,
         /// What was asked.
-        object: Object,
+        object: Box<Object>,
         /// Why (which flag or extension is missing).
-        reason: String,
+        reason: Box<str>,
         /// `ENOTSUP` or the kernel's own error.
         errno: Errno,
     },
@@ -387,15 +387,15 @@ impl Error {
     pub(crate) fn ioctl(ioctl: &'static str, object: Object, errno: Errno) -> Self {
         Error::Ioctl {
             ioctl,
-            object,
+            object: Box::new(object),
             errno,
         }
     }
 
-    pub(crate) fn invalid(op: &'static str, object: Object, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(op: &'static str, object: Object, reason: impl Into<Box<str>>) -> Self {
         Error::InvalidArgument {
             op,
-            object,
+            object: Box::new(object),
             reason: reason.into(),
             errno: Errno::EINVAL,
         }
@@ -404,11 +404,11 @@ impl Error {
     pub(crate) fn out_of_range(
         op: &'static str,
         object: Object,
-        reason: impl Into<String>,
+        reason: impl Into<Box<str>>,
     ) -> Self {
         Error::InvalidArgument {
             op,
-            object,
+            object: Box::new(object),
             reason: reason.into(),
             errno: Errno::ERANGE,
         }
@@ -421,8 +421,8 @@ impl Error {
     ) -> Self {
         Error::Malformed {
             ioctl,
-            object,
-            reason: reason.into(),
+            object: Box::new(object),
+            reason: Box::new(reason.into()),
             errno: Errno::EPROTO,
         }
     }
@@ -439,7 +439,7 @@ pub(crate) fn try_vec<T: Clone>(
     let mut v = Vec::new();
     v.try_reserve_exact(len).map_err(|_| Error::OutOfMemory {
         op,
-        object,
+        object: Box::new(object),
         bytes: len.saturating_mul(size_of::<T>()),
         errno: Errno::ENOMEM,
     })?;
@@ -449,13 +449,13 @@ pub(crate) fn try_vec<T: Clone>(
 
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {
-        let kind = std::io::Error::from_raw_os_error(e.errno() as i32).kind();
+        let kind = std::io::Error::from_raw_os_error(e.errno().raw()).kind();
         std::io::Error::new(kind, e)
     }
 }
 
 fn describe(errno: Errno) -> String {
-    format!("{} ({:?})", errno.desc(), errno)
+    errno.to_string()
 }
 
 fn list_ranges(ranges: &[(u64, u64)]) -> String {
@@ -586,7 +586,7 @@ mod tests {
         assert_eq!(viable.kind(), ErrorKind::NotViable);
         let busy = Error::InvalidArgument {
             op: "config write",
-            object: obj(),
+            object: obj().into(),
             reason: "a mapped BAR".into(),
             errno: Errno::EBUSY,
         };
@@ -704,5 +704,23 @@ mod tests {
             msg.contains("bind every device of the group to vfio-pci"),
             "{msg}"
         );
+    }
+
+    /// The hot path returns `Result<T>`: every variant's cold payload (the object, reasons,
+    /// paths, lists) is boxed so the error stays small. A variant with an unboxed `String` or
+    /// `Object` makes this fail.
+    #[test]
+    fn errors_stay_small() {
+        use std::mem::size_of;
+        eprintln!(
+            "size_of: Error {}, Result<u32> {}, Object {}, Errno {}",
+            size_of::<Error>(),
+            size_of::<Result<u32>>(),
+            size_of::<Object>(),
+            size_of::<Errno>()
+        );
+        assert!(size_of::<Error>() <= 48, "{}", size_of::<Error>());
+        assert!(size_of::<Result<u32>>() <= 48);
+        assert!(size_of::<Result<()>>() <= 48);
     }
 }

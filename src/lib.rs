@@ -189,6 +189,7 @@
 pub mod container;
 pub mod device;
 pub mod dma;
+mod errno;
 pub mod error;
 pub mod group;
 pub mod iommu;

@@ -325,8 +325,8 @@ impl Container {
         if !self.check_extension(iommu.extension())? {
             return Err(Error::NotSupported {
                 op: "set_iommu",
-                object: Object::Container,
-                reason: format!("the host does not support {}", iommu.extension()),
+                object: Object::Container.into(),
+                reason: format!("the host does not support {}", iommu.extension()).into(),
                 errno: Errno::ENOTSUP,
             });
         }
@@ -383,8 +383,8 @@ impl Container {
             other => {
                 return Err(Error::NotSupported {
                     op: "iommu_info",
-                    object: Object::Container,
-                    reason: format!("needs a type1 IOMMU, the container has {other:?}"),
+                    object: Object::Container.into(),
+                    reason: format!("needs a type1 IOMMU, the container has {other:?}").into(),
                     errno: Errno::EINVAL,
                 })
             }

@@ -96,7 +96,7 @@ impl Container {
             };
             let preferred = preferred.ok_or_else(|| Error::NotSupported {
                 op: "open_pci_device",
-                object: Object::Container,
+                object: Object::Container.into(),
                 reason: "the host supports no IOMMU model this crate can select".into(),
                 errno: Errno::ENOTSUP,
             })?;

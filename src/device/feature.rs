@@ -154,8 +154,8 @@ impl MigState {
 fn not_supported(device: &Device, op: &'static str, feature: Feature, errno: Errno) -> Error {
     Error::NotSupported {
         op,
-        object: device.object(),
-        reason: format!("the device or kernel does not support {feature}"),
+        object: device.object().into(),
+        reason: format!("the device or kernel does not support {feature}").into(),
         errno,
     }
 }

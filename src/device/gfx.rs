@@ -87,7 +87,7 @@ pub struct GfxPlane {
 fn gfx_not_supported(device: &Device, op: &'static str) -> Error {
     Error::NotSupported {
         op,
-        object: device.object(),
+        object: device.object().into(),
         reason: "the device exposes no display planes (VFIO_DEVICE_QUERY_GFX_PLANE is for \
                  mediated graphics devices)"
             .into(),

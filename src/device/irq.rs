@@ -155,7 +155,7 @@ impl Rejection {
         match self {
             Rejection::NoVectors => Error::NotSupported {
                 op,
-                object,
+                object: object.into(),
                 reason: "the device implements no vector at this index".into(),
                 errno: Errno::EINVAL,
             },
@@ -175,13 +175,13 @@ impl Rejection {
             ),
             Rejection::NotMaskable => Error::NotSupported {
                 op,
-                object,
+                object: object.into(),
                 reason: "the index is not maskable (no VFIO_IRQ_INFO_MASKABLE)".into(),
                 errno: Errno::EINVAL,
             },
             Rejection::NoEventfds => Error::NotSupported {
                 op,
-                object,
+                object: object.into(),
                 reason: "the index does not signal eventfds (no VFIO_IRQ_INFO_EVENTFD)".into(),
                 errno: Errno::EINVAL,
             },
@@ -198,24 +198,25 @@ pub(crate) fn not_an_eventfd(
 ) -> Error {
     Error::InvalidArgument {
         op: "set_irqs",
-        object,
+        object: object.into(),
         reason: match why {
             NotAnEventfd::Closed => format!(
                 "the eventfd for vector {vector} (fd {}) is not open",
                 fd.as_raw_fd()
-            ),
-            NotAnEventfd::OtherFile => {
-                format!(
-                    "fd {} for vector {vector} is not an eventfd",
-                    fd.as_raw_fd()
-                )
-            }
+            )
+            .into(),
+            NotAnEventfd::OtherFile => format!(
+                "fd {} for vector {vector} is not an eventfd",
+                fd.as_raw_fd()
+            )
+            .into(),
             NotAnEventfd::Blocking => format!(
                 "the eventfd for vector {vector} (fd {}) is blocking: create it with \
                  EFD_NONBLOCK (the handle reads counters without blocking, and does not change \
                  the flags of a descriptor it shares with its duplicates)",
                 fd.as_raw_fd()
-            ),
+            )
+            .into(),
         },
         errno: why.errno(),
     }
@@ -431,7 +432,8 @@ impl Device {
                 IrqSetData::Eventfd(&fds)
             }
         };
-        let request = buf::irq_set(index.0, action.raw(), start, raw);
+        let request = buf::irq_set(index.0, action.raw(), start, raw)
+            .map_err(|e| Error::ioctl("VFIO_DEVICE_SET_IRQS", object(), e))?;
         self.fd().set_irqs(&request).map_err(|f| f.on(object()))
     }
 }

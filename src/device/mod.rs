@@ -224,7 +224,7 @@ impl Device {
         if !self.flags().contains(DeviceFlags::RESET) {
             return Err(Error::NotSupported {
                 op: "reset",
-                object: self.object(),
+                object: self.object().into(),
                 reason: "the device does not report VFIO_DEVICE_FLAGS_RESET".into(),
                 errno: Errno::ENOTTY,
             });

@@ -112,7 +112,7 @@ impl HotResetInfo {
 fn not_resettable(device: &Device, op: &'static str) -> Error {
     Error::NotSupported {
         op,
-        object: device.object(),
+        object: device.object().into(),
         reason: "the kernel can neither reset the device's slot nor its bus (a device on the \
                  root bus, or a bus shared with the host bridge); use Device::reset"
             .into(),
@@ -166,7 +166,7 @@ impl Device {
                 ..
             }) => Err(Error::NotSupported {
                 op: OP,
-                object: self.object(),
+                object: self.object().into(),
                 reason: "hot reset is a vfio-pci ioctl; this device is not PCI".into(),
                 errno: Errno::ENOTTY,
             }),
@@ -224,14 +224,15 @@ impl Device {
             let list: Vec<String> = missing.iter().map(u32::to_string).collect();
             return Err(Error::InvalidArgument {
                 op: OP,
-                object: self.object(),
+                object: self.object().into(),
                 reason: format!(
                     "a hot reset also resets {}: pass the group{} {} (open in this process) as \
                      proof of ownership",
                     who.join(", "),
                     if missing.len() == 1 { "" } else { "s" },
                     list.join(", ")
-                ),
+                )
+                .into(),
                 errno: Errno::EINVAL,
             });
         }
@@ -268,12 +269,13 @@ impl Device {
         if !info.all_owned || !strangers.is_empty() {
             return Err(Error::InvalidArgument {
                 op: OP,
-                object: self.object(),
+                object: self.object().into(),
                 reason: format!(
                     "a hot reset also resets {}: open and bind {} to the same iommufd first",
                     strangers.join(", "),
                     if strangers.len() == 1 { "it" } else { "them" }
-                ),
+                )
+                .into(),
                 errno: Errno::EPERM,
             });
         }

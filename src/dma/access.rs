@@ -76,10 +76,11 @@ dma_atomic!(AtomicU8, AtomicU16, AtomicU32, AtomicU64);
 fn range_error(op: &'static str, offset: usize, len: usize, size: usize) -> Error {
     Error::InvalidArgument {
         op,
-        object: Object::Container,
+        object: Object::Container.into(),
         reason: format!(
             "{len} bytes at offset {offset} do not fit in a DMA buffer of {size} bytes"
-        ),
+        )
+        .into(),
         errno: Errno::ERANGE,
     }
 }
@@ -244,12 +245,13 @@ pub trait DmaMemory: sealed::Sealed {
             .filter(|&o| o.checked_add(len).is_some_and(|e| e <= self.len()) && len != 0);
         offset.ok_or_else(|| Error::InvalidArgument {
             op: "offset_of_iova",
-            object: Object::Container,
+            object: Object::Container.into(),
             reason: format!(
                 "IOVA {iova:#x} + {len} bytes is not inside the buffer at {:#x} of {} bytes",
                 self.iova(),
                 self.len()
-            ),
+            )
+            .into(),
             errno: Errno::ERANGE,
         })
     }

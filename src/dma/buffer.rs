@@ -326,7 +326,7 @@ impl sealed::Sealed for DmaBuffer {
         } else {
             Err(Error::NotMapped {
                 op,
-                object: self.space.object(),
+                object: self.space.object().into(),
                 iova: self.iova,
                 len: self.len,
                 errno: Errno::ENXIO,

@@ -232,8 +232,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 fn err(op: &'static str, errno: Errno, reason: String) -> Error {
     Error::InvalidArgument {
         op,
-        object: Object::Container,
-        reason,
+        object: Object::Container.into(),
+        reason: reason.into(),
         errno,
     }
 }

@@ -46,7 +46,7 @@ pub(crate) fn base_page_size() -> usize {
 fn syscall(op: &'static str, errno: Errno) -> Error {
     Error::Syscall {
         op,
-        object: Object::Container,
+        object: Object::Container.into(),
         errno,
     }
 }

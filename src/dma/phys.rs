@@ -42,7 +42,7 @@ fn page_frames(addr: usize, len: usize) -> Result<Vec<u64>> {
         .read_exact_at(&mut raw, (first * 8) as u64)
         .map_err(|e| Error::Syscall {
             op: OP,
-            object: Object::Container,
+            object: Object::Container.into(),
             errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
         })?;
     raw.chunks_exact(8)
@@ -59,7 +59,7 @@ fn page_frames(addr: usize, len: usize) -> Result<Vec<u64>> {
             if pfn == 0 {
                 return Err(Error::InvalidArgument {
                     op: OP,
-                    object: Object::Container,
+                    object: Object::Container.into(),
                     reason: "the kernel hides physical addresses: no-IOMMU DMA needs \
                              CAP_SYS_ADMIN to read them from /proc/self/pagemap"
                         .into(),
@@ -85,7 +85,7 @@ fn lock_and_translate(mem: &Memory) -> Result<Option<u64>> {
     if unsafe { libc::mlock(mem.as_ptr().cast(), mem.len()) } != 0 {
         return Err(Error::Syscall {
             op: "mlock DMA memory (raise RLIMIT_MEMLOCK, `ulimit -l`)",
-            object: Object::Container,
+            object: Object::Container.into(),
             errno: Errno::last(),
         });
     }
@@ -125,7 +125,7 @@ fn one_low_page(options: &DmaOptions, rejects: &mut Vec<Memory>) -> Result<Optio
         if unsafe { libc::mlock(chunk.as_ptr().cast(), chunk.len()) } != 0 {
             return Err(Error::Syscall {
                 op: "mlock DMA memory (raise RLIMIT_MEMLOCK, `ulimit -l`)",
-                object: Object::Container,
+                object: Object::Container.into(),
                 errno: Errno::last(),
             });
         }
@@ -179,13 +179,14 @@ pub(crate) fn allocate(size: usize, options: &DmaOptions) -> Result<(Memory, u64
         let Some(phys) = lock_and_translate(&mem)? else {
             return Err(Error::InvalidArgument {
                 op: OP,
-                object: Object::Container,
+                object: Object::Container.into(),
                 reason: format!(
                     "{} bytes of base pages are not physically contiguous, and without an \
                      IOMMU a device needs them to be: reserve huge pages (vm.nr_hugepages, or \
                      hugepages= on the kernel command line) or use buffers of one page",
                     mem.len()
-                ),
+                )
+                .into(),
                 errno: Errno::ENOMEM,
             });
         };
@@ -196,12 +197,13 @@ pub(crate) fn allocate(size: usize, options: &DmaOptions) -> Result<(Memory, u64
     }
     Err(Error::InvalidArgument {
         op: OP,
-        object: Object::Container,
+        object: Object::Container.into(),
         reason: format!(
             "no memory below the device's address limit {:#x} in {TRIES} tries: without an \
              IOMMU nothing remaps it (give the machine less memory, or reserve low huge pages)",
             options.limit.last()
-        ),
+        )
+        .into(),
         errno: Errno::ENOMEM,
     })
 }

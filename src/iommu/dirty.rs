@@ -38,8 +38,8 @@ impl DirtyBitmap {
         if iova.checked_add(size - 1).is_none() {
             return Err(Error::InvalidArgument {
                 op,
-                object: object.clone(),
-                reason: format!("{size:#x} bytes at {iova:#x} run past 2^64"),
+                object: object.clone().into(),
+                reason: format!("{size:#x} bytes at {iova:#x} run past 2^64").into(),
                 errno: Errno::EOVERFLOW,
             });
         }

@@ -181,7 +181,7 @@ impl DmaSpace {
         if !container.check_extension(crate::container::Extension::NoIommu)? {
             return Err(Error::NotSupported {
                 op: "DmaSpace::open_noiommu",
-                object: Object::Container,
+                object: Object::Container.into(),
                 reason: "the kernel offers no no-IOMMU mode: it needs CONFIG_VFIO_NOIOMMU and \
                          vfio.enable_unsafe_noiommu_mode=1"
                     .into(),
@@ -373,11 +373,12 @@ impl DmaSpace {
                 Some(t) if t.is_type1() => Ok(()),
                 other => Err(Error::NotSupported {
                     op,
-                    object: Object::Container,
+                    object: Object::Container.into(),
                     reason: format!(
                         "DMA buffers need a type1 IOMMU (Container::set_iommu, or open a device \
                          through DmaSpace::open_pci_device); the container has {other:?}"
-                    ),
+                    )
+                    .into(),
                     errno: Errno::EINVAL,
                 }),
             },
@@ -405,7 +406,7 @@ impl DmaSpace {
             }
             Kind::NoIommu(_) => Err(Error::NotSupported {
                 op: "allocate IOVA",
-                object: Object::Container,
+                object: Object::Container.into(),
                 reason: "without an IOMMU there is no IOVA space: buffers sit at their physical \
                          addresses"
                     .into(),

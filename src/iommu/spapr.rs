@@ -126,12 +126,13 @@ impl SpaprWindow {
         if !ddw.supports_page_size(page_size) {
             return Err(Error::NotSupported {
                 op: OP,
-                object: Object::Container,
+                object: Object::Container.into(),
                 reason: format!(
                     "IOMMU pages of {page_size:#x} bytes (supported: bitmap {:#x}); consider a \
                      huge page size the platform supports",
                     ddw.page_sizes
-                ),
+                )
+                .into(),
                 errno: Errno::ENOTSUP,
             });
         }
@@ -288,8 +289,9 @@ impl Container {
             Some(IommuType::SpaprTce | IommuType::SpaprTceV2) => Ok(()),
             other => Err(Error::NotSupported {
                 op,
-                object: Object::Container,
-                reason: format!("needs an sPAPR TCE IOMMU (POWER); the container has {other:?}"),
+                object: Object::Container.into(),
+                reason: format!("needs an sPAPR TCE IOMMU (POWER); the container has {other:?}")
+                    .into(),
                 errno: Errno::EINVAL,
             }),
         }
@@ -429,8 +431,8 @@ impl Container {
             let _ = self.spapr_remove_window(start);
             return Err(Error::NotSupported {
                 op: "spapr_setup_dma_window",
-                object: Object::Container,
-                reason: format!("the kernel placed the window at {start:#x}, not at 0"),
+                object: Object::Container.into(),
+                reason: format!("the kernel placed the window at {start:#x}, not at 0").into(),
                 errno: Errno::ENOTSUP,
             });
         }

@@ -176,10 +176,11 @@ fn check_span(op: &'static str, iova: u64, size: u64) -> Result<()> {
     if iova.checked_add(size - 1).is_none() {
         return Err(Error::InvalidArgument {
             op,
-            object: Object::Container,
+            object: Object::Container.into(),
             reason: format!(
                 "{size:#x} bytes at IOVA {iova:#x} run past the end of the 64-bit space"
-            ),
+            )
+            .into(),
             errno: Errno::EOVERFLOW,
         });
     }
@@ -293,8 +294,9 @@ impl Container {
         if unmapped == 0 {
             return Err(Error::InvalidArgument {
                 op: "unmap_dma",
-                object: Object::Container,
-                reason: format!("nothing is mapped in the {size:#x} bytes at IOVA {iova:#x}"),
+                object: Object::Container.into(),
+                reason: format!("nothing is mapped in the {size:#x} bytes at IOVA {iova:#x}")
+                    .into(),
                 errno: Errno::ENOENT,
             });
         }
@@ -477,8 +479,9 @@ impl Container {
         if unmapped == 0 {
             return Err(Error::InvalidArgument {
                 op: "unmap_dma_dirty",
-                object: Object::Container,
-                reason: format!("nothing is mapped in the {size:#x} bytes at IOVA {iova:#x}"),
+                object: Object::Container.into(),
+                reason: format!("nothing is mapped in the {size:#x} bytes at IOVA {iova:#x}")
+                    .into(),
                 errno: Errno::ENOENT,
             });
         }
@@ -527,8 +530,9 @@ impl Container {
         } else {
             Err(Error::NotSupported {
                 op,
-                object: Object::Container,
-                reason: format!("the kernel does not report {extension} (Linux 5.12 or later)"),
+                object: Object::Container.into(),
+                reason: format!("the kernel does not report {extension} (Linux 5.12 or later)")
+                    .into(),
                 errno: Errno::ENOTSUP,
             })
         }

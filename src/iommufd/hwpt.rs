@@ -85,11 +85,12 @@ impl Ioas {
             .map_err(|e| match e.errno() {
                 Errno::EOPNOTSUPP => Error::NotSupported {
                     op: OP,
-                    object: device.object(),
+                    object: device.object().into(),
                     reason: format!(
                         "the device's IOMMU cannot make a page table with {flags:?} (for dirty \
                          tracking, see Iommufd::hw_info(..).dirty_tracking())"
-                    ),
+                    )
+                    .into(),
                     errno: Errno::EOPNOTSUPP,
                 },
                 _ => e,
@@ -133,11 +134,12 @@ impl Hwpt {
         }
         Err(Error::NotSupported {
             op,
-            object: self.object(),
+            object: self.object().into(),
             reason: format!(
                 "HWPT {} was allocated without HwptFlags::DIRTY_TRACKING",
                 self.0.id
-            ),
+            )
+            .into(),
             errno: Errno::EOPNOTSUPP,
         })
     }

@@ -48,7 +48,7 @@ fn register<T: std::os::fd::AsRawFd>(fd: T, object: impl Fn() -> Object) -> Resu
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(Error::NotSupported {
             op: "async interrupt wait",
-            object: object(),
+            object: object().into(),
             reason: "called outside a tokio runtime (start one with the I/O driver enabled)".into(),
             errno: Errno::EPERM,
         });
@@ -62,7 +62,7 @@ fn register<T: std::os::fd::AsRawFd>(fd: T, object: impl Fn() -> Object) -> Resu
     #[allow(deprecated)]
     AsyncFd::with_interest(fd, Interest::READABLE).map_err(|e| Error::Syscall {
         op: "epoll_ctl (tokio AsyncFd)",
-        object: object(),
+        object: object().into(),
         errno: io_errno(&e),
     })
 }
@@ -76,7 +76,7 @@ async fn wait_ready<T: std::os::fd::AsRawFd>(
     loop {
         let mut guard = fd.readable().await.map_err(|e| Error::Syscall {
             op: "epoll_wait (tokio AsyncFd)",
-            object: object(),
+            object: object().into(),
             errno: io_errno(&e),
         })?;
         match read_counter(eventfd(guard.get_inner())) {
@@ -85,7 +85,7 @@ async fn wait_ready<T: std::os::fd::AsRawFd>(
             Err(errno) => {
                 return Err(Error::Syscall {
                     op: "read",
-                    object: object(),
+                    object: object().into(),
                     errno,
                 })
             }
@@ -118,7 +118,7 @@ impl AsyncVector {
     pub fn try_wait(&self) -> Result<Option<u64>> {
         read_counter(self.fd.get_ref()).map_err(|errno| Error::Syscall {
             op: "read",
-            object: self.object.clone(),
+            object: self.object.clone().into(),
             errno,
         })
     }
@@ -154,7 +154,7 @@ impl Interrupts {
         let eventfd = self.bound_eventfd("async_vector", vector)?;
         let dup = eventfd.try_clone().map_err(|e| Error::Syscall {
             op: "fcntl(F_DUPFD_CLOEXEC)",
-            object: self.object(),
+            object: self.object().into(),
             errno: io_errno(&e),
         })?;
         Ok(AsyncVector {

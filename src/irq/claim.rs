@@ -47,8 +47,8 @@ impl Claim {
             };
             return Err(Error::InvalidArgument {
                 op: "enable_irqs",
-                object: target.object(index),
-                reason,
+                object: target.object(index).into(),
+                reason: reason.into(),
                 errno: Errno::EBUSY,
             });
         }

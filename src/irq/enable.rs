@@ -54,7 +54,7 @@ impl Device {
         for _ in 0..count {
             let e = new_eventfd().map_err(|errno| Error::Syscall {
                 op: "eventfd",
-                object: self.irq_object(info.index.0),
+                object: self.irq_object(info.index.0).into(),
                 errno,
             })?;
             eventfds.push(Some(e));
@@ -88,8 +88,8 @@ impl Device {
         {
             return Err(Error::NotSupported {
                 op: "enable_irqs",
-                object: self.irq_object(index.0),
-                reason: format!("{what} notification is a vfio-pci interrupt index"),
+                object: self.irq_object(index.0).into(),
+                reason: format!("{what} notification is a vfio-pci interrupt index").into(),
                 errno: Errno::ENOTSUP,
             });
         }
@@ -108,7 +108,7 @@ impl Device {
         if info.count == 0 {
             return Err(Error::NotSupported {
                 op: "enable_irqs",
-                object: self.irq_object(index.0),
+                object: self.irq_object(index.0).into(),
                 reason: format!(
                     "the kernel offers no {what} notification for this device{}",
                     if index == IrqIndex::ERR {
@@ -116,7 +116,8 @@ impl Device {
                     } else {
                         ""
                     }
-                ),
+                )
+                .into(),
                 errno: Errno::ENOTSUP,
             });
         }

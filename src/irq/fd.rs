@@ -15,7 +15,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use nix::errno::Errno;
+use crate::error::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
@@ -49,7 +49,7 @@ pub(crate) fn new_eventfd() -> Result<EventFd, Errno> {
 
 /// Whether the eventfd's open file description is non-blocking (one `fcntl(F_GETFL)`).
 pub(crate) fn is_nonblocking(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
-    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL).map_err(Errno::from_nix)?);
     Ok(flags.contains(OFlag::O_NONBLOCK))
 }
 
@@ -96,7 +96,7 @@ impl NotAnEventfd {
 /// with `/proc/self/fdinfo/<fd>` (an eventfd shows an `eventfd-count:` line) when `/proc` is
 /// readable, and is not checked otherwise.
 pub(crate) fn check_eventfd(fd: BorrowedFd<'_>) -> Result<(), NotAnEventfd> {
-    if let Err(Errno::EBADF) = fcntl(fd, FcntlArg::F_GETFD) {
+    if let Err(nix::errno::Errno::EBADF) = fcntl(fd, FcntlArg::F_GETFD) {
         return Err(NotAnEventfd::Closed);
     }
     let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());

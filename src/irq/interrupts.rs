@@ -192,8 +192,9 @@ impl Interrupts {
     }
 
     /// The number of vectors the kernel has enabled: the handle covers vectors `0 .. len()`.
+    // At most info.count (a u32), checked when vectors are added: lossless.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn len(&self) -> u32 {
-        // At most info.count (a u32): checked when vectors are added.
         self.vectors.len() as u32
     }
 

@@ -65,7 +65,7 @@ impl IoValue {
 /// the same offset, width and value: that is how the kernel finds it).
 pub(crate) fn request(offset: u64, value: IoValue, fd: i32) -> vfio::vfio_device_ioeventfd {
     vfio::vfio_device_ioeventfd {
-        argsz: std::mem::size_of::<vfio::vfio_device_ioeventfd>() as u32,
+        argsz: crate::uapi::buf::argsz_of::<vfio::vfio_device_ioeventfd>(),
         flags: value.flag(),
         offset,
         data: value.data(),
@@ -148,7 +148,7 @@ impl IoEventFd {
     pub fn signal(&self) -> Result<()> {
         self.eventfd.write(1).map_err(|e| Error::Syscall {
             op: "write",
-            object: self.object(),
+            object: self.object().into(),
             errno: io_errno(&e),
         })
     }
@@ -207,7 +207,7 @@ impl Device {
         let region = region.into();
         let eventfd = new_eventfd().map_err(|errno| Error::Syscall {
             op: "eventfd",
-            object: self.region_object_for_io(region),
+            object: self.region_object_for_io(region).into(),
             errno,
         })?;
         self.ioeventfd_with(region, offset, value, eventfd)
@@ -266,11 +266,11 @@ impl Device {
         };
         check_eventfd(borrow_eventfd(&eventfd)).map_err(|why| Error::InvalidArgument {
             op: "ioeventfd",
-            object: object(),
+            object: object().into(),
             reason: match why {
-                NotAnEventfd::Closed => format!("fd {} is not open", eventfd.as_raw_fd()),
+                NotAnEventfd::Closed => format!("fd {} is not open", eventfd.as_raw_fd()).into(),
                 NotAnEventfd::OtherFile | NotAnEventfd::Blocking => {
-                    format!("fd {} is not an eventfd", eventfd.as_raw_fd())
+                    format!("fd {} is not an eventfd", eventfd.as_raw_fd()).into()
                 }
             },
             errno: why.errno(),

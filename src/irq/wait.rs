@@ -7,7 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
+use crate::errno::IntoErrno;
+use crate::error::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use vmm_sys_util::eventfd::EventFd;
@@ -52,7 +53,7 @@ pub(crate) fn wait_eventfd(
     let deadline = Deadline::after(timeout);
     loop {
         let mut fds = [PollFd::new(borrow_eventfd(eventfd), PollFlags::POLLIN)];
-        match nix::poll::poll(&mut fds, deadline.next_timeout()) {
+        match nix::poll::poll(&mut fds, deadline.next_timeout()).map_err(Errno::from_nix) {
             Ok(0) => {
                 if deadline.passed() {
                     return Ok(None);
@@ -79,8 +80,12 @@ pub(crate) fn wait_eventfd(
     }
 }
 
-fn syscall(op: &'static str, object: Object, errno: Errno) -> Error {
-    Error::Syscall { op, object, errno }
+fn syscall(op: &'static str, object: Object, errno: impl IntoErrno) -> Error {
+    Error::Syscall {
+        op,
+        object: object.into(),
+        errno: errno.into_errno(),
+    }
 }
 
 /// A vector that fired, as reported by [`Waiter::wait`] and [`Interrupts::wait_any`].
@@ -238,7 +243,7 @@ impl<'a, K: Copy> Waiter<'a, K> {
             } else {
                 self.epoll.wait(&mut self.events, deadline.next_timeout())
             };
-            match ready {
+            match ready.map_err(Errno::from_nix) {
                 Ok(n) => {
                     // n <= events.len(): epoll_wait fills at most the buffer it is given.
                     // In the order the vectors were added, each once: sorted in place, so a

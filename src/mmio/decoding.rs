@@ -82,13 +82,14 @@ impl Decoding {
         if buf[at] & MEMORY == 0 && state.mapped > 0 {
             return Err(Error::InvalidArgument {
                 op,
-                object: object(),
+                object: object().into(),
                 reason: format!(
                     "the write clears memory decoding (Command::MEMORY) while {} region(s) of \
                      the device have mapped BARs, whose accesses would then raise SIGBUS; drop \
                      them first, then use PciConfig::memory_decoding_off",
                     state.mapped
-                ),
+                )
+                .into(),
                 errno: Errno::EBUSY,
             });
         }
@@ -116,8 +117,8 @@ impl Decoding {
         };
         Err(Error::InvalidArgument {
             op: "memory_decoding_off",
-            object: object(),
-            reason,
+            object: object().into(),
+            reason: reason.into(),
             errno: Errno::EBUSY,
         })
     }
@@ -140,11 +141,11 @@ impl Decoding {
         if state.mapped > 0 {
             return Err(Error::InvalidArgument {
                 op,
-                object: object(),
+                object: object().into(),
                 reason: format!(
                     "{} region(s) of the device have mapped BARs, whose accesses would raise                      SIGBUS while the device is in low power; drop them first (or use regions                      made with MapOptions::never_map)",
                     state.mapped
-                ),
+                ).into(),
                 errno: Errno::EBUSY,
             });
         }
@@ -191,7 +192,7 @@ impl MappedBar {
             };
             return Err(Error::InvalidArgument {
                 op: "region",
-                object: object(),
+                object: object().into(),
                 reason: reason.into(),
                 errno: Errno::EBUSY,
             });
@@ -217,7 +218,7 @@ fn ensure_memory_on(device: &Device, object: &dyn Fn() -> Object) -> Result<()> 
     let at = config.offset.saturating_add(COMMAND);
     let syscall = |op, errno| Error::Syscall {
         op,
-        object: object(),
+        object: object().into(),
         errno,
     };
     let mut byte = [0u8; 1];

@@ -164,6 +164,9 @@ fn limit(len: usize, log2: usize, allowed: bool) -> usize {
 /// access is aligned and inside the bytes `limit` (from [`limit`]) describes, else `None`. One
 /// rotate and one compare (see the module's Safety section).
 #[inline(always)]
+// rotate_right takes its count modulo usize::BITS, which divides 2^32: truncating `log2` to
+// u32 cannot change the result.
+#[allow(clippy::cast_possible_truncation)]
 fn index(offset: usize, log2: usize, limit: usize) -> Option<usize> {
     let index = offset.rotate_right(log2 as u32);
     (index < limit).then_some(index)

@@ -82,7 +82,7 @@ impl<B: Backing> RawRegion<B> {
         if info.size == 0 {
             return Err(Error::NotSupported {
                 op: "region",
-                object,
+                object: object.into(),
                 reason: format!(
                     "region {} is not implemented (size 0){}",
                     info.index,
@@ -90,7 +90,8 @@ impl<B: Backing> RawRegion<B> {
                         .pci_name()
                         .map(|n| format!(": the device has no {n}"))
                         .unwrap_or_default()
-                ),
+                )
+                .into(),
                 errno: Errno::ENXIO,
             });
         }
@@ -102,7 +103,7 @@ impl<B: Backing> RawRegion<B> {
                 if areas.is_empty() {
                     return Err(Error::NotSupported {
                         op: "region",
-                        object,
+                        object: object.into(),
                         reason: "the kernel does not let userspace mmap this region (no \
                                  VFIO_REGION_INFO_FLAG_MMAP); use pread/pwrite access"
                             .into(),
@@ -136,7 +137,7 @@ impl<B: Backing> RawRegion<B> {
                     Mapping::new(backing.fd(), file_offset, len, read, write).map_err(|e| {
                         Error::Syscall {
                             op: "mmap",
-                            object: object.clone(),
+                            object: object.clone().into(),
                             errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
                         }
                     })?;
@@ -368,16 +369,16 @@ impl<B: Backing> RawRegion<B> {
         if !self.info.flags.contains(flag) {
             return Err(Error::NotSupported {
                 op,
-                object: self.object(),
-                reason: format!("the region is not {what} (flags {:?})", self.info.flags),
+                object: self.object().into(),
+                reason: format!("the region is not {what} (flags {:?})", self.info.flags).into(),
                 errno: Errno::EACCES,
             });
         }
         let Some(end) = offset.checked_add(len) else {
             return Err(Error::InvalidArgument {
                 op,
-                object: self.object(),
-                reason: format!("offset {offset:#x} + {len} overflows"),
+                object: self.object().into(),
+                reason: format!("offset {offset:#x} + {len} overflows").into(),
                 errno: Errno::EOVERFLOW,
             });
         };
@@ -444,7 +445,7 @@ impl<B: Backing> RawRegion<B> {
     fn syscall_error(&self, op: &'static str, errno: Errno) -> Error {
         Error::Syscall {
             op,
-            object: self.object(),
+            object: self.object().into(),
             errno,
         }
     }
@@ -539,15 +540,24 @@ impl<B: Backing> RawRegion<B> {
         self.check("read_bytes", offset, len, 1, false)?;
         let mut done = 0usize;
         for (start, n, area) in self.runs(offset, len) {
-            let n = n as usize;
+            let n = self.as_usize("read_bytes", n)?;
             let out = &mut buf[done..done + n];
             match area {
-                Some(a) => copy_from_mapping(&a.map, (start - a.start) as usize, out),
+                Some(a) => {
+                    copy_from_mapping(&a.map, self.as_usize("read_bytes", start - a.start)?, out)
+                }
                 None => self.pread_exact("read_bytes", out, start)?,
             }
             done += n;
         }
         Ok(())
+    }
+
+    /// A length or offset of a run (inside `buf` and a mapping, both in memory) as `usize`.
+    fn as_usize(&self, op: &'static str, v: u64) -> Result<usize> {
+        usize::try_from(v).map_err(|_| {
+            Error::out_of_range(op, self.object(), format!("{v:#x} does not fit in memory"))
+        })
     }
 
     /// Copies `buf` into the region at `offset`: 4-byte accesses where aligned, 2- and 1-byte
@@ -565,10 +575,12 @@ impl<B: Backing> RawRegion<B> {
         self.check("write_bytes", offset, len, 1, true)?;
         let mut done = 0usize;
         for (start, n, area) in self.runs(offset, len) {
-            let n = n as usize;
+            let n = self.as_usize("write_bytes", n)?;
             let src = &buf[done..done + n];
             match area {
-                Some(a) => copy_to_mapping(&a.map, (start - a.start) as usize, src),
+                Some(a) => {
+                    copy_to_mapping(&a.map, self.as_usize("write_bytes", start - a.start)?, src)
+                }
                 None => self.pwrite_all("write_bytes", src, start)?,
             }
             done += n;

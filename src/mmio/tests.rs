@@ -22,12 +22,12 @@ impl Backing for TestFile {
 
     fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
         let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
-        nix::sys::uio::pread(&self.0, buf, offset)
+        nix::sys::uio::pread(&self.0, buf, offset).map_err(Errno::from_nix)
     }
 
     fn pwrite(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
         let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
-        nix::sys::uio::pwrite(&self.0, buf, offset)
+        nix::sys::uio::pwrite(&self.0, buf, offset).map_err(Errno::from_nix)
     }
 
     fn name(&self) -> &str {

@@ -385,9 +385,12 @@ impl<'a> Capabilities<'a> {
         }
         self.count += 1;
         self.pointer_at = Some(to + 1);
+        // The id is the header's low byte; `to` came from a one-byte pointer.
+        let [id, _next] = header.to_le_bytes();
+        let offset = u8::try_from(to).map_err(|_| CapListError::OutOfRange { at: to, len })?;
         Ok(Some(Capability {
-            id: CapabilityId(header as u8),
-            offset: to as u8,
+            id: CapabilityId(id),
+            offset,
         }))
     }
 }
@@ -465,10 +468,13 @@ impl<'a> ExtCapabilities<'a> {
             n => self.at = Some(n),
         }
         self.count += 1;
+        // Bits 0..16 are the id, 16..20 the version; `at` is below 4096 (a 12-bit pointer).
+        let [id0, id1, version, _next] = header.to_le_bytes();
+        let offset = u16::try_from(at).map_err(|_| CapListError::OutOfRange { at, len })?;
         Ok(ExtCapability {
-            id: ExtCapabilityId(header as u16),
-            version: ((header >> 16) & 0xf) as u8,
-            offset: at as u16,
+            id: ExtCapabilityId(u16::from_le_bytes([id0, id1])),
+            version: version & 0xf,
+            offset,
         })
     }
 }

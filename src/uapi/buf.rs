@@ -14,6 +14,7 @@ use std::mem::size_of;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::vfio;
+use crate::error::Errno;
 
 /// Reads a `T` at byte `offset` of `bytes`, or `None` when it does not fit.
 pub(crate) fn read_pod<T: FromBytes>(bytes: &[u8], offset: usize) -> Option<T> {
@@ -25,6 +26,16 @@ pub(crate) fn read_pod<T: FromBytes>(bytes: &[u8], offset: usize) -> Option<T> {
 /// The most bytes the crate lets the kernel ask for in one info query (1 MiB): far more than any
 /// real capability chain, small enough that a misbehaving driver cannot make us allocate wildly.
 pub(crate) const MAX_ARGSZ: usize = 1 << 20;
+
+/// `size_of::<T>()` as the `u32` of an `argsz` field: a uAPI struct is a few hundred bytes, and
+/// the bound is asserted at compile time for every `T` this is used with.
+pub(crate) const fn argsz_of<T>() -> u32 {
+    const { assert!(size_of::<T>() <= MAX_ARGSZ) };
+    // At most MAX_ARGSZ (1 MiB), asserted above: lossless.
+    #[allow(clippy::cast_possible_truncation)]
+    let argsz = size_of::<T>() as u32;
+    argsz
+}
 
 /// A zeroed, 8-byte aligned byte buffer holding a kernel struct and whatever follows it.
 #[derive(Clone)]
@@ -108,21 +119,27 @@ pub(crate) enum IrqSetData<'a> {
 }
 
 /// Builds the bytes of a `vfio_irq_set` followed by its data array, with `argsz` equal to the
-/// buffer's length.
-pub(crate) fn irq_set(index: u32, action: u32, start: u32, data: IrqSetData<'_>) -> ArgszBuf {
+/// buffer's length; `E2BIG` when the count or the length does not fit the `u32` fields.
+pub(crate) fn irq_set(
+    index: u32,
+    action: u32,
+    start: u32,
+    data: IrqSetData<'_>,
+) -> Result<ArgszBuf, Errno> {
     let header = size_of::<vfio::vfio_irq_set>();
+    let to_u32 = |n: usize| u32::try_from(n).map_err(|_| Errno::E2BIG);
     let (data_flag, count, data_len) = match data {
         IrqSetData::None { count } => (vfio::VFIO_IRQ_SET_DATA_NONE, count, 0),
-        IrqSetData::Bool(b) => (vfio::VFIO_IRQ_SET_DATA_BOOL, b.len() as u32, b.len()),
+        IrqSetData::Bool(b) => (vfio::VFIO_IRQ_SET_DATA_BOOL, to_u32(b.len())?, b.len()),
         IrqSetData::Eventfd(fds) => (
             vfio::VFIO_IRQ_SET_DATA_EVENTFD,
-            fds.len() as u32,
-            fds.len() * 4,
+            to_u32(fds.len())?,
+            fds.len().checked_mul(4).ok_or(Errno::E2BIG)?,
         ),
     };
-    let len = header + data_len;
+    let len = header.checked_add(data_len).ok_or(Errno::E2BIG)?;
     let set = vfio::vfio_irq_set {
-        argsz: len as u32,
+        argsz: to_u32(len)?,
         flags: data_flag | action,
         index,
         start,
@@ -142,23 +159,29 @@ pub(crate) fn irq_set(index: u32, action: u32, start: u32, data: IrqSetData<'_>)
             }
         }
     }
-    buf
+    Ok(buf)
 }
 
-/// Builds the bytes of a `vfio_pci_hot_reset` followed by its group fds.
-pub(crate) fn pci_hot_reset(group_fds: &[i32]) -> ArgszBuf {
+/// Builds the bytes of a `vfio_pci_hot_reset` followed by its group fds; `E2BIG` when the
+/// count or the length does not fit the `u32` fields.
+pub(crate) fn pci_hot_reset(group_fds: &[i32]) -> Result<ArgszBuf, Errno> {
     let header = size_of::<vfio::vfio_pci_hot_reset>();
-    let len = header + 4 * group_fds.len();
+    let to_u32 = |n: usize| u32::try_from(n).map_err(|_| Errno::E2BIG);
+    let len = group_fds
+        .len()
+        .checked_mul(4)
+        .and_then(|n| n.checked_add(header))
+        .ok_or(Errno::E2BIG)?;
     let reset = vfio::vfio_pci_hot_reset {
-        argsz: len as u32,
+        argsz: to_u32(len)?,
         flags: 0,
-        count: group_fds.len() as u32,
+        count: to_u32(group_fds.len())?,
     };
     let mut buf = ArgszBuf::with(&reset, len);
     for (i, fd) in group_fds.iter().enumerate() {
         buf.write(header + 4 * i, fd);
     }
-    buf
+    Ok(buf)
 }
 
 #[cfg(test)]
@@ -183,7 +206,8 @@ mod tests {
             vfio::VFIO_IRQ_SET_ACTION_TRIGGER,
             2,
             IrqSetData::Eventfd(&[7, -1, 9]),
-        );
+        )
+        .unwrap();
         let b = buf.bytes();
         assert_eq!(b.len(), 20 + 12);
         let word = |i: usize| u32::from_ne_bytes(b[4 * i..4 * i + 4].try_into().unwrap());
@@ -207,7 +231,8 @@ mod tests {
             vfio::VFIO_IRQ_SET_ACTION_MASK,
             0,
             IrqSetData::Bool(&[true, false]),
-        );
+        )
+        .unwrap();
         assert_eq!(buf.bytes().len(), 22);
         assert_eq!(buf.argsz(), 22);
         assert_eq!(&buf.bytes()[20..], &[1, 0]);
@@ -221,7 +246,8 @@ mod tests {
             vfio::VFIO_IRQ_SET_ACTION_TRIGGER,
             0,
             IrqSetData::None { count: 0 },
-        );
+        )
+        .unwrap();
         assert_eq!(disable.bytes().len(), 20);
         assert_eq!(disable.read::<u32>(16), Some(0));
         assert_eq!(
@@ -232,7 +258,7 @@ mod tests {
 
     #[test]
     fn hot_reset_layout() {
-        let buf = pci_hot_reset(&[3, 4]);
+        let buf = pci_hot_reset(&[3, 4]).unwrap();
         assert_eq!(buf.bytes().len(), 12 + 8);
         assert_eq!(buf.argsz(), 20);
         assert_eq!(buf.read::<u32>(8), Some(2));

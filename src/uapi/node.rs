@@ -65,7 +65,7 @@ impl Node {
 pub(crate) fn check_path(path: &Path, node: Node) -> Result<()> {
     let st = stat(path).map_err(|errno| Error::Open {
         path: path.to_path_buf(),
-        errno,
+        errno: Errno::from_nix(errno),
     })?;
     check(path, &st, node, &Host::real())
 }
@@ -74,8 +74,8 @@ pub(crate) fn check_path(path: &Path, node: Node) -> Result<()> {
 pub(crate) fn check_fd(path: &Path, fd: impl AsFd, node: Node) -> Result<()> {
     let st = fstat(fd.as_fd()).map_err(|errno| Error::Syscall {
         op: "fstat",
-        object: node.object(path),
-        errno,
+        object: node.object(path).into(),
+        errno: Errno::from_nix(errno),
     })?;
     check(path, &st, node, &Host::real())
 }

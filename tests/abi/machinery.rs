@@ -1,7 +1,7 @@
 //! The machinery of the ABI test: one declarative list per header (the `abi_list!` macro) is
 //! expanded into both sides of the check, a C program that prints what the header says and the
 //! same facts computed from the Rust definitions; and the completeness checks, header to list and
-//! Rust module to list. Used by `vfio.rs` and `iommufd.rs`.
+//! Rust module to list (that one in `module.rs`). Used by `vfio.rs` and `iommufd.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -10,13 +10,16 @@ use std::mem::size_of;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::parse::{is_ident_char, parse_header};
+pub(crate) use crate::module::assert_list_covers_module;
+use crate::parse::parse_header;
 
 /// The C header a list is checked against.
 pub(crate) struct Header {
     /// As included: `linux/vfio.h`.
     pub(crate) name: &'static str,
-    /// The Rust module that transcribes it, relative to the crate: `src/uapi/vfio.rs`.
+    /// The Rust module that transcribes it, relative to the crate: a file
+    /// (`src/uapi/iommufd.rs`) or a module directory (`src/uapi/vfio`), whose `.rs` files are
+    /// all read.
     pub(crate) rust: &'static str,
     /// A short tag for scratch directories.
     pub(crate) tag: &'static str,
@@ -662,52 +665,5 @@ pub(crate) fn assert_list_covers_header(
         parsed.enumerators.len(),
         parsed.structs.len(),
         skipped
-    );
-}
-
-/// Fails for every public item of the header's Rust module that the list does not check;
-/// `rust_only` names those with no C name of their own, with the reason.
-pub(crate) fn assert_list_covers_module(
-    listed: &Listed,
-    header: &Header,
-    rust_only: &[(&str, &str)],
-) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(header.rust);
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let mut known: BTreeSet<&str> = listed.names.iter().copied().collect();
-    known.extend(listed.structs.iter().map(|(s, _)| *s));
-    known.extend(rust_only.iter().map(|(n, _)| *n));
-
-    let mut unchecked = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("pub ") else {
-            continue;
-        };
-        let rest = rest.strip_prefix("const fn ").unwrap_or(rest);
-        // A re-export (`pub use a::b::Name;`) is named by its last path segment.
-        let rest = match rest.strip_prefix("use ") {
-            Some(path) => path.rsplit("::").next().unwrap_or(path),
-            None => {
-                let Some(rest) = [
-                    "const ", "struct ", "union ", "type ", "fn ", "static ", "enum ",
-                ]
-                .iter()
-                .find_map(|kw| rest.strip_prefix(kw)) else {
-                    continue;
-                };
-                rest
-            }
-        };
-        let end = rest.find(|c| !is_ident_char(c)).unwrap_or(rest.len());
-        let name = &rest[..end];
-        if !known.contains(name) {
-            unchecked.push(name.to_string());
-        }
-    }
-    assert!(
-        unchecked.is_empty(),
-        "public items of {} that the ABI list does not check: {unchecked:?}",
-        header.rust
     );
 }

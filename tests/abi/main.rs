@@ -22,5 +22,6 @@
 
 mod iommufd;
 mod machinery;
+mod module;
 mod parse;
 mod vfio;

@@ -214,7 +214,7 @@ const SKIPPED: &[(&str, &str)] = &[
     ),
 ];
 
-/// Public items of `src/uapi/vfio.rs` that have no C name of their own.
+/// Public items of `src/uapi/vfio/` that have no C name of their own.
 const RUST_ONLY: &[(&str, &str)] = &[
     (
         "IoctlRequest",
@@ -251,4 +251,4 @@ const FN_INPUTS: &[u32] = &[
     u32::MAX,
 ];
 
-header_tests!(name: "linux/vfio.h", rust: "src/uapi/vfio.rs", tag: "vfio");
+header_tests!(name: "linux/vfio.h", rust: "src/uapi/vfio", tag: "vfio");

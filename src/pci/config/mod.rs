@@ -299,8 +299,8 @@ impl PciConfig {
     ///
     /// As [`Region::read_u32`].
     pub fn class(&self) -> Result<(u8, u8, u8)> {
-        let w = self.read_u32(REVISION_ID)?;
-        Ok(((w >> 24) as u8, (w >> 16) as u8, (w >> 8) as u8))
+        let [_revision, prog_if, subclass, base] = self.read_u32(REVISION_ID)?.to_le_bytes();
+        Ok((base, subclass, prog_if))
     }
 
     /// The revision id.
@@ -318,8 +318,8 @@ impl PciConfig {
     ///
     /// As [`Region::read_u32`].
     pub fn subsystem(&self) -> Result<(u16, u16)> {
-        let w = self.read_u32(SUBSYSTEM_VENDOR_ID)?;
-        Ok((w as u16, (w >> 16) as u16))
+        let [v0, v1, d0, d1] = self.read_u32(SUBSYSTEM_VENDOR_ID)?.to_le_bytes();
+        Ok((u16::from_le_bytes([v0, v1]), u16::from_le_bytes([d0, d1])))
     }
 
     /// The interrupt pin: 0 = none, 1..=4 = INTA#..INTD#.
@@ -532,7 +532,7 @@ impl Device {
         if !self.flags().contains(DeviceFlags::PCI) {
             return Err(Error::NotSupported {
                 op: "pci_config",
-                object: self.object(),
+                object: self.object().into(),
                 reason: "the device is not a vfio-pci device (no VFIO_DEVICE_FLAGS_PCI)".into(),
                 errno: Errno::ENODEV,
             });

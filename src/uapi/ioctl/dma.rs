@@ -12,10 +12,10 @@
 //!   length: the kernel writes at most that many bytes, during the call only.
 #![allow(unsafe_code)]
 
-use std::mem::size_of;
 use std::os::fd::AsFd;
 
 use super::{fail, ioctl_int, ioctl_ptr, ContainerFd, Res};
+use crate::uapi::buf::argsz_of;
 use crate::uapi::vfio;
 
 /// `vfio_iommu_type1_dma_unmap` followed by its `vfio_bitmap`, as
@@ -54,7 +54,7 @@ impl ContainerFd {
     /// unchanging. With `VFIO_DMA_MAP_FLAG_VADDR` the same holds for the new `vaddr`.
     pub(crate) unsafe fn map_dma(&self, map: &vfio::vfio_iommu_type1_dma_map) -> Res<()> {
         let mut map = *map;
-        map.argsz = size_of::<vfio::vfio_iommu_type1_dma_map>() as u32;
+        map.argsz = argsz_of::<vfio::vfio_iommu_type1_dma_map>();
         // SAFETY: kind: container fd; argument: a vfio_iommu_type1_dma_map with a matching argsz,
         // read by the kernel during the call only; the caller takes on the mapped memory.
         unsafe {
@@ -71,7 +71,7 @@ impl ContainerFd {
     /// `VFIO_IOMMU_UNMAP_DMA`: returns the number of bytes the kernel unmapped.
     pub(crate) fn unmap_dma(&self, unmap: &vfio::vfio_iommu_type1_dma_unmap) -> Res<u64> {
         let mut unmap = *unmap;
-        unmap.argsz = size_of::<vfio::vfio_iommu_type1_dma_unmap>() as u32;
+        unmap.argsz = argsz_of::<vfio::vfio_iommu_type1_dma_unmap>();
         // The bitmap flag would make the kernel read a vfio_bitmap past the struct: never here.
         unmap.flags &= !vfio::VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
         // SAFETY: kind: container fd; argument: a vfio_iommu_type1_dma_unmap with a matching argsz
@@ -100,7 +100,7 @@ impl ContainerFd {
     ) -> Res<u64> {
         let mut arg = UnmapWithBitmap {
             unmap: vfio::vfio_iommu_type1_dma_unmap {
-                argsz: size_of::<UnmapWithBitmap>() as u32,
+                argsz: argsz_of::<UnmapWithBitmap>(),
                 flags: vfio::VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
                 iova,
                 size,
@@ -125,7 +125,7 @@ impl ContainerFd {
     /// `VFIO_IOMMU_DIRTY_PAGES` with `FLAG_START` or `FLAG_STOP` (`flags` holds exactly one).
     pub(crate) fn dirty_pages(&self, flags: u32) -> Res<()> {
         let mut arg = vfio::vfio_iommu_type1_dirty_bitmap {
-            argsz: size_of::<vfio::vfio_iommu_type1_dirty_bitmap>() as u32,
+            argsz: argsz_of::<vfio::vfio_iommu_type1_dirty_bitmap>(),
             flags: flags & !vfio::VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
         };
         // SAFETY: kind: container fd; argument: the 8-byte header with a matching argsz and
@@ -151,7 +151,7 @@ impl ContainerFd {
     ) -> Res<()> {
         let mut arg = DirtyBitmapGet {
             header: vfio::vfio_iommu_type1_dirty_bitmap {
-                argsz: size_of::<DirtyBitmapGet>() as u32,
+                argsz: argsz_of::<DirtyBitmapGet>(),
                 flags: vfio::VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
             },
             range: vfio::vfio_iommu_type1_dirty_bitmap_get {
@@ -193,7 +193,7 @@ impl ContainerFd {
     /// `VFIO_IOMMU_SPAPR_TCE_GET_INFO`.
     pub(crate) fn spapr_tce_get_info(&self) -> Res<vfio::vfio_iommu_spapr_tce_info> {
         let mut info = vfio::vfio_iommu_spapr_tce_info {
-            argsz: size_of::<vfio::vfio_iommu_spapr_tce_info>() as u32,
+            argsz: argsz_of::<vfio::vfio_iommu_spapr_tce_info>(),
             ..Default::default()
         };
         // SAFETY: kind: container fd; argument: a whole vfio_iommu_spapr_tce_info with a matching
@@ -213,7 +213,7 @@ impl ContainerFd {
     /// `VFIO_IOMMU_SPAPR_REGISTER_MEMORY` (`register`) or `..._UNREGISTER_MEMORY`.
     pub(crate) fn spapr_register_memory(&self, register: bool, vaddr: u64, size: u64) -> Res<()> {
         let mut arg = vfio::vfio_iommu_spapr_register_memory {
-            argsz: size_of::<vfio::vfio_iommu_spapr_register_memory>() as u32,
+            argsz: argsz_of::<vfio::vfio_iommu_spapr_register_memory>(),
             flags: 0,
             vaddr,
             size,
@@ -243,7 +243,7 @@ impl ContainerFd {
         create: &vfio::vfio_iommu_spapr_tce_create,
     ) -> Res<vfio::vfio_iommu_spapr_tce_create> {
         let mut create = *create;
-        create.argsz = size_of::<vfio::vfio_iommu_spapr_tce_create>() as u32;
+        create.argsz = argsz_of::<vfio::vfio_iommu_spapr_tce_create>();
         // SAFETY: kind: container fd; argument: a vfio_iommu_spapr_tce_create with a matching
         // argsz, read and written (start_addr) during the call only.
         unsafe {
@@ -260,7 +260,7 @@ impl ContainerFd {
     /// `VFIO_IOMMU_SPAPR_TCE_REMOVE`.
     pub(crate) fn spapr_tce_remove(&self, start_addr: u64) -> Res<()> {
         let mut remove = vfio::vfio_iommu_spapr_tce_remove {
-            argsz: size_of::<vfio::vfio_iommu_spapr_tce_remove>() as u32,
+            argsz: argsz_of::<vfio::vfio_iommu_spapr_tce_remove>(),
             flags: 0,
             start_addr,
         };
@@ -281,7 +281,7 @@ impl ContainerFd {
     /// `VFIO_EEH_PE_GET_STATE`, 0 otherwise).
     pub(crate) fn eeh_pe_op(&self, op: &vfio::vfio_eeh_pe_op) -> Res<i32> {
         let mut op = *op;
-        op.argsz = size_of::<vfio::vfio_eeh_pe_op>() as u32;
+        op.argsz = argsz_of::<vfio::vfio_eeh_pe_op>();
         // SAFETY: kind: container fd; argument: a whole vfio_eeh_pe_op (including the error
         // union) with a matching argsz, read during the call only.
         unsafe { ioctl_ptr(self.as_fd(), vfio::VFIO_EEH_PE_OP, (&raw mut op).cast()) }

@@ -9,7 +9,7 @@ use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
-use nix::errno::Errno;
+use crate::error::Errno;
 
 use super::{fail, ioctl_ptr, open_vfio_node, DeviceFd, IommufdFd, Res};
 use crate::uapi::iommufd as uapi;

@@ -5,6 +5,7 @@ use std::mem::size_of;
 use std::os::fd::AsFd;
 
 use super::{fail, ioctl_ptr, DeviceFd, Res};
+use crate::uapi::buf::argsz_of;
 use crate::uapi::buf::ArgszBuf;
 use crate::uapi::vfio;
 
@@ -37,7 +38,7 @@ impl DeviceFd {
         let header = size_of::<vfio::vfio_irq_set>();
         let mut request = SmallIrqSet {
             set: vfio::vfio_irq_set {
-                argsz: header as u32,
+                argsz: argsz_of::<vfio::vfio_irq_set>(),
                 flags: action | vfio::VFIO_IRQ_SET_DATA_NONE,
                 index,
                 start,
@@ -52,9 +53,11 @@ impl DeviceFd {
             for (d, &b) in request.data.iter_mut().zip(bools) {
                 *d = u8::from(b);
             }
-            request.set.argsz = (header + bools.len()) as u32;
+            // At most SMALL_IRQ_SET (checked above): the conversions cannot fail.
+            let count = u32::try_from(bools.len()).ok()?;
+            request.set.argsz = u32::try_from(header + bools.len()).ok()?;
             request.set.flags = action | vfio::VFIO_IRQ_SET_DATA_BOOL;
-            request.set.count = bools.len() as u32;
+            request.set.count = count;
         }
         // SAFETY: kind: device fd; argument: a vfio_irq_set followed by its data array in one
         // #[repr(C)] struct (the data starts right after the 20-byte header, where the kernel
@@ -90,7 +93,7 @@ impl DeviceFd {
     /// `VFIO_DEVICE_IOEVENTFD`.
     pub(crate) fn ioeventfd(&self, request: &vfio::vfio_device_ioeventfd) -> Res<()> {
         let mut request = *request;
-        request.argsz = size_of::<vfio::vfio_device_ioeventfd>() as u32;
+        request.argsz = argsz_of::<vfio::vfio_device_ioeventfd>();
         // SAFETY: kind: device fd; argument: a vfio_device_ioeventfd with a matching argsz, read
         // during the call only.
         unsafe {

@@ -24,7 +24,6 @@ use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use zerocopy::IntoBytes;
@@ -34,9 +33,9 @@ mod iommufd;
 mod irq;
 mod region;
 
-use super::buf::{ArgszBuf, MAX_ARGSZ};
+use super::buf::{argsz_of, ArgszBuf, MAX_ARGSZ};
 use super::vfio::{self, IoctlRequest};
-use crate::error::{Error, Malformation, Object};
+use crate::error::{Errno, Error, Malformation, Object};
 
 /// An ioctl that failed, with its kernel name; the object layer adds what it was issued on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +100,7 @@ pub(super) unsafe fn ioctl_int(
 ) -> Result<libc::c_int, Errno> {
     // SAFETY: the caller guarantees the request takes an integer; `fd` is a live borrowed fd.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request, arg) };
-    Errno::result(ret)
+    errno_result(ret)
 }
 
 /// `ioctl(fd, request, ptr)`.
@@ -117,7 +116,7 @@ pub(super) unsafe fn ioctl_ptr(
 ) -> Result<libc::c_int, Errno> {
     // SAFETY: forwarded to the caller's contract.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request, ptr) };
-    Errno::result(ret)
+    errno_result(ret)
 }
 
 /// Runs an info query whose struct starts with `argsz` and may be followed by a capability chain:
@@ -146,12 +145,15 @@ pub(super) unsafe fn query_argsz(
     for _ in 0..4 {
         let mut buf = ArgszBuf::zeroed(len);
         buf.bytes_mut()[..init.len()].copy_from_slice(init);
-        buf.write(0, &(len as u32));
+        // len <= MAX_ARGSZ after the first round; a caller's huge `fixed` is refused here.
+        let argsz = u32::try_from(len).map_err(|_| fail(ioctl)(Errno::E2BIG))?;
+        buf.write(0, &argsz);
         // SAFETY: (kind, argument) forwarded from the caller: the buffer is `len` bytes, aligned
         // to 8, starts with a valid request and its argsz is `len`; (lifetime) `buf` outlives the
         // call.
         unsafe { ioctl_ptr(fd, request, buf.as_mut_ptr()) }.map_err(fail(ioctl))?;
-        let want = buf.argsz() as usize;
+        let want_argsz = buf.argsz();
+        let want = want_argsz as usize;
         if want <= len {
             return Ok(buf);
         }
@@ -159,7 +161,7 @@ pub(super) unsafe fn query_argsz(
             return Err(Failed {
                 ioctl,
                 cause: Cause::Malformed(Malformation::Argsz {
-                    argsz: want as u32,
+                    argsz: want_argsz,
                     min,
                     max: MAX_ARGSZ,
                 }),
@@ -175,8 +177,17 @@ pub(super) unsafe fn query_argsz(
     })
 }
 
+/// `Ok(ret)`, or the calling thread's errno when `ret` is `-1`.
+fn errno_result(ret: libc::c_int) -> Result<libc::c_int, Errno> {
+    if ret == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
 fn open_vfio_node(path: &Path) -> Result<OwnedFd, Errno> {
-    nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+    nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).map_err(Errno::from_nix)
 }
 
 macro_rules! fd_newtype {
@@ -297,7 +308,7 @@ impl GroupFd {
     /// `VFIO_GROUP_GET_STATUS`: the status flags.
     pub(crate) fn get_status(&self) -> Res<u32> {
         let mut status = vfio::vfio_group_status {
-            argsz: size_of::<vfio::vfio_group_status>() as u32,
+            argsz: argsz_of::<vfio::vfio_group_status>(),
             flags: 0,
         };
         // SAFETY: kind: group fd; argument: a vfio_group_status with a matching argsz, written by
@@ -391,7 +402,7 @@ impl DeviceFd {
     /// `VFIO_DEVICE_GET_IRQ_INFO` for `index`.
     pub(crate) fn get_irq_info(&self, index: u32) -> Res<vfio::vfio_irq_info> {
         let mut info = vfio::vfio_irq_info {
-            argsz: size_of::<vfio::vfio_irq_info>() as u32,
+            argsz: argsz_of::<vfio::vfio_irq_info>(),
             index,
             ..Default::default()
         };

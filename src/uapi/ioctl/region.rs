@@ -5,10 +5,11 @@
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use nix::errno::Errno;
+use crate::error::Errno;
 
 use super::{fail, ioctl_ptr, Cause, DeviceFd, Failed, Res};
 use crate::error::Malformation;
+use crate::uapi::buf::argsz_of;
 use crate::uapi::buf::{ArgszBuf, MAX_ARGSZ};
 use crate::uapi::vfio;
 
@@ -26,7 +27,7 @@ impl DeviceFd {
             let len = header + count * entry;
             let mut buf = ArgszBuf::with(
                 &vfio::vfio_pci_hot_reset_info {
-                    argsz: len as u32,
+                    argsz: u32::try_from(len).map_err(|_| fail(IOCTL)(Errno::E2BIG))?,
                     ..Default::default()
                 },
                 len,
@@ -75,7 +76,8 @@ impl DeviceFd {
     /// `VFIO_DEVICE_PCI_HOT_RESET` with the group fds the kernel wants as proof of ownership.
     pub(crate) fn pci_hot_reset(&self, group_fds: &[BorrowedFd<'_>]) -> Res<()> {
         let fds: Vec<i32> = group_fds.iter().map(AsRawFd::as_raw_fd).collect();
-        let mut buf = crate::uapi::buf::pci_hot_reset(&fds);
+        let mut buf =
+            crate::uapi::buf::pci_hot_reset(&fds).map_err(fail("VFIO_DEVICE_PCI_HOT_RESET"))?;
         // SAFETY: kind: device fd; argument: a vfio_pci_hot_reset with argsz = buffer length,
         // read during the call only; the fds are borrowed, so open for the call.
         unsafe {
@@ -97,7 +99,7 @@ impl DeviceFd {
         drm_plane_type: u32,
     ) -> Res<(vfio::vfio_device_gfx_plane_info, u32)> {
         let mut plane = vfio::vfio_device_gfx_plane_info {
-            argsz: size_of::<vfio::vfio_device_gfx_plane_info>() as u32,
+            argsz: argsz_of::<vfio::vfio_device_gfx_plane_info>(),
             flags,
             drm_plane_type,
             ..Default::default()
@@ -172,7 +174,7 @@ impl DeviceFd {
         let len = header + data.len();
         let mut buf = ArgszBuf::with(
             &vfio::vfio_device_feature {
-                argsz: len as u32,
+                argsz: u32::try_from(len).map_err(|_| fail("VFIO_DEVICE_FEATURE")(Errno::E2BIG))?,
                 flags,
             },
             len,
@@ -190,13 +192,13 @@ impl DeviceFd {
     /// `pread(2)` on the device fd (region access at `offset` = region offset + position).
     pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
         let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
-        nix::sys::uio::pread(self, buf, offset)
+        nix::sys::uio::pread(self, buf, offset).map_err(Errno::from_nix)
     }
 
     /// `pwrite(2)` on the device fd.
     pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
         let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
-        nix::sys::uio::pwrite(self, buf, offset)
+        nix::sys::uio::pwrite(self, buf, offset).map_err(Errno::from_nix)
     }
 }
 

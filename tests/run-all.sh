@@ -5,7 +5,7 @@
 #   then for each kernel flavour of the emulated IOMMU host (tests/vm/README.md), `debian`
 #   (Debian's stock kernel) and `full` (the project's kernel, built on first use):
 #   2. provisioning (download or build the kernel, once; cached); on full, the ABI test against
-#      that kernel's uapi headers (tests/abi, ignored tests included);
+#      that kernel's uapi headers (crates/uvfio-uapi/tests/abi, ignored tests included);
 #   3. for each IOMMU mode of the flavour (the kernel VFIO selftests' names: vfio_type1_iommu and
 #      vfio_type1v2_iommu on both, and iommufd_compat_type1, iommufd_compat_type1v2 and iommufd
 #      on full), one boot that runs the hardware tests and every example in that mode:
@@ -56,7 +56,7 @@ else
 fi
 
 # The host stage must not inherit a VM runner from the caller's environment.
-stage "host: cargo test" env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo test
+stage "host: cargo test --workspace" env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo test --workspace
 # Provisioning's own failures (missing tool, full disk, failed download) say what failed.
 stage "host: VM provisioning self-test" tests/vm/selftest.sh
 
@@ -76,7 +76,7 @@ for flavor in "${FLAVORS[@]}"; do
         # shellcheck disable=SC2016 # expanded by the inner shell
         headers=$(env UVFIO_VM_FLAVOR=full bash -c '. "$(tests/vm/provision.sh)" && echo "$UVFIO_VM_KERNEL_DIR/headers/include"') || headers=""
         stage "host: ABI against the full kernel's headers" env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER \
-            UVFIO_ABI_HEADERS="$headers" cargo test --test abi -- --include-ignored
+            UVFIO_ABI_HEADERS="$headers" cargo test -p uvfio-uapi --test abi -- --include-ignored
     fi
     modes=(vfio_type1_iommu vfio_type1v2_iommu)
     [ "$flavor" != full ] || modes+=(iommufd_compat_type1 iommufd_compat_type1v2 iommufd)

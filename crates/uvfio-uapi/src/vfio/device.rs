@@ -42,7 +42,7 @@ pub const VFIO_DEVICE_FLAGS_CAPS: u32 = 1 << 7;
 /// Device flag: vfio-cdx (AMD CDX bus) device.
 pub const VFIO_DEVICE_FLAGS_CDX: u32 = 1 << 8;
 /// Reads device information into a [`vfio_device_info`].
-pub const VFIO_DEVICE_GET_INFO: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 7);
+pub const VFIO_DEVICE_GET_INFO: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 7);
 
 /// `device_api` string of a mediated vfio-pci device type.
 pub const VFIO_DEVICE_API_PCI_STRING: &str = "vfio-pci";
@@ -118,8 +118,7 @@ pub const VFIO_REGION_INFO_FLAG_MMAP: u32 = 1 << 2;
 /// Region flag: the info reply may carry a capability chain.
 pub const VFIO_REGION_INFO_FLAG_CAPS: u32 = 1 << 3;
 /// Reads the description of one region into a [`vfio_region_info`].
-pub const VFIO_DEVICE_GET_REGION_INFO: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 8);
+pub const VFIO_DEVICE_GET_REGION_INFO: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 8);
 
 /// Region capability ID: list of the mmappable areas of the region.
 pub const VFIO_REGION_INFO_CAP_SPARSE_MMAP: u16 = 1;
@@ -343,8 +342,7 @@ pub const VFIO_IRQ_INFO_AUTOMASKED: u32 = 1 << 2;
 /// IRQ flag: the set of enabled vectors cannot grow without disabling the index first.
 pub const VFIO_IRQ_INFO_NORESIZE: u32 = 1 << 3;
 /// Reads the description of one IRQ index into a [`vfio_irq_info`].
-pub const VFIO_DEVICE_GET_IRQ_INFO: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 9);
+pub const VFIO_DEVICE_GET_IRQ_INFO: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 9);
 
 /// Argument of `VFIO_DEVICE_SET_IRQS`, header part.
 ///
@@ -380,7 +378,7 @@ pub const VFIO_IRQ_SET_ACTION_UNMASK: u32 = 1 << 4;
 /// IRQ-set action: trigger (signal) the interrupts, or bind their eventfds.
 pub const VFIO_IRQ_SET_ACTION_TRIGGER: u32 = 1 << 5;
 /// Configures signalling, masking or unmasking of interrupts with a [`vfio_irq_set`].
-pub const VFIO_DEVICE_SET_IRQS: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 10);
+pub const VFIO_DEVICE_SET_IRQS: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 10);
 /// Mask of the `VFIO_IRQ_SET_DATA_*` bits.
 pub const VFIO_IRQ_SET_DATA_TYPE_MASK: u32 =
     VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_DATA_BOOL | VFIO_IRQ_SET_DATA_EVENTFD;
@@ -388,7 +386,7 @@ pub const VFIO_IRQ_SET_DATA_TYPE_MASK: u32 =
 pub const VFIO_IRQ_SET_ACTION_TYPE_MASK: u32 =
     VFIO_IRQ_SET_ACTION_MASK | VFIO_IRQ_SET_ACTION_UNMASK | VFIO_IRQ_SET_ACTION_TRIGGER;
 /// Resets the device.
-pub const VFIO_DEVICE_RESET: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 11);
+pub const VFIO_DEVICE_RESET: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 11);
 
 // ---------------------------------------------------------------------------------------------
 // Fixed region and IRQ indices of vfio-pci and vfio-ccw
@@ -496,7 +494,7 @@ pub const VFIO_PCI_HOT_RESET_FLAG_DEV_ID: u32 = 1 << 0;
 pub const VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED: u32 = 1 << 1;
 /// Lists the devices a PCI hot reset of this device would affect.
 pub const VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 12);
+    request_none(VFIO_TYPE, VFIO_BASE + 12);
 
 /// Argument of `VFIO_DEVICE_PCI_HOT_RESET`, header part.
 ///
@@ -514,8 +512,7 @@ pub struct vfio_pci_hot_reset {
     pub count: u32,
 }
 /// Performs a PCI hot reset, proving ownership of every affected group by fd.
-pub const VFIO_DEVICE_PCI_HOT_RESET: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 13);
+pub const VFIO_DEVICE_PCI_HOT_RESET: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 13);
 
 // ---------------------------------------------------------------------------------------------
 // ioeventfd
@@ -551,4 +548,4 @@ pub const VFIO_DEVICE_IOEVENTFD_64: u32 = 1 << 3;
 /// Mask of the ioeventfd width bits.
 pub const VFIO_DEVICE_IOEVENTFD_SIZE_MASK: u32 = 0xf;
 /// Makes the kernel write `data` at `offset` whenever the eventfd fires.
-pub const VFIO_DEVICE_IOEVENTFD: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 16);
+pub const VFIO_DEVICE_IOEVENTFD: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 16);

@@ -1,4 +1,4 @@
-//! ABI test: the uAPI modules of `uvfio::uapi` against the kernel's C headers.
+//! ABI test: the modules of `uvfio_uapi` against the kernel's C headers.
 //!
 //! One declarative list per header (the `abi_list!` invocations in `vfio.rs` and `iommufd.rs`)
 //! names every struct, field, constant, ioctl request and macro function once. The macro expands

@@ -10,8 +10,8 @@
 //!
 //! Every VFIO ioctl is defined as `_IO(VFIO_TYPE, VFIO_BASE + n)`: no direction and no argument
 //! size are encoded in the number, because each argument struct starts with an `argsz` field that
-//! carries its length instead. The numbers are built with [`nix::request_code_none!`], so they are
-//! right for the target architecture (the `_IOC` bit layout differs between x86, PowerPC, MIPS,
+//! carries its length instead. The numbers are built as `<asm-generic/ioctl.h>`'s `_IO` does, so they
+//! are right for the target architecture (the `_IOC` bit layout differs between x86, PowerPC, MIPS,
 //! ...). Several names share a number (for example [`VFIO_IOMMU_GET_INFO`],
 //! [`VFIO_IOMMU_SPAPR_TCE_GET_INFO`] and [`VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`]); which one is
 //! meant depends on the kind of file descriptor it is issued on.
@@ -73,8 +73,8 @@
 //! A struct without padding is its bytes:
 //!
 //! ```
-//! use uvfio::uapi::vfio::vfio_device_info;
-//! use uvfio::zerocopy::IntoBytes;
+//! use uvfio_uapi::vfio::vfio_device_info;
+//! use zerocopy::IntoBytes;
 //! let info = vfio_device_info { argsz: 40, ..Default::default() };
 //! assert_eq!(&info.as_bytes()[..4], &40u32.to_ne_bytes());
 //! ```
@@ -83,8 +83,8 @@
 //! uninitialised padding reached a `&[u8]`):
 //!
 //! ```compile_fail,E0277
-//! use uvfio::uapi::vfio::vfio_iommu_type1_info_cap_migration;
-//! use uvfio::zerocopy::IntoBytes;
+//! use uvfio_uapi::vfio::vfio_iommu_type1_info_cap_migration;
+//! use zerocopy::IntoBytes;
 //! let cap = vfio_iommu_type1_info_cap_migration::default();
 //! let _padding_too = cap.as_bytes(); // bytes 12..16 are padding
 //! ```
@@ -92,8 +92,8 @@
 //! nor is one with a union whose members differ in what bytes they cover:
 //!
 //! ```compile_fail,E0277
-//! use uvfio::uapi::vfio::vfio_device_gfx_plane_info;
-//! use uvfio::zerocopy::IntoBytes;
+//! use uvfio_uapi::vfio::vfio_device_gfx_plane_info;
+//! use zerocopy::IntoBytes;
 //! let _ = vfio_device_gfx_plane_info::default().as_bytes();
 //! ```
 //!
@@ -127,7 +127,7 @@
 
 #![allow(non_camel_case_types)]
 
-use std::fmt;
+use core::fmt;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -145,8 +145,32 @@ pub use gfx::*;
 pub use spapr::*;
 pub use type1::*;
 
-/// The integer type of an ioctl request number here: `c_ulong` on glibc, `c_int` on musl.
-pub type IoctlRequest = nix::sys::ioctl::ioctl_num_type;
+/// The integer type of an ioctl request number here: `c_ulong` on glibc, `c_int` on musl and
+/// Android (what `ioctl(2)` takes there).
+#[cfg(not(any(target_env = "musl", target_os = "android")))]
+pub type IoctlRequest = core::ffi::c_ulong;
+/// The integer type of an ioctl request number here: `c_ulong` on glibc, `c_int` on musl and
+/// Android (what `ioctl(2)` takes there).
+#[cfg(any(target_env = "musl", target_os = "android"))]
+pub type IoctlRequest = core::ffi::c_int;
+
+/// `_IO(ty, nr)` of `<asm-generic/ioctl.h>`: no direction, no size. The "none" direction is 0
+/// on most architectures and 1 (at bit 29) on PowerPC, MIPS and SPARC.
+pub(crate) const fn request_none(ty: u8, nr: u8) -> IoctlRequest {
+    const NONE: IoctlRequest = if cfg!(any(
+        target_arch = "powerpc",
+        target_arch = "powerpc64",
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "sparc",
+        target_arch = "sparc64"
+    )) {
+        1 << 29
+    } else {
+        0
+    };
+    NONE | ((ty as IoctlRequest) << 8) | nr as IoctlRequest
+}
 
 // ---------------------------------------------------------------------------------------------
 // API version and extensions
@@ -207,11 +231,11 @@ pub struct vfio_info_cap_header {
 
 /// Returns the API version of the container ([`VFIO_API_VERSION`]).
 #[allow(clippy::identity_op)] // `+ 0` keeps the kernel's `VFIO_BASE + n` spelling.
-pub const VFIO_GET_API_VERSION: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 0);
+pub const VFIO_GET_API_VERSION: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 0);
 /// Asks whether an extension (IOMMU type or feature) is supported; positive means yes.
-pub const VFIO_CHECK_EXTENSION: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 1);
+pub const VFIO_CHECK_EXTENSION: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 1);
 /// Selects the IOMMU backend of a container once a group is attached.
-pub const VFIO_SET_IOMMU: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 2);
+pub const VFIO_SET_IOMMU: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 2);
 
 // ---------------------------------------------------------------------------------------------
 // Group ioctls (/dev/vfio/$GROUP)
@@ -233,13 +257,10 @@ pub const VFIO_GROUP_FLAGS_VIABLE: u32 = 1 << 0;
 /// Group flag: the group is attached to a container.
 pub const VFIO_GROUP_FLAGS_CONTAINER_SET: u32 = 1 << 1;
 /// Reads the status of a group into a [`vfio_group_status`].
-pub const VFIO_GROUP_GET_STATUS: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 3);
+pub const VFIO_GROUP_GET_STATUS: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 3);
 /// Attaches a group to the container whose fd is passed by pointer.
-pub const VFIO_GROUP_SET_CONTAINER: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 4);
+pub const VFIO_GROUP_SET_CONTAINER: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 4);
 /// Detaches a group from its container.
-pub const VFIO_GROUP_UNSET_CONTAINER: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 5);
+pub const VFIO_GROUP_UNSET_CONTAINER: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 5);
 /// Opens a device of the group by name (NUL-terminated string) and returns its fd.
-pub const VFIO_GROUP_GET_DEVICE_FD: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 6);
+pub const VFIO_GROUP_GET_DEVICE_FD: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 6);

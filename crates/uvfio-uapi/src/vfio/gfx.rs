@@ -85,8 +85,6 @@ pub const VFIO_GFX_PLANE_TYPE_DMABUF: u32 = 1 << 1;
 /// Graphics plane flag: the plane lives in a device region.
 pub const VFIO_GFX_PLANE_TYPE_REGION: u32 = 1 << 2;
 /// Describes a guest display plane with a [`vfio_device_gfx_plane_info`].
-pub const VFIO_DEVICE_QUERY_GFX_PLANE: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 14);
+pub const VFIO_DEVICE_QUERY_GFX_PLANE: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 14);
 /// Returns a dma-buf fd for a `u32` dma-buf ID obtained from `VFIO_DEVICE_QUERY_GFX_PLANE`.
-pub const VFIO_DEVICE_GET_GFX_DMABUF: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 15);
+pub const VFIO_DEVICE_GET_GFX_DMABUF: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 15);

@@ -89,7 +89,7 @@ pub struct vfio_iommu_type1_info_dma_avail {
     pub avail: u32,
 }
 /// Reads IOMMU information into a [`vfio_iommu_type1_info`].
-pub const VFIO_IOMMU_GET_INFO: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 12);
+pub const VFIO_IOMMU_GET_INFO: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 12);
 
 /// Argument of `VFIO_IOMMU_MAP_DMA`.
 #[repr(C)]
@@ -115,7 +115,7 @@ pub const VFIO_DMA_MAP_FLAG_WRITE: u32 = 1 << 1;
 /// DMA map flag: only replace the vaddr of an existing, invalidated mapping.
 pub const VFIO_DMA_MAP_FLAG_VADDR: u32 = 1 << 2;
 /// Maps process memory for device DMA with a [`vfio_iommu_type1_dma_map`].
-pub const VFIO_IOMMU_MAP_DMA: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 13);
+pub const VFIO_IOMMU_MAP_DMA: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 13);
 
 /// A user dirty-page bitmap.
 #[repr(C)]
@@ -134,7 +134,7 @@ impl Default for vfio_bitmap {
         Self {
             pgsize: 0,
             size: 0,
-            data: std::ptr::null_mut(),
+            data: core::ptr::null_mut(),
         }
     }
 }
@@ -164,12 +164,12 @@ pub const VFIO_DMA_UNMAP_FLAG_ALL: u32 = 1 << 1;
 /// DMA unmap flag: keep the mapping but invalidate its vaddr.
 pub const VFIO_DMA_UNMAP_FLAG_VADDR: u32 = 1 << 2;
 /// Unmaps IOVA space with a [`vfio_iommu_type1_dma_unmap`].
-pub const VFIO_IOMMU_UNMAP_DMA: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 14);
+pub const VFIO_IOMMU_UNMAP_DMA: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 14);
 
 /// Enables the container's IOMMU (sPAPR); takes no argument.
-pub const VFIO_IOMMU_ENABLE: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 15);
+pub const VFIO_IOMMU_ENABLE: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 15);
 /// Disables the container's IOMMU (sPAPR); takes no argument.
-pub const VFIO_IOMMU_DISABLE: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 16);
+pub const VFIO_IOMMU_DISABLE: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 16);
 
 /// Argument of `VFIO_IOMMU_DIRTY_PAGES`, header part.
 ///
@@ -204,4 +204,4 @@ pub struct vfio_iommu_type1_dirty_bitmap_get {
     pub bitmap: vfio_bitmap,
 }
 /// Starts, stops or reads container dirty page logging.
-pub const VFIO_IOMMU_DIRTY_PAGES: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 17);
+pub const VFIO_IOMMU_DIRTY_PAGES: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 17);

@@ -18,8 +18,7 @@ pub struct vfio_device_bind_iommufd {
     pub out_devid: u32,
 }
 /// Binds a device cdev to an iommufd (required before any other device ioctl on the cdev).
-pub const VFIO_DEVICE_BIND_IOMMUFD: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 18);
+pub const VFIO_DEVICE_BIND_IOMMUFD: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 18);
 
 /// Argument of [`VFIO_DEVICE_ATTACH_IOMMUFD_PT`].
 #[repr(C)]
@@ -35,8 +34,7 @@ pub struct vfio_device_attach_iommufd_pt {
     pub pt_id: u32,
 }
 /// Attaches a bound device to an IOAS or HWPT (or replaces its attachment).
-pub const VFIO_DEVICE_ATTACH_IOMMUFD_PT: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 19);
+pub const VFIO_DEVICE_ATTACH_IOMMUFD_PT: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 19);
 
 /// Argument of [`VFIO_DEVICE_DETACH_IOMMUFD_PT`].
 #[repr(C)]
@@ -50,5 +48,4 @@ pub struct vfio_device_detach_iommufd_pt {
     pub flags: u32,
 }
 /// Detaches a bound device from its IOAS or HWPT.
-pub const VFIO_DEVICE_DETACH_IOMMUFD_PT: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 20);
+pub const VFIO_DEVICE_DETACH_IOMMUFD_PT: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 20);

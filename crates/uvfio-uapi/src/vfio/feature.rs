@@ -25,7 +25,7 @@ pub const VFIO_DEVICE_FEATURE_SET: u32 = 1 << 17;
 /// Feature flag: only check that the feature (and the given GET/SET) is supported.
 pub const VFIO_DEVICE_FEATURE_PROBE: u32 = 1 << 18;
 /// Gets, sets or probes a device feature with a [`vfio_device_feature`] buffer.
-pub const VFIO_DEVICE_FEATURE: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 17);
+pub const VFIO_DEVICE_FEATURE: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 17);
 
 /// Feature: SR-IOV VF token, a 16-byte UUID shared by PF and VF drivers.
 pub const VFIO_DEVICE_FEATURE_PCI_VF_TOKEN: u32 = 0;
@@ -97,8 +97,7 @@ pub struct vfio_precopy_info {
     pub dirty_bytes: u64,
 }
 /// Reads how much PRE_COPY data is pending, on the migration data fd.
-pub const VFIO_MIG_GET_PRECOPY_INFO: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 21);
+pub const VFIO_MIG_GET_PRECOPY_INFO: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 21);
 
 /// Feature: allow the device to enter a low power state.
 pub const VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY: u32 = 3;

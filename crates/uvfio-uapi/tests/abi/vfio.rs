@@ -1,11 +1,11 @@
-//! `uvfio::uapi::vfio` against `<linux/vfio.h>` of the project kernel's source
+//! `uvfio_uapi::vfio` against `<linux/vfio.h>` of the project kernel's source
 //! (`$UVFIO_ABI_HEADERS`, 6.12): the host's linux-libc-dev (6.1) lacks the cdev, PRE_COPY and
 //! newer feature items, so the header tests are ignored by a plain `cargo test` and run by
 //! tests/run-all.sh after the full flavour is built.
 
 use std::mem::{align_of, offset_of, size_of, MaybeUninit};
 
-use uvfio::uapi::vfio::*;
+use uvfio_uapi::vfio::*;
 
 use crate::machinery::*;
 
@@ -214,7 +214,7 @@ const SKIPPED: &[(&str, &str)] = &[
     ),
 ];
 
-/// Public items of `src/uapi/vfio/` that have no C name of their own.
+/// Public items of `src/vfio/` that have no C name of their own.
 const RUST_ONLY: &[(&str, &str)] = &[
     (
         "IoctlRequest",
@@ -251,4 +251,4 @@ const FN_INPUTS: &[u32] = &[
     u32::MAX,
 ];
 
-header_tests!(name: "linux/vfio.h", rust: "src/uapi/vfio", tag: "vfio");
+header_tests!(name: "linux/vfio.h", rust: "src/vfio", tag: "vfio");

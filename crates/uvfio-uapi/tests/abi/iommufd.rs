@@ -1,10 +1,10 @@
-//! `uvfio::uapi::iommufd` against `<linux/iommufd.h>` of the project kernel's source
+//! `uvfio_uapi::iommufd` against `<linux/iommufd.h>` of the project kernel's source
 //! (`$UVFIO_ABI_HEADERS`): the host's linux-libc-dev (6.1) has no iommufd.h, so these tests are
 //! ignored by a plain `cargo test` and run by tests/run-all.sh after the full flavour is built.
 
 use std::mem::{align_of, offset_of, size_of, MaybeUninit};
 
-use uvfio::uapi::iommufd::*;
+use uvfio_uapi::iommufd::*;
 
 use crate::machinery::*;
 
@@ -166,10 +166,10 @@ const SKIPPED: &[(&str, &str)] = &[
     ),
 ];
 
-/// Public items of `src/uapi/iommufd.rs` that have no C name of their own.
+/// Public items of `src/iommufd.rs` that have no C name of their own.
 const RUST_ONLY: &[(&str, &str)] = &[(
     "IoctlRequest",
     "re-export of the vfio module's request type; every request is checked by value",
 )];
 
-header_tests!(name: "linux/iommufd.h", rust: "src/uapi/iommufd.rs", tag: "iommufd");
+header_tests!(name: "linux/iommufd.h", rust: "src/iommufd.rs", tag: "iommufd");

@@ -36,8 +36,7 @@ pub struct vfio_iommu_spapr_tce_info {
 /// sPAPR info flag: dynamic DMA windows are supported.
 pub const VFIO_IOMMU_SPAPR_INFO_DDW: u32 = 1 << 0;
 /// Reads sPAPR TCE IOMMU information into a [`vfio_iommu_spapr_tce_info`].
-pub const VFIO_IOMMU_SPAPR_TCE_GET_INFO: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 12);
+pub const VFIO_IOMMU_SPAPR_TCE_GET_INFO: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 12);
 
 /// EEH error to inject, for [`VFIO_EEH_PE_INJECT_ERR`].
 #[repr(C)]
@@ -141,7 +140,7 @@ pub const VFIO_EEH_PE_CONFIGURE: u32 = 8;
 /// EEH operation: inject the error described in `err`.
 pub const VFIO_EEH_PE_INJECT_ERR: u32 = 9;
 /// Performs an EEH operation on the container's PE with a [`vfio_eeh_pe_op`].
-pub const VFIO_EEH_PE_OP: IoctlRequest = nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 21);
+pub const VFIO_EEH_PE_OP: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 21);
 
 /// Argument of `VFIO_IOMMU_SPAPR_REGISTER_MEMORY` and `..._UNREGISTER_MEMORY`.
 #[repr(C)]
@@ -159,11 +158,10 @@ pub struct vfio_iommu_spapr_register_memory {
     pub size: u64,
 }
 /// Pins and accounts user memory for later sPAPR DMA mapping.
-pub const VFIO_IOMMU_SPAPR_REGISTER_MEMORY: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 17);
+pub const VFIO_IOMMU_SPAPR_REGISTER_MEMORY: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 17);
 /// Releases memory registered with `VFIO_IOMMU_SPAPR_REGISTER_MEMORY`.
 pub const VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 18);
+    request_none(VFIO_TYPE, VFIO_BASE + 18);
 
 /// Argument of `VFIO_IOMMU_SPAPR_TCE_CREATE`.
 #[repr(C)]
@@ -189,8 +187,7 @@ pub struct vfio_iommu_spapr_tce_create {
     pub start_addr: u64,
 }
 /// Creates an additional sPAPR DMA window with a [`vfio_iommu_spapr_tce_create`].
-pub const VFIO_IOMMU_SPAPR_TCE_CREATE: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 19);
+pub const VFIO_IOMMU_SPAPR_TCE_CREATE: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 19);
 
 /// Argument of `VFIO_IOMMU_SPAPR_TCE_REMOVE`.
 #[repr(C)]
@@ -206,5 +203,4 @@ pub struct vfio_iommu_spapr_tce_remove {
     pub start_addr: u64,
 }
 /// Removes an sPAPR DMA window created with `VFIO_IOMMU_SPAPR_TCE_CREATE`.
-pub const VFIO_IOMMU_SPAPR_TCE_REMOVE: IoctlRequest =
-    nix::request_code_none!(VFIO_TYPE, VFIO_BASE + 20);
+pub const VFIO_IOMMU_SPAPR_TCE_REMOVE: IoctlRequest = request_none(VFIO_TYPE, VFIO_BASE + 20);

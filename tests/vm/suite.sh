@@ -5,7 +5,7 @@
 #
 # MODE is one of the kernel VFIO selftests' IOMMU modes (vfio_type1_iommu, vfio_type1v2_iommu,
 # iommufd_compat_type1, iommufd_compat_type1v2, iommufd), or noiommu (VFIO's no-IOMMU mode:
-# the VM boots without a vIOMMU, UVFIO_VM_IOMMU=none, with 64 huge pages reserved, and only the
+# the VM boots without a vIOMMU, UVFIO_VM_IOMMU=none, with 384 MiB and 32 huge pages, and only the
 # kernel::, discover:: and noiommu:: hw tests run, the others being about IOMMUs); the iommufd
 # modes and noiommu need the full flavour. The script builds the hw test binary and the examples once (cargo, on the host),
 # ships them into one guest (runner.sh's UVFIO_VM_SHIP) and runs there, in order:
@@ -46,7 +46,11 @@ EXAMPLES=(
 HW_FILTER=()
 if [ "$MODE" = noiommu ]; then
     export UVFIO_VM_IOMMU=none
-    export UVFIO_VM_CMDLINE="${UVFIO_VM_CMDLINE:+$UVFIO_VM_CMDLINE }hugepages=64"
+    # Without an IOMMU, edu's 28-bit DMA needs physical memory below 256 MiB: a small guest
+    # makes most of it so (the library picks pages below a device's limit, but cannot make
+    # them). 32 huge pages hold every buffer of the drivers larger than a page.
+    export UVFIO_VM_MEM=${UVFIO_VM_MEM:-384M}
+    export UVFIO_VM_CMDLINE="${UVFIO_VM_CMDLINE:+$UVFIO_VM_CMDLINE }hugepages=32"
     HW_FILTER=(kernel:: discover:: noiommu::)
 fi
 

@@ -240,6 +240,27 @@ pub enum Error {
         errno: Errno,
     },
 
+    /// A migration state change the device's state machine does not allow, refused before any
+    /// ioctl: not one arc of the kernel's FSM ([`Migration::step`]), a state the device does not
+    /// support, an arc the kernel forbids (STOP_COPY → PRE_COPY), or a device in ERROR (only
+    /// [`Migration::recover`] leaves it). See [`crate::device::migration`].
+    ///
+    /// [`Migration::step`]: crate::device::migration::Migration::step
+    /// [`Migration::recover`]: crate::device::migration::Migration::recover
+    #[error("migration of {object} from {from} to {to} refused: {reason}")]
+    MigrationArc {
+        /// The device.
+        object: Object,
+        /// The state the device is in.
+        from: crate::device::MigState,
+        /// The state asked for.
+        to: crate::device::MigState,
+        /// Why the change is not allowed.
+        reason: String,
+        /// Always `EINVAL` (what the kernel would have answered).
+        errno: Errno,
+    },
+
     /// The device, the IOMMU or the host does not support the operation.
     #[error("{op} is not supported by {object}: {reason}")]
     NotSupported {
@@ -346,6 +367,7 @@ impl Error {
             | Error::OutOfMemory { errno, .. }
             | Error::RollbackFailed { errno, .. }
             | Error::NotMapped { errno, .. }
+            | Error::MigrationArc { errno, .. }
             | Error::NotSupported { errno, .. } => *errno,
         }
     }
@@ -372,6 +394,7 @@ impl Error {
             Error::OutOfMemory { .. } => ErrorKind::OutOfMemory,
             Error::Malformed { .. } | Error::ApiVersion { .. } => ErrorKind::KernelContract,
             Error::RollbackFailed { .. } => ErrorKind::Inconsistent,
+            Error::MigrationArc { .. } => ErrorKind::InvalidArgument,
             Error::InvalidArgument { errno, .. } => match *errno {
                 Errno::EBUSY => ErrorKind::Busy,
                 Errno::EPERM | Errno::EACCES => ErrorKind::PermissionDenied,

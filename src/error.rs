@@ -110,7 +110,7 @@ pub enum Error {
     },
 
     /// Reading, writing or listing something in sysfs failed.
-    #[error("{op} {} failed: {}{}", path.display(), describe(*errno), hint_for_sysfs(op, *errno))]
+    #[error("{op} {} failed: {}{}", path.display(), describe(*errno), hint_for_sysfs(op, path, *errno))]
     Sysfs {
         /// What was being done: `"reading"`, `"writing"`, `"listing"`, `"resolving"`.
         op: &'static str,
@@ -517,7 +517,22 @@ fn hint_for_open(path: &std::path::Path, errno: Errno) -> &'static str {
     }
 }
 
-fn hint_for_sysfs(op: &str, errno: Errno) -> &'static str {
+fn hint_for_sysfs(op: &str, path: &std::path::Path, errno: Errno) -> &'static str {
+    let s = path.to_string_lossy();
+    if s.contains("mdev") {
+        return match (op, errno) {
+            ("writing", Errno::EACCES | Errno::EPERM) => "; creating and removing mdevs needs root",
+            ("writing", Errno::EEXIST) => "; an mdev with this UUID exists already",
+            ("writing", Errno::EUSERS) => {
+                "; the type has no instance left (its available_instances is 0)"
+            }
+            (_, Errno::ENOENT) => {
+                "; no such mdev parent, type or instance: see \
+                 /sys/class/mdev_bus/*/mdev_supported_types and /sys/bus/mdev/devices"
+            }
+            _ => "",
+        };
+    }
     match (op, errno) {
         ("writing", Errno::EACCES | Errno::EPERM) => "; changing driver bindings needs root",
         (_, Errno::ENOENT) => "; no such device or attribute: check the PCI address (lspci -D)",

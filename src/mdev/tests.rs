@@ -154,6 +154,10 @@ fn errors_name_the_path_and_errno() {
     let e = mdevs.parent("nope").unwrap_err();
     assert_eq!(e.errno(), Errno::ENOENT, "{e}");
     assert!(e.to_string().contains("class/mdev_bus/nope"), "{e}");
+    assert!(
+        e.to_string().contains("no such mdev parent"),
+        "the hint: {e}"
+    );
 
     // A garbled attribute is a parse error naming the file.
     fs::write(

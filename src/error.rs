@@ -241,7 +241,7 @@ pub enum Error {
     },
 
     /// A migration state change the device's state machine does not allow, refused before any
-    /// ioctl: not one arc of the kernel's FSM ([`Migration::step`]), a state the device does not
+    /// state-changing ioctl: not one arc of the kernel's FSM ([`Migration::step`]), a state the device does not
     /// support, an arc the kernel forbids (STOP_COPY → PRE_COPY), or a device in ERROR (only
     /// [`Migration::recover`] leaves it). See [`crate::device::migration`].
     ///

@@ -126,7 +126,7 @@
 //! `include/uapi/linux/vfio.h` defines it: "The device migration Finite State Machine is
 //! described by the enum vfio_device_mig_state. Some of the FSM arcs will create a migration
 //! data transfer session by returning a FD". The API's arcs are the kernel's
-//! (`vfio_mig_get_next_state()`); a target with no legal path is refused before any ioctl; "To
+//! (`vfio_mig_get_next_state()`); a target with no legal path is refused before any state-changing ioctl; "To
 //! recover from ERROR VFIO_DEVICE_RESET must be used" ([`device::Migration::recover`]):
 //!
 //! ```no_run

@@ -29,8 +29,8 @@
 //! > interior arcs, only starting/end states.
 //!
 //! [`Migration::step`] takes one arc; [`Migration::set_state`] walks the path one arc (one
-//! `VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE` SET) at a time. Anything else is refused *before* any
-//! ioctl with [`Error::MigrationArc`]: a state the device lacks, ERROR as a target ("ERROR
+//! `VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE` SET) at a time, after reading the device's state
+//! (GET). Anything else is refused *before* any SET, with [`Error::MigrationArc`]: a state the device lacks, ERROR as a target ("ERROR
 //! cannot be specified as a device state"), the forbidden arcs STOP_COPY → PRE_COPY and
 //! STOP_COPY → PRE_COPY_P2P ("These arcs are not permitted and return error if requested"), and
 //! any change out of ERROR.
@@ -375,7 +375,7 @@ impl Migration {
     ///
     /// # Errors
     ///
-    /// [`Error::MigrationArc`], before any ioctl, when `to` is not one arc away (the reason
+    /// [`Error::MigrationArc`], before any SET, when `to` is not one arc away (the reason
     /// names the path [`Migration::set_state`] would take), not supported, or the device is in
     /// ERROR; [`Error::Ioctl`] when the migration driver fails the arc (the device may then be
     /// in ERROR: see [`Migration::recover`]).
@@ -403,7 +403,7 @@ impl Migration {
     ///
     /// # Errors
     ///
-    /// [`Error::MigrationArc`], before any ioctl, when there is no path or the device is in
+    /// [`Error::MigrationArc`], before any SET, when there is no path or the device is in
     /// ERROR; [`Error::Ioctl`] when an arc fails: the device is then in the state before that
     /// arc, or in ERROR ([`Migration::state`] tells which).
     pub fn set_state(&self, to: MigState) -> Result<Option<MigrationData>> {

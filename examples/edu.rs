@@ -13,7 +13,8 @@
 //! ```text
 //! edu [PCI-ADDRESS] [--iommu MODE]   (default: $UVFIO_TEST_EDU, the best mode of the host)
 //!     --iommu MODE   vfio_type1_iommu, vfio_type1v2_iommu, iommufd_compat_type1,
-//!                    iommufd_compat_type1v2 or iommufd (the kernel selftests' names)
+//!                    iommufd_compat_type1v2 or iommufd (the kernel selftests' names), or
+//!                    noiommu (VFIO's unsafe no-IOMMU mode: DMA to physical addresses)
 //! tests/vm/cargo-vm run --example edu                       # in the emulated IOMMU host
 //! UVFIO_VM_FLAVOR=full tests/vm/cargo-vm run --example edu -- --iommu iommufd
 //! ```
@@ -165,7 +166,7 @@ fn random_bytes(len: usize) -> Vec<u8> {
 
 fn run(address: PciAddress, mode: IommuMode) -> Res<()> {
     // The one backend-specific line of the driver.
-    let space = DmaSpace::open(mode)?;
+    let space = open_space(mode)?;
     let device = space.open_pci_device(&address)?;
     let config = device.pci_config()?;
     let (vendor, id) = (config.vendor_id()?, config.device_id()?);
@@ -281,5 +282,18 @@ fn main() -> ExitCode {
             eprintln!("edu: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The DMA space of `mode`. `noiommu` (VFIO's no-IOMMU mode) needs the `unsafe` constructor.
+#[allow(unsafe_code)] // VFIO's no-IOMMU mode cannot be made safe.
+fn open_space(mode: IommuMode) -> uvfio::Result<DmaSpace> {
+    if mode == IommuMode::NoIommu {
+        // SAFETY: this driver gives its device only the addresses of its own DMA buffers and
+        // pools, each while it lives, and stops it (its DMA finished, or the device reset or
+        // disabled) before those are dropped.
+        unsafe { DmaSpace::open_noiommu() }
+    } else {
+        DmaSpace::open(mode)
     }
 }

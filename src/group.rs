@@ -94,15 +94,25 @@ impl fmt::Debug for Group {
 }
 
 impl Group {
-    /// Opens `/dev/vfio/<id>`.
+    /// Opens `/dev/vfio/<id>`, or the no-IOMMU group `/dev/vfio/noiommu-<id>` when only that
+    /// exists (`vfio.enable_unsafe_noiommu_mode=1`). Opening a no-IOMMU group is harmless by
+    /// itself: its devices can do DMA only once the container's model is set to no-IOMMU, which
+    /// only the `unsafe` [`Container::set_iommu_unchecked`] and [`DmaSpace::open_noiommu`] do.
+    ///
+    /// [`DmaSpace::open_noiommu`]: crate::DmaSpace::open_noiommu
     ///
     /// # Errors
     ///
     /// [`Error::Open`]: `ENOENT` when no such group exists (no device of it is bound to
     /// vfio-pci), `EBUSY` when it is already open (in this process or another), `EACCES`
-    /// without permission.
+    /// without permission (a no-IOMMU group also needs `CAP_SYS_RAWIO`).
     pub fn open(id: u32) -> Result<Group> {
-        Self::open_path(id, format!("/dev/vfio/{id}"))
+        let node = format!("/dev/vfio/{id}");
+        let noiommu = format!("/dev/vfio/noiommu-{id}");
+        if !Path::new(&node).exists() && Path::new(&noiommu).exists() {
+            return Self::open_path(id, noiommu);
+        }
+        Self::open_path(id, node)
     }
 
     /// Opens the group node at `path` (for a non-standard `/dev` layout, or a no-IOMMU group's

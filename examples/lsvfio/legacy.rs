@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use uvfio::device::feature::{Feature, FeatureAccess};
 use uvfio::device::{DeviceInfo, IrqInfo, RegionCap, RegionInfo};
 use uvfio::iommu::{IommuCap, IommuInfo};
 use uvfio::pci::discover::{Filter, PciFunction};
@@ -34,7 +35,7 @@ struct DeviceReport {
     name: String,
     /// What sysfs says about it (`None` if it could not be read).
     function: Option<PciFunction>,
-    result: Result<(DeviceInfo, Vec<RegionInfo>, Vec<IrqInfo>), String>,
+    result: Result<(DeviceInfo, Vec<RegionInfo>, Vec<IrqInfo>, Features), String>,
 }
 
 impl Report {
@@ -91,8 +92,13 @@ pub(crate) fn run(addresses: Vec<PciAddress>, filter: &Filter) -> uvfio::Result<
             g.viable = group.is_viable()?;
             group.set_container(&container)?;
             if container.iommu().is_none() {
-                if let Some(t) = extensions.preferred_iommu() {
+                // With a group in it, the container offers only the models that group can use
+                // (a no-IOMMU group: only no-IOMMU).
+                let offered = container.extensions()?;
+                if let Some(t) = offered.preferred_iommu() {
                     container.set_iommu(t)?;
+                } else if offered.contains(Extension::NoIommu) {
+                    set_noiommu(&container)?;
                 }
             }
             Ok(group)
@@ -103,7 +109,9 @@ pub(crate) fn run(addresses: Vec<PciAddress>, filter: &Filter) -> uvfio::Result<
                     let name = a.to_string();
                     let result = group
                         .open_device(&name)
-                        .and_then(|d| Ok((d.info().clone(), d.regions()?, d.irqs()?)))
+                        .and_then(|d| {
+                            Ok((d.info().clone(), d.regions()?, d.irqs()?, d.features()?))
+                        })
                         .map_err(|e| e.to_string());
                     let function = sysfs.pci_function(a).ok();
                     g.devices.push(DeviceReport {
@@ -223,7 +231,7 @@ pub(crate) fn to_table(r: &Report) -> String {
                 Err(e) => {
                     let _ = writeln!(o, "  {}: error: {e}", d.name);
                 }
-                Ok((info, regions, irqs)) => {
+                Ok((info, regions, irqs, features)) => {
                     if let Some(f) = &d.function {
                         let _ = writeln!(
                             o,
@@ -278,11 +286,33 @@ pub(crate) fn to_table(r: &Report) -> String {
                             names(irq.flags.iter_names())
                         );
                     }
+                    let _ = writeln!(
+                        o,
+                        "    features (VFIO_DEVICE_FEATURE_PROBE): {}",
+                        feature_text(features)
+                    );
                 }
             }
         }
     }
     o
+}
+
+/// The features a device answers `VFIO_DEVICE_FEATURE_PROBE` for, with their access.
+type Features = Vec<(Feature, FeatureAccess)>;
+
+fn feature_text(features: &Features) -> String {
+    if features.is_empty() {
+        return "none".into();
+    }
+    features
+        .iter()
+        .map(|(f, a)| {
+            let name = f.name().map_or_else(|| format!("#{}", f.0), str::to_string);
+            format!("{name}({})", names(a.iter_names()))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn region_flags(r: &RegionInfo) -> String {
@@ -325,7 +355,7 @@ pub(crate) fn to_json(r: &Report, modern: &str) -> String {
                 .iter()
                 .map(|d| match &d.result {
                     Err(e) => format!("{{\"name\":{},\"error\":{}}}", json_str(&d.name), json_str(e)),
-                    Ok((info, regions, irqs)) => {
+                    Ok((info, regions, irqs, features)) => {
                         let regions: Vec<String> = regions
                             .iter()
                             .map(|rg| {
@@ -362,14 +392,24 @@ pub(crate) fn to_json(r: &Report, modern: &str) -> String {
                             )
                         });
                         format!(
-                            "{{\"name\":{},\"pci\":{},\"flags\":{},\"num_regions\":{},\"num_irqs\":{},\"regions\":[{}],\"irqs\":[{}]}}",
+                            "{{\"name\":{},\"pci\":{},\"flags\":{},\"num_regions\":{},\"num_irqs\":{},\"regions\":[{}],\"irqs\":[{}],\"features\":[{}]}}",
                             json_str(&d.name),
                             ids,
                             info.flags.bits(),
                             info.num_regions,
                             info.num_irqs,
                             regions.join(","),
-                            irqs.join(",")
+                            irqs.join(","),
+                            features
+                                .iter()
+                                .map(|(f, a)| format!(
+                                    "{{\"id\":{},\"name\":{},\"access\":{}}}",
+                                    f.0,
+                                    f.name().map_or("null".into(), json_str),
+                                    json_str(&names(a.iter_names()))
+                                ))
+                                .collect::<Vec<_>>()
+                                .join(",")
                         )
                     }
                 })
@@ -392,4 +432,12 @@ pub(crate) fn to_json(r: &Report, modern: &str) -> String {
         groups.join(","),
         modern
     )
+}
+
+/// A host in VFIO's no-IOMMU mode offers no other model; the listing needs one to open devices.
+#[allow(unsafe_code)]
+fn set_noiommu(container: &Container) -> uvfio::Result<()> {
+    // SAFETY: lsvfio only reads what devices report (info, regions, IRQs, config space): it
+    // never enables bus mastering nor gives a device an address, so no DMA can happen.
+    unsafe { container.set_iommu_unchecked(uvfio::IommuType::NoIommu) }
 }

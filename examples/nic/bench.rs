@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use uvfio::pci::sysfs::Sysfs;
 use uvfio::pci::PciAddress;
-use uvfio::{DmaSpace, IommuMode};
+use uvfio::IommuMode;
 
 use crate::device::{Mac, Model, Nic, QueueConfig};
 use crate::packets::{FrameBuilder, FrameChecker, Payload, Sizes};
@@ -255,7 +255,7 @@ fn userspace(
     user: &mut Row,
     full: &mut Row,
 ) -> Res<(Model, [Mac; 2])> {
-    let space = DmaSpace::open(cfg.iommu)?;
+    let space = super::open_space(cfg.iommu)?;
     let queues = QueueConfig {
         ring_size: RING,
         spare_buffers: 2 * BATCH,

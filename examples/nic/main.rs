@@ -10,7 +10,8 @@
 //!   --pair e1000|e1000e  which pair of the emulated IOMMU host to use (default e1000)
 //!   --iommu MODE       the IOMMU backend, by the kernel selftests' names (vfio_type1_iommu,
 //!                      vfio_type1v2_iommu, iommufd_compat_type1, iommufd_compat_type1v2,
-//!                      iommufd); default: the best the host has
+//!                      iommufd, or noiommu: VFIO's unsafe no-IOMMU mode); default: the
+//!                      best the host has
 //!   --count N          frames to send (default 10000; with --bench, per measurement: 50000)
 //!   --size N|MIN-MAX   frame size in bytes without the 4-byte FCS, 60..=1514; a range spreads
 //!                      the sizes over it (default 60-1514)
@@ -64,7 +65,8 @@
 //! checked volatile accessors, and DMA memory through [`uvfio::dma::DmaMemory`]'s volatile
 //! copies. Descriptors are `#[repr(C)]` structs that zerocopy's derives (`FromBytes`,
 //! `IntoBytes`, `Immutable`, `KnownLayout`) prove to be plain data without padding, with no
-//! `unsafe` here: the crate is `#![forbid(unsafe_code)]`.
+//! `unsafe` here: the crate is `#![deny(unsafe_code)]`, and its one exception is opening VFIO's
+//! no-IOMMU mode (`--iommu noiommu`), which no library can make safe.
 //!
 //! Where ixy.rs, the reference Rust userspace NIC driver, took shortcuts, this one does not:
 //! no `&[u8]`/`&mut [u8]` over memory the NIC writes (ixy's packet buffers deref to slices,
@@ -103,7 +105,7 @@
 //! pktgen in the VM: `tests/vm/nic-bench.sh` provides them; without them only this driver is
 //! measured. See `bench` for the method.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod bench;
 mod device;
@@ -349,7 +351,7 @@ fn open_pair(space: &DmaSpace, args: &Args, addrs: &[PciAddress; 2]) -> device::
 /// One test: open, send, check, report, close. Returns whether every frame arrived intact.
 fn test_once(args: &Args, addrs: &[PciAddress; 2]) -> device::Result<bool> {
     // The one backend-specific line of the driver.
-    let space = DmaSpace::open(args.iommu)?;
+    let space = open_space(args.iommu)?;
     let (mut a, mut b) = open_pair(&space, args, addrs)?;
     let run = run_id();
     let mut builder = FrameBuilder::new(b.mac(), a.mac(), run, args.sizes, args.payload);
@@ -527,5 +529,18 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// The DMA space of `mode`. `noiommu` (VFIO's no-IOMMU mode) needs the `unsafe` constructor.
+#[allow(unsafe_code)] // VFIO's no-IOMMU mode cannot be made safe.
+pub(crate) fn open_space(mode: IommuMode) -> uvfio::Result<DmaSpace> {
+    if mode == IommuMode::NoIommu {
+        // SAFETY: this driver gives its devices only the addresses of its own DMA buffers and
+        // pools, each while it lives, and stops them (its DMA finished, or the device reset or
+        // disabled) before those are dropped.
+        unsafe { DmaSpace::open_noiommu() }
+    } else {
+        DmaSpace::open(mode)
     }
 }

@@ -7,7 +7,8 @@
 //!     PCI-ADDRESS          default: $UVFIO_TEST_NVME
 //!     --iommu MODE         the IOMMU backend, by the kernel selftests' names (vfio_type1_iommu,
 //!                          vfio_type1v2_iommu, iommufd_compat_type1, iommufd_compat_type1v2,
-//!                          iommufd); default: the best the host has
+//!                          iommufd, or noiommu: VFIO's unsafe no-IOMMU mode); default:
+//!                          the best the host has
 //!     --repeat N           bring up, test and shut down N times on the same open device
 //!     --lba N              the first block of the test (default: the middle of the namespace)
 //!     --expect-persistent  fail if the drive discards writes (default: report it, see below)
@@ -67,7 +68,9 @@
 //! Interrupts: the I/O vector must fire during the I/O, and the counts of both vectors are
 //! printed.
 
-#![forbid(unsafe_code)]
+// The one exception: opening VFIO's no-IOMMU mode (`--iommu noiommu`), which no library can
+// make safe.
+#![deny(unsafe_code)]
 
 mod cmd;
 mod ctrl;
@@ -605,7 +608,7 @@ fn main() -> ExitCode {
     };
     let result = (|| -> Res<Vec<String>> {
         // The one backend-specific line of the driver.
-        let space = DmaSpace::open(opts.iommu)?;
+        let space = open_space(opts.iommu)?;
         let device = space.open_pci_device(&opts.address)?;
         let mut lines = Vec::new();
         for run in 1..=opts.repeat {
@@ -628,5 +631,18 @@ fn main() -> ExitCode {
             eprintln!("nvme: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The DMA space of `mode`. `noiommu` (VFIO's no-IOMMU mode) needs the `unsafe` constructor.
+#[allow(unsafe_code)] // VFIO's no-IOMMU mode cannot be made safe.
+fn open_space(mode: IommuMode) -> uvfio::Result<DmaSpace> {
+    if mode == IommuMode::NoIommu {
+        // SAFETY: this driver gives its device only the addresses of its own DMA buffers and
+        // pools, each while it lives, and stops it (its DMA finished, or the device reset or
+        // disabled) before those are dropped.
+        unsafe { DmaSpace::open_noiommu() }
+    } else {
+        DmaSpace::open(mode)
     }
 }

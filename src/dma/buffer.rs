@@ -64,6 +64,7 @@ use crate::iommu::{DmaAccess, DmaSpace};
 /// with **every** mapping in it, when the container's last group leaves (the last [`Group`]
 /// handle and its devices are dropped, or [`Group::unset_container`]). A group joining again
 /// and [`Container::set_iommu`] make a new, empty context: the buffer is not mapped again.
+/// (iommufd's compat container keeps its IOAS, and the buffer's mapping, until it is closed.)
 /// [`Container::unmap_all_dma`] has the same effect. The buffer's memory stays valid for the
 /// CPU, but a device given its IOVA would fault. The buffer tells:
 ///
@@ -174,6 +175,9 @@ impl DmaBuffer {
                 format!("the alignment {:#x} is not a power of two", options.align),
             ));
         }
+        if space.is_noiommu() {
+            return Self::build_noiommu(space, size, options);
+        }
         let state = space.state();
         let iommu_page = space.with_allocator(OP, |a| Ok(a.page_size()))?;
         // The length the memory will have: whole pages of both the memory and the IOMMU.
@@ -257,6 +261,28 @@ impl DmaBuffer {
         })
     }
 
+    /// A buffer of a no-IOMMU space: locked, physically contiguous memory whose "IOVA" is its
+    /// physical address (see `super::phys`); nothing is mapped and no IOVA block is taken.
+    fn build_noiommu(space: DmaSpace, size: usize, options: DmaOptions) -> Result<DmaBuffer> {
+        let (mem, phys) = super::phys::allocate(size, &options)?;
+        let state = space.state();
+        state.buffers.fetch_add(1, Ordering::Relaxed);
+        state
+            .mapped_bytes
+            .fetch_add(mem.len() as u64, Ordering::Relaxed);
+        Ok(DmaBuffer {
+            ptr: mem.as_ptr(),
+            len: mem.len(),
+            iova: phys,
+            access: options.access,
+            page_size: mem.page_size(),
+            epoch: state.epoch(),
+            space,
+            mem: Some(mem),
+            block: None,
+        })
+    }
+
     /// Whether the buffer's IOMMU mapping still exists, as far as the crate can tell: `false`
     /// once the container's last group has left (the kernel drops every mapping with the
     /// IOMMU context) or [`Container::unmap_all_dma`] / [`Ioas::unmap_all`] succeeded, and
@@ -325,12 +351,21 @@ impl DmaMemory for DmaBuffer {
 
 impl Drop for DmaBuffer {
     fn drop(&mut self) {
-        let (Some(mem), Some(block)) = (self.mem.take(), self.block.take()) else {
+        let Some(mem) = self.mem.take() else {
+            return;
+        };
+        let state = self.space.state();
+        let Some(block) = self.block.take() else {
+            // A no-IOMMU buffer: nothing mapped, no IOVA taken (see `build_noiommu`).
+            state.buffers.fetch_sub(1, Ordering::Relaxed);
+            state
+                .mapped_bytes
+                .fetch_sub(self.len as u64, Ordering::Relaxed);
+            drop(mem);
             return;
         };
         // The memory is freed only on the kernel's proof that no device can reach it.
         let unmapped = self.space.unmap_owned(self.iova, self.len as u64);
-        let state = self.space.state();
         state.buffers.fetch_sub(1, Ordering::Relaxed);
         state
             .mapped_bytes

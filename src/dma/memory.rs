@@ -166,6 +166,38 @@ impl Memory {
     pub(crate) fn page_size(&self) -> PageSize {
         self.page_size
     }
+
+    /// Keeps `[offset, offset + len)` and gives the rest back to the system; the memory back,
+    /// unchanged, unless both are whole pages within it.
+    pub(crate) fn keep(self, offset: usize, len: usize) -> std::result::Result<Memory, Memory> {
+        let granule = self.page_size.bytes();
+        let fits = offset % granule == 0
+            && len % granule == 0
+            && len != 0
+            && offset.checked_add(len).is_some_and(|end| end <= self.len);
+        if !fits {
+            return Err(self);
+        }
+        let me = std::mem::ManuallyDrop::new(self);
+        let start = me.ptr.as_ptr() as usize;
+        // SAFETY: the head and tail are whole pages of the mapping `me` owned, outside the part
+        // kept, referenced by nothing; `me` is not dropped, so nothing is unmapped twice.
+        unsafe {
+            if offset != 0 {
+                libc::munmap(start as *mut libc::c_void, offset);
+            }
+            let end = offset + len;
+            if end != me.len {
+                libc::munmap((start + end) as *mut libc::c_void, me.len - end);
+            }
+        }
+        Ok(Memory {
+            // In bounds of the old mapping and non-null (start is).
+            ptr: NonNull::new((start + offset) as *mut u8).unwrap_or(me.ptr),
+            len,
+            page_size: me.page_size,
+        })
+    }
 }
 
 impl Drop for Memory {
@@ -227,5 +259,21 @@ mod tests {
                 .errno(),
             Errno::ERANGE
         );
+    }
+
+    #[test]
+    fn keep_trims_to_whole_pages_inside() {
+        let page = PageSize::Base.bytes();
+        let mem = Memory::allocate(4 * page, PageSize::Base, page, false).unwrap();
+        let start = mem.as_ptr() as usize;
+        let mem = mem.keep(page / 2, page).unwrap_err();
+        let mem = mem.keep(3 * page, 2 * page).unwrap_err();
+        let mem = mem.keep(page, 0).unwrap_err();
+        let kept = mem.keep(2 * page, page).unwrap();
+        assert_eq!(
+            (kept.as_ptr() as usize, kept.len()),
+            (start + 2 * page, page)
+        );
+        assert!(resident(&kept));
     }
 }

@@ -71,7 +71,8 @@
 //! **every** mapping when the container's last group leaves (its last [`Group`](crate::Group)
 //! handle and devices dropped, or [`Group::unset_container`](crate::Group::unset_container)).
 //! A group joining again and [`Container::set_iommu`](crate::Container::set_iommu) start an
-//! empty context: old buffers and pools are **not** mapped again. Their memory stays valid for
+//! empty context: old buffers and pools are **not** mapped again (iommufd's compat container
+//! keeps its mappings instead, until it is closed). Their memory stays valid for
 //! the CPU (nothing unsafe happens), but a device would fault at their IOVAs. The crate
 //! tracks this with a per-container mapping epoch (also bumped by
 //! [`Container::unmap_all_dma`](crate::Container::unmap_all_dma)):
@@ -107,6 +108,7 @@ mod access;
 mod buffer;
 pub mod iova;
 mod memory;
+mod phys;
 mod pod;
 mod pool;
 mod state;

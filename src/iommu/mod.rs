@@ -15,13 +15,15 @@ use crate::uapi::caps::{self, Cap};
 use crate::uapi::vfio;
 
 mod dirty;
+mod mode;
 mod space;
 pub mod spapr;
 pub mod type1;
 
 pub use crate::uapi::caps::{IommuCap, IovaRange};
 pub use dirty::DirtyBitmap;
-pub use space::{DmaSpace, IommuMode, IovaReservation, ParseIommuModeError};
+pub use mode::{IommuMode, ParseIommuModeError};
+pub use space::{DmaSpace, IovaReservation};
 pub use spapr::{EehPeOp, EehPeState, SpaprDdwInfo, SpaprTceInfo, SpaprWindow};
 pub use type1::{coalesce_runs, DmaAccess, DmaRun};
 

@@ -25,9 +25,9 @@
 
 use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::atomic::Ordering;
 
+use super::IommuMode;
 use crate::container::{Container, IommuType};
 use crate::device::Device;
 use crate::dma::{AddressLimit, DmaState, DmaStats, IovaAllocator, IovaBlock};
@@ -35,132 +35,6 @@ use crate::error::{Errno, Error, Object, Result};
 use crate::iommu::{DmaAccess, IovaRange};
 use crate::iommufd::{Ioas, Iommufd};
 use crate::pci::PciAddress;
-
-/// An IOMMU backend, named as in the kernel's VFIO selftests (`iommu_mode`).
-///
-/// | mode | IOMMU context | device opened through | IOMMU model |
-/// |---|---|---|---|
-/// | `vfio_type1_iommu` | `/dev/vfio/vfio` | its group | `VFIO_TYPE1_IOMMU` |
-/// | `vfio_type1v2_iommu` | `/dev/vfio/vfio` | its group | `VFIO_TYPE1v2_IOMMU` |
-/// | `iommufd_compat_type1` | `/dev/iommu` as a container | its group | `VFIO_TYPE1_IOMMU` |
-/// | `iommufd_compat_type1v2` | `/dev/iommu` as a container | its group | `VFIO_TYPE1v2_IOMMU` |
-/// | `iommufd` | `/dev/iommu`, an IOAS | its cdev `/dev/vfio/devices/vfioN` | the IOAS |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IommuMode {
-    /// A legacy container with the type1 model.
-    VfioType1,
-    /// A legacy container with the type1v2 model (what most drivers use today).
-    VfioType1v2,
-    /// iommufd's compatibility container with the type1 model.
-    IommufdCompatType1,
-    /// iommufd's compatibility container with the type1v2 model.
-    IommufdCompatType1v2,
-    /// iommufd proper: the device's cdev bound to an iommufd and attached to an IOAS.
-    Iommufd,
-}
-
-impl IommuMode {
-    /// The five modes, legacy first.
-    pub const ALL: [IommuMode; 5] = [
-        IommuMode::VfioType1,
-        IommuMode::VfioType1v2,
-        IommuMode::IommufdCompatType1,
-        IommuMode::IommufdCompatType1v2,
-        IommuMode::Iommufd,
-    ];
-
-    /// The selftests' name: `vfio_type1_iommu`, `vfio_type1v2_iommu`, `iommufd_compat_type1`,
-    /// `iommufd_compat_type1v2` or `iommufd`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            IommuMode::VfioType1 => "vfio_type1_iommu",
-            IommuMode::VfioType1v2 => "vfio_type1v2_iommu",
-            IommuMode::IommufdCompatType1 => "iommufd_compat_type1",
-            IommuMode::IommufdCompatType1v2 => "iommufd_compat_type1v2",
-            IommuMode::Iommufd => "iommufd",
-        }
-    }
-
-    /// The container's IOMMU model, for the four container modes.
-    pub const fn iommu_type(self) -> Option<IommuType> {
-        match self {
-            IommuMode::VfioType1 | IommuMode::IommufdCompatType1 => Some(IommuType::Type1),
-            IommuMode::VfioType1v2 | IommuMode::IommufdCompatType1v2 => Some(IommuType::Type1v2),
-            IommuMode::Iommufd => None,
-        }
-    }
-
-    /// Whether the mode needs `/dev/iommu` (the compat containers and iommufd proper).
-    pub const fn needs_iommufd(self) -> bool {
-        !matches!(self, IommuMode::VfioType1 | IommuMode::VfioType1v2)
-    }
-
-    /// Whether devices are opened through their group (the four container modes) rather than
-    /// their cdev.
-    pub const fn uses_groups(self) -> bool {
-        !matches!(self, IommuMode::Iommufd)
-    }
-
-    /// The best mode this host offers, judged from its device nodes without opening anything:
-    /// [`IommuMode::Iommufd`] when `/dev/iommu` and the VFIO cdev directory
-    /// `/dev/vfio/devices` exist (Linux 6.6+ with `CONFIG_IOMMUFD` and
-    /// `CONFIG_VFIO_DEVICE_CDEV`), else [`IommuMode::VfioType1v2`].
-    pub fn best_available() -> IommuMode {
-        Self::best_of(
-            Path::new(crate::iommufd::IOMMUFD_PATH).exists(),
-            Path::new("/dev/vfio/devices").is_dir(),
-        )
-    }
-
-    fn best_of(iommufd: bool, cdevs: bool) -> IommuMode {
-        if iommufd && cdevs {
-            IommuMode::Iommufd
-        } else {
-            IommuMode::VfioType1v2
-        }
-    }
-}
-
-impl fmt::Display for IommuMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for IommuMode {
-    type Err = ParseIommuModeError;
-
-    /// Parses a selftest name ([`IommuMode::name`]).
-    ///
-    /// # Errors
-    ///
-    /// [`ParseIommuModeError`], naming the input and the known names.
-    fn from_str(s: &str) -> std::result::Result<IommuMode, ParseIommuModeError> {
-        IommuMode::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| ParseIommuModeError { input: s.into() })
-    }
-}
-
-/// A string that names no [`IommuMode`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseIommuModeError {
-    input: String,
-}
-
-impl fmt::Display for ParseIommuModeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown IOMMU mode {:?}: use one of ", self.input)?;
-        for (i, mode) in IommuMode::ALL.iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            write!(f, "{sep}{mode}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ParseIommuModeError {}
 
 /// Where DMA goes: an IOMMU context that devices are opened into and that
 /// [`DmaBuffer`](crate::DmaBuffer)s and [`DmaPool`](crate::DmaPool)s are mapped in.
@@ -185,6 +59,8 @@ enum Kind {
         iommu: Option<IommuType>,
     },
     Ioas(Ioas),
+    /// A container in VFIO's no-IOMMU mode (opened by the `unsafe` [`DmaSpace::open_noiommu`]).
+    NoIommu(Container),
 }
 
 impl fmt::Debug for DmaSpace {
@@ -194,6 +70,9 @@ impl fmt::Debug for DmaSpace {
                 f.debug_tuple("DmaSpace").field(container).finish()
             }
             Kind::Ioas(ioas) => f.debug_tuple("DmaSpace").field(ioas).finish(),
+            Kind::NoIommu(container) => {
+                f.debug_tuple("DmaSpace::NoIommu").field(container).finish()
+            }
         }
     }
 }
@@ -246,13 +125,20 @@ impl DmaSpace {
     /// [`Iommufd::alloc_ioas`]; `ENOENT` on `/dev/iommu` means the kernel has no iommufd
     /// (`CONFIG_IOMMUFD`): use a `vfio_*` mode.
     pub fn open(mode: IommuMode) -> Result<DmaSpace> {
-        let container = match mode {
-            IommuMode::VfioType1 | IommuMode::VfioType1v2 => Container::new()?,
-            IommuMode::IommufdCompatType1 | IommuMode::IommufdCompatType1v2 => {
-                Container::iommufd_compat()?
-            }
-            IommuMode::Iommufd => return Ok(Iommufd::new()?.alloc_ioas()?.into()),
-        };
+        let container =
+            match mode {
+                IommuMode::VfioType1 | IommuMode::VfioType1v2 => Container::new()?,
+                IommuMode::IommufdCompatType1 | IommuMode::IommufdCompatType1v2 => {
+                    Container::iommufd_compat()?
+                }
+                IommuMode::Iommufd => return Ok(Iommufd::new()?.alloc_ioas()?.into()),
+                IommuMode::NoIommu => return Err(Error::invalid(
+                    "DmaSpace::open",
+                    Object::Container,
+                    "no-IOMMU mode lets devices reach all physical memory, which safe code must \
+                     not allow: use the unsafe DmaSpace::open_noiommu",
+                )),
+            };
         Ok(DmaSpace {
             kind: Kind::Container {
                 container,
@@ -261,11 +147,58 @@ impl DmaSpace {
         })
     }
 
+    /// VFIO's no-IOMMU mode: a container whose devices are opened from their no-IOMMU groups
+    /// (`/dev/vfio/noiommu-N`) with the model `VFIO_NOIOMMU_IOMMU`, and whose
+    /// [`DmaBuffer`](crate::DmaBuffer)s and [`DmaPool`](crate::DmaPool)s are locked, physically
+    /// contiguous memory whose "IOVA" is its physical address (read from
+    /// `/proc/self/pagemap`). Drivers run unchanged; nothing protects the machine from them.
+    ///
+    /// Needs `vfio.enable_unsafe_noiommu_mode=1` (the kernel then taints itself when a device is
+    /// opened), `CAP_SYS_RAWIO` to open the groups and `CAP_SYS_ADMIN` to read physical
+    /// addresses. Buffers larger than one base page are put on huge pages (reserve them with
+    /// `vm.nr_hugepages`): base pages are rarely physically contiguous. A device address limit
+    /// ([`DmaOptions::address_bits`](crate::dma::DmaOptions::address_bits)) is met by allocating
+    /// until the memory lies below it, as nothing remaps it.
+    ///
+    /// # Safety
+    ///
+    /// Without an IOMMU nothing translates or checks the devices' DMA: an address a driver
+    /// programs, or a faulty device makes up, reaches whatever physical memory is there, the
+    /// kernel's included. The caller must ensure that every device opened into this space is
+    /// only ever given addresses of buffers of this space (or other memory it keeps alive and
+    /// in place), each for no longer than the buffer lives, and that no device is left doing
+    /// DMA when the process ends or a buffer is dropped. Memory compaction may move locked base
+    /// pages (`vm.compact_unevictable_allowed=1`, the default): use huge pages for buffers a
+    /// device keeps for long, or set that sysctl to 0.
+    ///
+    /// # Errors
+    ///
+    /// As [`Container::new`]; [`Error::NotSupported`] when the kernel offers no no-IOMMU mode
+    /// (`CONFIG_VFIO_NOIOMMU` off, or `vfio.enable_unsafe_noiommu_mode` not set).
+    #[allow(unsafe_code)] // The contract is the caller's; the body is safe.
+    pub unsafe fn open_noiommu() -> Result<DmaSpace> {
+        let container = Container::new()?;
+        if !container.check_extension(crate::container::Extension::NoIommu)? {
+            return Err(Error::NotSupported {
+                op: "DmaSpace::open_noiommu",
+                object: Object::Container,
+                reason: "the kernel offers no no-IOMMU mode: it needs CONFIG_VFIO_NOIOMMU and \
+                         vfio.enable_unsafe_noiommu_mode=1"
+                    .into(),
+                errno: Errno::ENOTSUP,
+            });
+        }
+        Ok(DmaSpace {
+            kind: Kind::NoIommu(container),
+        })
+    }
+
     /// The backend: for a container, the model set (or the one [`DmaSpace::open`] will set),
     /// type1v2 when neither is known yet.
     pub fn mode(&self) -> IommuMode {
         match &self.kind {
             Kind::Ioas(_) => IommuMode::Iommufd,
+            Kind::NoIommu(_) => IommuMode::NoIommu,
             Kind::Container { container, iommu } => {
                 let type1 = matches!(container.iommu().or(*iommu), Some(IommuType::Type1));
                 match (container.is_iommufd_compat(), type1) {
@@ -281,7 +214,7 @@ impl DmaSpace {
     /// The container, for the container modes.
     pub fn container(&self) -> Option<&Container> {
         match &self.kind {
-            Kind::Container { container, .. } => Some(container),
+            Kind::Container { container, .. } | Kind::NoIommu(container) => Some(container),
             Kind::Ioas(_) => None,
         }
     }
@@ -290,7 +223,7 @@ impl DmaSpace {
     pub fn ioas(&self) -> Option<&Ioas> {
         match &self.kind {
             Kind::Ioas(ioas) => Some(ioas),
-            Kind::Container { .. } => None,
+            Kind::Container { .. } | Kind::NoIommu(_) => None,
         }
     }
 
@@ -307,6 +240,10 @@ impl DmaSpace {
     pub fn open_pci_device(&self, address: &PciAddress) -> Result<Device> {
         match &self.kind {
             Kind::Container { container, iommu } => container.open_pci_device_with(address, *iommu),
+            Kind::NoIommu(container) => {
+                let id = crate::pci::sysfs::Sysfs::new().iommu_group(address)?;
+                container.open_in_group_noiommu(id, &address.to_string())
+            }
             Kind::Ioas(ioas) => {
                 let device = ioas.iommufd().open_pci_device(address)?;
                 device.attach(ioas)?;
@@ -329,6 +266,15 @@ impl DmaSpace {
             Kind::Container { container, iommu } => {
                 container.open_device_at_with(sysfs_dir.as_ref(), *iommu)
             }
+            Kind::NoIommu(container) => {
+                let dir = sysfs_dir.as_ref();
+                let id = crate::pci::sysfs::iommu_group_of(dir)?;
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                container.open_in_group_noiommu(id, &name)
+            }
             Kind::Ioas(ioas) => {
                 let device = ioas.iommufd().open_device_at(sysfs_dir)?;
                 device.attach(ioas)?;
@@ -344,6 +290,7 @@ impl DmaSpace {
                 a.same_as(b)
             }
             (Kind::Ioas(a), Kind::Ioas(b)) => a.same_as(b),
+            (Kind::NoIommu(a), Kind::NoIommu(b)) => a.same_as(b),
             _ => false,
         }
     }
@@ -401,22 +348,27 @@ impl DmaSpace {
 
     pub(crate) fn state(&self) -> &DmaState {
         match &self.kind {
-            Kind::Container { container, .. } => container.dma_state(),
+            Kind::Container { container, .. } | Kind::NoIommu(container) => container.dma_state(),
             Kind::Ioas(ioas) => ioas.dma_state(),
         }
     }
 
     pub(crate) fn object(&self) -> Object {
         match &self.kind {
-            Kind::Container { .. } => Object::Container,
+            Kind::Container { .. } | Kind::NoIommu(_) => Object::Container,
             Kind::Ioas(ioas) => Object::Ioas(ioas.id()),
         }
+    }
+
+    /// Whether this is a no-IOMMU space (buffers at physical addresses).
+    pub(crate) fn is_noiommu(&self) -> bool {
+        matches!(self.kind, Kind::NoIommu(_))
     }
 
     /// Fails unless buffers can be mapped: a container needs a type1 model.
     pub(crate) fn check_ready(&self, op: &'static str) -> Result<()> {
         match &self.kind {
-            Kind::Ioas(_) => Ok(()),
+            Kind::Ioas(_) | Kind::NoIommu(_) => Ok(()),
             Kind::Container { container, .. } => match container.iommu() {
                 Some(t) if t.is_type1() => Ok(()),
                 other => Err(Error::NotSupported {
@@ -451,6 +403,14 @@ impl DmaSpace {
                 let r = ioas.iova_ranges()?;
                 IovaAllocator::new(&r.ranges, r.alignment.max(1))
             }
+            Kind::NoIommu(_) => Err(Error::NotSupported {
+                op: "allocate IOVA",
+                object: Object::Container,
+                reason: "without an IOMMU there is no IOVA space: buffers sit at their physical \
+                         addresses"
+                    .into(),
+                errno: Errno::ENOTSUP,
+            }),
         }
     }
 
@@ -475,6 +435,8 @@ impl DmaSpace {
             },
             // SAFETY: forwarded to this function's contract.
             Kind::Ioas(ioas) => unsafe { ioas.map_raw(vaddr, len, access, Some(iova)) }.map(drop),
+            // Nothing to map: the device reaches the memory at its physical address.
+            Kind::NoIommu(_) => Ok(()),
         }
     }
 
@@ -485,6 +447,9 @@ impl DmaSpace {
         self.state().unmap_ioctls.fetch_add(1, Ordering::Relaxed);
         match &self.kind {
             Kind::Container { container, .. } => container.unmap_owned(iova, len),
+            // Nothing was mapped; the memory is the buffer's to free (the caller of
+            // open_noiommu promised no device still uses it).
+            Kind::NoIommu(_) => true,
             Kind::Ioas(ioas) => match ioas.unmap_uncounted(iova, len) {
                 Ok(_) => true,
                 // Nothing is mapped inside the range (someone unmapped it earlier); a larger
@@ -577,57 +542,12 @@ space_calls!(Ioas, "IOAS");
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Errno;
 
     #[test]
-    fn names_round_trip_and_match_the_selftests() {
-        let names: Vec<&str> = IommuMode::ALL.iter().map(|m| m.name()).collect();
-        assert_eq!(
-            names,
-            [
-                "vfio_type1_iommu",
-                "vfio_type1v2_iommu",
-                "iommufd_compat_type1",
-                "iommufd_compat_type1v2",
-                "iommufd"
-            ]
-        );
-        for mode in IommuMode::ALL {
-            assert_eq!(mode.name().parse::<IommuMode>().unwrap(), mode);
-            assert_eq!(mode.to_string(), mode.name());
-        }
-    }
-
-    #[test]
-    fn an_unknown_name_lists_the_known_ones() {
-        let e = "type1".parse::<IommuMode>().unwrap_err();
-        let msg = e.to_string();
-        assert!(msg.contains("\"type1\""), "{msg}");
-        assert!(
-            msg.contains("vfio_type1_iommu, vfio_type1v2_iommu"),
-            "{msg}"
-        );
-        assert!(msg.ends_with("iommufd_compat_type1v2, iommufd"), "{msg}");
-    }
-
-    #[test]
-    fn mode_properties() {
-        assert_eq!(IommuMode::VfioType1.iommu_type(), Some(IommuType::Type1));
-        assert_eq!(
-            IommuMode::IommufdCompatType1v2.iommu_type(),
-            Some(IommuType::Type1v2)
-        );
-        assert_eq!(IommuMode::Iommufd.iommu_type(), None);
-        assert!(!IommuMode::VfioType1v2.needs_iommufd());
-        assert!(IommuMode::IommufdCompatType1.needs_iommufd());
-        assert!(IommuMode::IommufdCompatType1.uses_groups());
-        assert!(!IommuMode::Iommufd.uses_groups());
-    }
-
-    #[test]
-    fn best_mode_needs_both_nodes() {
-        assert_eq!(IommuMode::best_of(true, true), IommuMode::Iommufd);
-        assert_eq!(IommuMode::best_of(true, false), IommuMode::VfioType1v2);
-        assert_eq!(IommuMode::best_of(false, true), IommuMode::VfioType1v2);
-        assert_eq!(IommuMode::best_of(false, false), IommuMode::VfioType1v2);
+    fn safe_open_refuses_no_iommu_before_touching_anything() {
+        let e = DmaSpace::open(IommuMode::NoIommu).unwrap_err();
+        assert_eq!(e.errno(), Errno::EINVAL);
+        assert!(e.to_string().contains("open_noiommu"), "{e}");
     }
 }

@@ -17,9 +17,14 @@ use uvfio::dma::{DmaBuffer, DmaMemory, DmaOptions};
 use uvfio::error::GroupMember;
 use uvfio::group::GroupFlags;
 use uvfio::pci::PciAddress;
-use uvfio::{Container, Device, Errno, Error, Group, IommuType};
+use uvfio::{Device, Errno, Error, Group, IommuType};
 
-use crate::common::{device, driver, fd_count, iommu_group, sysfs_path, HOW_TO_RUN};
+use crate::common::{self, device, driver, fd_count, iommu_group, sysfs_path, HOW_TO_RUN};
+
+/// Whether the test mode's container is iommufd's compatibility container.
+fn compat() -> bool {
+    common::mode().needs_iommufd()
+}
 
 /// The two devices of the shared group (`UVFIO_TEST_SHARED_GROUP`, space-separated).
 fn shared_pair() -> (String, String) {
@@ -212,11 +217,14 @@ fn the_shared_group_lists_both_devices_and_is_viable() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn two_devices_of_one_group_open_and_work_in_one_container() {
+    let test = "two_devices_of_one_group_open_and_work_in_one_container";
+    let Some((c, iommu)) = common::container(test) else {
+        return;
+    };
     let (a, b) = shared_pair();
-    let c = Container::new().unwrap();
     let g = Group::open(iommu_group(&a)).unwrap();
     g.set_container(&c).unwrap();
-    c.set_iommu(IommuType::Type1v2).unwrap();
+    c.set_iommu(iommu).unwrap();
     let da = g.open_device(&a).unwrap();
     let db = g.open_device(&b).unwrap();
     assert!(!da.same_as(&db));
@@ -234,23 +242,35 @@ fn two_devices_of_one_group_open_and_work_in_one_container() {
     ea.assert_alive(0x1234_5678);
     eb.assert_alive(0x0bad_cafe);
     assert_eq!(ea.read32(0x04), !0x1234_5678);
-    // The open devices keep the group in its container.
-    let err = g.unset_container().unwrap_err();
-    assert_eq!(err.errno(), Errno::EBUSY, "{err}");
     // A device can be opened a second time from the same group.
     let da2 = g.open_device(&a).unwrap();
     assert!(!da2.same_as(&da));
     Edu::enable(&da2).assert_alive(7);
+    if compat() {
+        // iommufd lets the group leave with its devices open: they stay bound to the iommufd
+        // and attached to the compat IOAS, and keep working.
+        g.unset_container().unwrap();
+        Edu::enable(&db).assert_alive(8);
+    } else {
+        // The open devices keep the group in its container.
+        let err = g.unset_container().unwrap_err();
+        assert_eq!(err.errno(), Errno::EBUSY, "{err}");
+    }
 }
 
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn one_mapping_serves_both_devices_of_the_group() {
     // A group has one IOMMU domain: what the container maps, every device of it can reach.
+    let Some((c, iommu)) = common::container("one_mapping_serves_both_devices_of_the_group") else {
+        return;
+    };
     let (a, b) = shared_pair();
-    let c = Container::new().unwrap();
-    let da = c.open_pci_device(&pci(&a)).unwrap();
-    let db = c.open_pci_device(&pci(&b)).unwrap();
+    let g = Group::open(iommu_group(&a)).unwrap();
+    g.set_container(&c).unwrap();
+    c.set_iommu(iommu).unwrap();
+    let da = g.open_device(&a).unwrap();
+    let db = g.open_device(&b).unwrap();
     let options = DmaOptions::new().address_bits(28); // edu's DMA mask
     let mut src = DmaBuffer::with_options(&c, 4096, options).unwrap();
     let mut dst = DmaBuffer::with_options(&c, 4096, options).unwrap();
@@ -265,14 +285,19 @@ fn one_mapping_serves_both_devices_of_the_group() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn the_group_leaves_the_container_only_after_both_devices_are_dropped() {
+    let test = "the_group_leaves_the_container_only_after_both_devices_are_dropped";
+    let Some((c, iommu)) = common::container(test) else {
+        return;
+    };
+    drop(c);
     let (a, b) = shared_pair();
     let id = iommu_group(&a);
     let before = fd_count();
     let (da, db) = {
-        let c = Container::new().unwrap();
+        let (c, _) = common::container(test).unwrap();
         let g = Group::open(id).unwrap();
         g.set_container(&c).unwrap();
-        c.set_iommu(IommuType::Type1v2).unwrap();
+        c.set_iommu(iommu).unwrap();
         (g.open_device(&a).unwrap(), g.open_device(&b).unwrap())
         // c and g go out of scope: the devices keep them alive.
     };
@@ -318,9 +343,12 @@ fn the_group_leaves_the_container_only_after_both_devices_are_dropped() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn open_pci_device_reuses_the_group_for_the_second_device() {
+    let test = "open_pci_device_reuses_the_group_for_the_second_device";
+    let Some((c, _)) = common::container(test) else {
+        return;
+    };
     let (a, b) = shared_pair();
     let id = iommu_group(&a);
-    let c = Container::new().unwrap();
     let before = fd_count();
     let da = c.open_pci_device(&pci(&a)).unwrap();
     assert_eq!(fd_count(), before + 2, "group + device");
@@ -406,11 +434,16 @@ fn assert_not_viable(err: &Error, id: u32, vfio: &str, host: &str) {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn a_non_viable_group_opens_but_cannot_join_a_container() {
+    let test = "a_non_viable_group_opens_but_cannot_join_a_container";
+    let Some((c, iommu)) = common::container(test) else {
+        return;
+    };
+    drop(c);
     let (vfio, host, id) = nonviable();
     let host_driver = driver(&host);
     let before = fd_count();
     {
-        let c = Container::new().unwrap();
+        let (c, _) = common::container(test).unwrap();
         // The node exists (one device is on vfio-pci) and opens ...
         let g = Group::open(id).unwrap();
         assert_eq!(g.id(), id);
@@ -431,7 +464,7 @@ fn a_non_viable_group_opens_but_cannot_join_a_container() {
         assert!(g.container().is_none());
         assert!(c.groups().is_empty());
         assert_eq!(g.status().unwrap(), GroupFlags::empty());
-        let err = c.set_iommu(IommuType::Type1v2).unwrap_err();
+        let err = c.set_iommu(iommu).unwrap_err();
         assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
         let err = g.open_device(&vfio).unwrap_err();
         assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
@@ -446,8 +479,11 @@ fn a_non_viable_group_opens_but_cannot_join_a_container() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn open_pci_device_on_a_non_viable_group_fails_without_leaking() {
+    let test = "open_pci_device_on_a_non_viable_group_fails_without_leaking";
+    let Some((c, _)) = common::container(test) else {
+        return;
+    };
     let (vfio, host, id) = nonviable();
-    let c = Container::new().unwrap();
     let before = fd_count();
     let err = c.open_pci_device(&pci(&vfio)).unwrap_err();
     assert_not_viable(&err, id, &vfio, &host);
@@ -469,8 +505,11 @@ fn open_pci_device_on_a_non_viable_group_fails_without_leaking() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn a_dup_of_a_device_fd_keeps_the_group_and_its_mappings_in_the_container() {
+    let test = "a_dup_of_a_device_fd_keeps_the_group_and_its_mappings_in_the_container";
+    let Some((c, _)) = common::container(test) else {
+        return;
+    };
     let addr = device("UVFIO_TEST_EDU");
-    let c = Container::new().unwrap();
     let dev = c.open_pci_device(&pci(&addr)).unwrap();
     let id = dev.group().unwrap().id();
     let freed_while_attached = DmaBuffer::new(&c, 4096).unwrap();
@@ -479,8 +518,14 @@ fn a_dup_of_a_device_fd_keeps_the_group_and_its_mappings_in_the_container() {
     // IOMMU with every mapping) in the container until it closes.
     let dup = dev.as_fd().try_clone_to_owned().unwrap();
     drop(dev);
-    // UNSET_CONTAINER failed (EBUSY): the crate must not claim the group left.
-    assert_eq!(c.groups(), vec![id], "the kernel still has the group");
+    if compat() {
+        // iommufd lets the group leave with the dup open (the device stays bound and attached
+        // to the compat IOAS, which outlives its groups with every mapping).
+        assert_eq!(c.groups(), Vec::<u32>::new(), "the group left");
+    } else {
+        // UNSET_CONTAINER failed (EBUSY): the crate must not claim the group left.
+        assert_eq!(c.groups(), vec![id], "the kernel still has the group");
+    }
     assert_eq!(c.iommu(), Some(IommuType::Type1v2));
     // The IOMMU is still there, so the buffer's own unmap works and it is freed.
     drop(freed_while_attached);
@@ -493,7 +538,13 @@ fn a_dup_of_a_device_fd_keeps_the_group_and_its_mappings_in_the_container() {
     drop(freed_after_release);
     let stats = c.dma_stats();
     assert_eq!((stats.buffers, stats.leaked_bytes), (0, 0), "{stats:?}");
-    // The container sees the group gone too, and the type can be set again.
+    // The container sees the group gone too, and the type can be set again (compat: the IOAS
+    // keeps its model).
     assert_eq!(c.groups(), Vec::<u32>::new());
-    assert_eq!(c.iommu(), None);
+    let expected = if compat() {
+        Some(IommuType::Type1v2)
+    } else {
+        None
+    };
+    assert_eq!(c.iommu(), expected);
 }

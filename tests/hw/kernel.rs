@@ -215,6 +215,15 @@ fn each_mdev_opens_through_its_group() {
     ) {
         return;
     }
+    let test = "each_mdev_opens_through_its_group";
+    if !common::runs_in_mode(
+        test,
+        |mode| mode.uses_groups() && mode.iommu_type().is_some(),
+        "needs a type1 container (the mdevs' cdev path is \
+         iommufd::each_mdev_opens_through_its_cdev; a no-IOMMU host offers no type1)",
+    ) {
+        return;
+    }
     for (var, mdev_type) in MDEV_VARS {
         let path = PathBuf::from(
             std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set on the full flavour")),
@@ -231,11 +240,9 @@ fn each_mdev_opens_through_its_group() {
             group.is_viable().expect("status"),
             "{var}: its group is viable"
         );
-        let container = uvfio::Container::new().expect("container");
+        let (container, iommu) = common::container(test).expect("a container mode");
         group.set_container(&container).expect("set_container");
-        container
-            .set_iommu(uvfio::IommuType::Type1v2)
-            .expect("set_iommu");
+        container.set_iommu(iommu).expect("set_iommu");
         let device = group
             .open_device(&uuid)
             .unwrap_or_else(|e| panic!("{var}: {e}"));

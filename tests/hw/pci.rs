@@ -3,12 +3,13 @@
 
 use std::os::fd::AsRawFd;
 
+use uvfio::device::HotResetOwner;
 use uvfio::device::{DrmPlaneType, Feature, FeatureAccess, GfxPlaneKind, MigState, RegionIndex};
 use uvfio::pci::caps::{CapabilityId, ExtCapabilityId};
 use uvfio::pci::config::{BarKind, Command, ConfigSpace};
-use uvfio::{Container, Errno, Error, Group};
+use uvfio::{Errno, Error, Group};
 
-use crate::common::{device, devices, sysfs_path};
+use crate::common::{self, device, devices, sysfs_path};
 use crate::regions::open;
 
 fn sysfs_hex(addr: &str, file: &str) -> u64 {
@@ -332,12 +333,28 @@ fn hot_reset_info_lists_the_nvme_behind_the_root_port() {
         .iter()
         .find(|x| x.address.map(|a| a.to_string()).as_deref() == Some(addr.as_str()))
         .unwrap_or_else(|| panic!("{addr} is not in its own hot reset info {info:?}"));
-    assert_eq!(me.group(), Some(d.group().unwrap().id()));
     assert_eq!(
-        info.groups(),
-        vec![d.group().unwrap().id()],
-        "alone behind its root port"
+        info.devices.len(),
+        1,
+        "alone behind its root port: {info:?}"
     );
+    match (d.group(), d.iommufd()) {
+        (Some(group), _) => {
+            assert_eq!(me.group(), Some(group.id()));
+            assert_eq!(
+                info.groups(),
+                vec![group.id()],
+                "alone behind its root port"
+            );
+        }
+        // A cdev device's info names device ids in its iommufd, not groups.
+        (None, Some((_, dev_id))) => {
+            assert_eq!(me.owner, HotResetOwner::Device(dev_id), "{info:?}");
+            assert!(info.groups().is_empty(), "{info:?}");
+            assert!(info.all_owned, "{info:?}");
+        }
+        (None, None) => panic!("{addr} has neither a group nor an iommufd"),
+    }
 
     // A device on the root bus cannot be hot reset.
     let e1000e = open(&device("UVFIO_TEST_E1000E_A"));
@@ -352,9 +369,8 @@ fn hot_reset_info_lists_the_nvme_behind_the_root_port() {
         ),
         "{err}"
     );
-    let err = e1000e
-        .pci_hot_reset(&[e1000e.group().unwrap()])
-        .unwrap_err();
+    let groups: Vec<&Group> = e1000e.group().into_iter().collect();
+    let err = e1000e.pci_hot_reset(&groups).unwrap_err();
     assert_eq!(err.errno(), Errno::ENODEV, "{err}");
 }
 
@@ -379,39 +395,13 @@ fn raw_hot_reset(device: &uvfio::Device, group_fds: &[i32]) -> std::io::Result<(
     }
 }
 
-#[test]
-#[ignore = "needs the emulated IOMMU host"]
-fn hot_reset_needs_the_right_groups_and_resets_the_nvme() {
-    let nvme = open(&device("UVFIO_TEST_HOTRESET"));
-    let own = nvme.group().unwrap().id();
-
-    // Without proof: refused before the kernel is asked, naming the missing group.
-    let err = nvme.pci_hot_reset(&[]).unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
-    assert_eq!(err.errno(), Errno::EINVAL);
-    let msg = err.to_string();
-    assert!(msg.contains(&format!("group {own}")), "{msg}");
-    // An unrelated group is no proof either.
-    let edu_container = Container::new().unwrap();
-    let edu = edu_container
-        .open_pci_device(&device("UVFIO_TEST_EDU").parse().unwrap())
-        .unwrap();
-    let err = nvme.pci_hot_reset(&[edu.group().unwrap()]).unwrap_err();
-    assert!(err.to_string().contains(&format!("group {own}")), "{err}");
-    // The kernel agrees: no group, or the wrong one, is EINVAL.
-    let raw = raw_hot_reset(&nvme, &[]).unwrap_err();
-    assert_eq!(raw.raw_os_error(), Some(libc::EINVAL), "{raw}");
-    let raw = raw_hot_reset(&nvme, &[edu.group().unwrap().as_raw_fd()]).unwrap_err();
-    assert_eq!(raw.raw_os_error(), Some(libc::EINVAL), "{raw}");
-
-    // With its group: the controller is reset. CC (0x14) holds the queue entry sizes written
-    // before; a reset clears it.
+/// Writes CC (0x14) of the NVMe, runs `reset`, and checks CC reads back 0 (its reset value).
+fn nvme_cc_cleared_by(nvme: &uvfio::Device, reset: impl FnOnce() -> uvfio::Result<()>) {
     let bar0 = nvme.region(RegionIndex::BAR0).unwrap();
     const CC: u64 = 0x14;
     bar0.write_u32(CC, (6 << 16) | (4 << 20)).unwrap();
     assert_eq!(bar0.read_u32(CC).unwrap(), (6 << 16) | (4 << 20));
-    let groups: [&Group; 2] = [edu.group().unwrap(), nvme.group().unwrap()];
-    match nvme.pci_hot_reset(&groups) {
+    match reset() {
         Ok(()) => {}
         Err(e) if e.errno() == Errno::ENOTTY => panic!(
             "{e}: Linux waits for Data Link Layer Link Active on the root port after a bus \
@@ -429,6 +419,49 @@ fn hot_reset_needs_the_right_groups_and_resets_the_nvme() {
         .contains(Command::MEMORY));
     assert_eq!(bar0.read_u32(CC).unwrap(), 0, "CC back to its reset value");
     assert_eq!(bar0.read_u32(0x8).unwrap(), 0x0001_0400);
+}
+
+/// The hot reset of the mode's form: with group fds as proof for a device opened through its
+/// group (the four container modes), with the iommufd as proof for one opened through its cdev
+/// (`iommufd` mode; tests/hw/iommufd.rs checks that form on its own iommufd in every mode).
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn hot_reset_needs_the_right_groups_and_resets_the_nvme() {
+    let nvme = open(&device("UVFIO_TEST_HOTRESET"));
+    let Some(own) = nvme.group().map(Group::id) else {
+        // The cdev form: groups are no proof (the edu's group, opened outside this mode's
+        // space, is refused before the kernel is asked), the shared iommufd is.
+        let edu_group = Group::open(common::iommu_group(&device("UVFIO_TEST_EDU"))).unwrap();
+        let err = nvme.pci_hot_reset(&[&edu_group]).unwrap_err();
+        assert_eq!(err.errno(), Errno::EINVAL, "{err}");
+        assert!(err.to_string().contains("cdev"), "{err}");
+        // The kernel agrees that a group-fd reset is no proof for a cdev device.
+        let raw = raw_hot_reset(&nvme, &[edu_group.as_raw_fd()]).unwrap_err();
+        assert_eq!(raw.raw_os_error(), Some(libc::EINVAL), "{raw}");
+        nvme_cc_cleared_by(&nvme, || nvme.pci_hot_reset(&[]));
+        return;
+    };
+
+    // Without proof: refused before the kernel is asked, naming the missing group.
+    let err = nvme.pci_hot_reset(&[]).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert_eq!(err.errno(), Errno::EINVAL);
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("group {own}")), "{msg}");
+    // An unrelated group is no proof either.
+    let edu = common::open_device(&device("UVFIO_TEST_EDU"));
+    let err = nvme.pci_hot_reset(&[edu.group().unwrap()]).unwrap_err();
+    assert!(err.to_string().contains(&format!("group {own}")), "{err}");
+    // The kernel agrees: no group, or the wrong one, is EINVAL.
+    let raw = raw_hot_reset(&nvme, &[]).unwrap_err();
+    assert_eq!(raw.raw_os_error(), Some(libc::EINVAL), "{raw}");
+    let raw = raw_hot_reset(&nvme, &[edu.group().unwrap().as_raw_fd()]).unwrap_err();
+    assert_eq!(raw.raw_os_error(), Some(libc::EINVAL), "{raw}");
+
+    // With its group: the controller is reset. CC (0x14) holds the queue entry sizes written
+    // before; a reset clears it.
+    let groups: [&Group; 2] = [edu.group().unwrap(), nvme.group().unwrap()];
+    nvme_cc_cleared_by(&nvme, || nvme.pci_hot_reset(&groups));
 }
 
 #[test]

@@ -3,17 +3,15 @@
 
 use uvfio::device::{RegionFlags, RegionIndex};
 use uvfio::mmio::MapOptions;
-use uvfio::{Container, Device, Errno, Error};
+use uvfio::{Device, Errno, Error};
 
 use crate::common::device;
 
-/// Opens the PCI device at `addr` in a fresh container and turns memory decoding on (vfio-pci
-/// blocks BAR access while it is off).
+/// Opens the PCI device at `addr` in a fresh DMA space of the test mode (a container, or an
+/// IOAS with the device's cdev) and turns memory decoding on (vfio-pci blocks BAR access while
+/// it is off).
 pub(crate) fn open(addr: &str) -> Device {
-    let container = Container::new().expect("container");
-    let d = container
-        .open_pci_device(&addr.parse().expect("PCI address"))
-        .expect("open the device");
+    let d = crate::common::open_device(addr);
     d.pci_config()
         .expect("config space")
         .enable_memory_space()
@@ -332,4 +330,69 @@ fn a_region_keeps_its_device_open() {
     for t in threads {
         assert_eq!(t.join().unwrap(), E1000E_STATUS);
     }
+}
+
+/// Maps `len` bytes at `vaddr` at `iova` in `space`, whichever backend it is.
+///
+/// # Safety
+///
+/// As `Container::map_dma_raw` / `Ioas::map_raw`.
+unsafe fn map_raw(
+    space: &uvfio::DmaSpace,
+    vaddr: *const u8,
+    iova: u64,
+    len: u64,
+) -> uvfio::Result<()> {
+    use uvfio::dma::DmaAccess;
+    match (space.container(), space.ioas()) {
+        // SAFETY: forwarded to this function's contract.
+        (Some(c), _) => unsafe { c.map_dma_raw(vaddr, iova, len, DmaAccess::ReadWrite) },
+        // SAFETY: forwarded to this function's contract.
+        (_, Some(ioas)) => {
+            unsafe { ioas.map_raw(vaddr, len, DmaAccess::ReadWrite, Some(iova)) }.map(drop)
+        }
+        _ => unreachable!("a DMA space is a container or an IOAS"),
+    }
+}
+
+/// The kernel selftest `vfio_dma_mapping_mmio_test` (`map_full_bar`, `map_partial_bar`): a
+/// mapped BAR (device memory, for peer-to-peer DMA) given to the IOMMU as DMA memory. The
+/// type1 container maps it (it follows the PFNs of the `VM_PFNMAP` mapping); iommufd refuses
+/// it, through its compat container as through an IOAS, because it pins user pages and a BAR
+/// mapping has none.
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn dma_mapping_mmio_maps_a_bar_on_type1_and_fails_on_iommufd() {
+    use uvfio::dma::AddressLimit;
+    let (space, d) = crate::common::open_in_space(&device("UVFIO_TEST_E1000E_A"));
+    d.pci_config().unwrap().enable_memory_space().unwrap();
+    let bar0 = d.region(RegionIndex::BAR0).unwrap();
+    assert_eq!(bar0.mapped_ranges(), vec![0..128 << 10], "{bar0:?}");
+    let vaddr = bar0.mapped_ptr(0).expect("BAR0 is mapped");
+    let type1 = !space.mode().needs_iommufd();
+    for (variant, len) in [("map_full_bar", bar0.size()), ("map_partial_bar", 4096)] {
+        let iova = space.allocate_iova(len, AddressLimit::NONE).unwrap();
+        // SAFETY: the BAR mapping outlives the IOMMU mapping (unmapped below, before `bar0`
+        // drops), and the e1000e is never told the IOVA, so no DMA reaches it.
+        let mapped = unsafe { map_raw(&space, vaddr, iova.start(), len) };
+        let mode = space.mode();
+        if type1 {
+            mapped.unwrap_or_else(|e| panic!("{variant} in {mode}: {e}"));
+            let unmapped = match (space.container(), space.ioas()) {
+                (Some(c), _) => c.unmap_dma(iova.start(), len),
+                (_, Some(ioas)) => ioas.unmap(iova.start(), len),
+                _ => unreachable!(),
+            };
+            assert_eq!(unmapped.unwrap(), len, "{variant} in {mode}: unmapped size");
+        } else {
+            let err = mapped.expect_err("iommufd must refuse to map device memory");
+            assert_eq!(err.errno(), Errno::EFAULT, "{variant} in {mode}: {err}");
+        }
+        crate::common::say(&format!(
+            "dma_mapping_mmio {variant} in mode {mode}: {}",
+            if type1 { "mapped" } else { "refused" }
+        ));
+    }
+    // The BAR still works.
+    assert_eq!(bar0.read_u32(0x8).unwrap(), E1000E_STATUS);
 }

@@ -4,8 +4,10 @@
 #   tests/vm/suite.sh MODE            e.g. UVFIO_VM_FLAVOR=full tests/vm/suite.sh iommufd
 #
 # MODE is one of the kernel VFIO selftests' IOMMU modes (vfio_type1_iommu, vfio_type1v2_iommu,
-# iommufd_compat_type1, iommufd_compat_type1v2, iommufd); the three iommufd modes need the
-# full flavour. The script builds the hw test binary and the examples once (cargo, on the host),
+# iommufd_compat_type1, iommufd_compat_type1v2, iommufd), or noiommu (VFIO's no-IOMMU mode:
+# the VM boots without a vIOMMU, UVFIO_VM_IOMMU=none, with 64 huge pages reserved, and only the
+# kernel::, discover:: and noiommu:: hw tests run, the others being about IOMMUs); the iommufd
+# modes and noiommu need the full flavour. The script builds the hw test binary and the examples once (cargo, on the host),
 # ships them into one guest (runner.sh's UVFIO_VM_SHIP) and runs there, in order:
 #   - the hw tests with UVFIO_IOMMU_MODE=MODE: cargo test --test hw -- --include-ignored;
 #   - each example of EXAMPLES below, with `--iommu MODE` where it takes one.
@@ -23,7 +25,7 @@ die() {
     exit 2
 }
 
-MODES="vfio_type1_iommu vfio_type1v2_iommu iommufd_compat_type1 iommufd_compat_type1v2 iommufd"
+MODES="vfio_type1_iommu vfio_type1v2_iommu iommufd_compat_type1 iommufd_compat_type1v2 iommufd noiommu"
 [ $# = 1 ] || die "usage: $0 MODE (one of: $MODES)"
 MODE=$1
 case " $MODES " in *" $MODE "*) ;; *) die "unknown IOMMU mode '$MODE': want one of $MODES" ;; esac
@@ -40,6 +42,13 @@ EXAMPLES=(
     "nic --iommu @MODE@ --count 2000 --runs 2 --quiet"
     "nic --iommu @MODE@ --pair e1000e --irq --count 2000 --quiet"
 )
+
+HW_FILTER=()
+if [ "$MODE" = noiommu ]; then
+    export UVFIO_VM_IOMMU=none
+    export UVFIO_VM_CMDLINE="${UVFIO_VM_CMDLINE:+$UVFIO_VM_CMDLINE }hugepages=64"
+    HW_FILTER=(kernel:: discover:: noiommu::)
+fi
 
 "$HERE/provision.sh" >/dev/null || die "provisioning the VM failed (tests/vm/provision.sh)"
 
@@ -86,7 +95,9 @@ SCRIPT=$WORK/suite.sh
 "
 }'
     printf 'export UVFIO_IOMMU_MODE=%s\n' "$(squote "$MODE")"
-    printf 'stage %s %s --include-ignored\n' "$(squote "hw tests ($MODE)")" "$(squote "/test/$(basename "$HW")")"
+    printf 'stage %s %s --include-ignored' "$(squote "hw tests ($MODE)")" "$(squote "/test/$(basename "$HW")")"
+    for f in ${HW_FILTER[@]+"${HW_FILTER[@]}"}; do printf ' %s' "$(squote "$f")"; done
+    echo
     for entry in "${EXAMPLES[@]}"; do
         read -r -a words <<<"${entry//@MODE@/$MODE}"
         printf 'stage %s %s' "$(squote "example ${words[*]}")" "$(squote "/test/${words[0]}")"

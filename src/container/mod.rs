@@ -26,154 +26,10 @@ use crate::uapi::vfio;
 /// The path of the container node.
 pub const CONTAINER_PATH: &str = "/dev/vfio/vfio";
 
-/// A VFIO extension (`VFIO_CHECK_EXTENSION` argument): an IOMMU model or an optional feature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Extension {
-    /// `VFIO_TYPE1_IOMMU`: the original type1 IOMMU (unmaps may split mappings).
-    Type1Iommu,
-    /// `VFIO_SPAPR_TCE_IOMMU`: POWER's TCE IOMMU, v1.
-    SpaprTceIommu,
-    /// `VFIO_TYPE1v2_IOMMU`: type1 with strict unmap semantics; the one to use on x86 and Arm.
-    Type1v2Iommu,
-    /// `VFIO_DMA_CC_IOMMU`: DMA is cache coherent for all groups in the container.
-    DmaCcIommu,
-    /// `VFIO_EEH`: POWER's Enhanced Error Handling is available.
-    Eeh,
-    /// `VFIO_TYPE1_NESTING_IOMMU`: type1 with nesting (deprecated by the kernel).
-    Type1NestingIommu,
-    /// `VFIO_SPAPR_TCE_v2_IOMMU`: POWER's TCE IOMMU, v2 (dynamic DMA windows, pre-registration).
-    SpaprTceV2Iommu,
-    /// `VFIO_NOIOMMU_IOMMU`: no IOMMU at all (unsafe mode, needs the enable_unsafe_noiommu_mode
-    /// module parameter); DMA addresses are physical.
-    NoIommu,
-    /// `VFIO_UNMAP_ALL`: type1 can unmap the whole address space in one call.
-    UnmapAll,
-    /// `VFIO_UPDATE_VADDR`: type1 can invalidate and update the process address of mappings.
-    UpdateVaddr,
-}
+mod extension;
+mod open;
 
-impl Extension {
-    /// Every extension the header defines, in the order of their numbers.
-    pub const ALL: [Extension; 10] = [
-        Extension::Type1Iommu,
-        Extension::SpaprTceIommu,
-        Extension::Type1v2Iommu,
-        Extension::DmaCcIommu,
-        Extension::Eeh,
-        Extension::Type1NestingIommu,
-        Extension::SpaprTceV2Iommu,
-        Extension::NoIommu,
-        Extension::UnmapAll,
-        Extension::UpdateVaddr,
-    ];
-
-    /// The kernel's number for this extension.
-    pub const fn raw(self) -> u32 {
-        match self {
-            Extension::Type1Iommu => vfio::VFIO_TYPE1_IOMMU,
-            Extension::SpaprTceIommu => vfio::VFIO_SPAPR_TCE_IOMMU,
-            Extension::Type1v2Iommu => vfio::VFIO_TYPE1v2_IOMMU,
-            Extension::DmaCcIommu => vfio::VFIO_DMA_CC_IOMMU,
-            Extension::Eeh => vfio::VFIO_EEH,
-            Extension::Type1NestingIommu => vfio::VFIO_TYPE1_NESTING_IOMMU,
-            Extension::SpaprTceV2Iommu => vfio::VFIO_SPAPR_TCE_v2_IOMMU,
-            Extension::NoIommu => vfio::VFIO_NOIOMMU_IOMMU,
-            Extension::UnmapAll => vfio::VFIO_UNMAP_ALL,
-            Extension::UpdateVaddr => vfio::VFIO_UPDATE_VADDR,
-        }
-    }
-
-    /// The kernel's name for this extension.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Extension::Type1Iommu => "VFIO_TYPE1_IOMMU",
-            Extension::SpaprTceIommu => "VFIO_SPAPR_TCE_IOMMU",
-            Extension::Type1v2Iommu => "VFIO_TYPE1v2_IOMMU",
-            Extension::DmaCcIommu => "VFIO_DMA_CC_IOMMU",
-            Extension::Eeh => "VFIO_EEH",
-            Extension::Type1NestingIommu => "VFIO_TYPE1_NESTING_IOMMU",
-            Extension::SpaprTceV2Iommu => "VFIO_SPAPR_TCE_v2_IOMMU",
-            Extension::NoIommu => "VFIO_NOIOMMU_IOMMU",
-            Extension::UnmapAll => "VFIO_UNMAP_ALL",
-            Extension::UpdateVaddr => "VFIO_UPDATE_VADDR",
-        }
-    }
-}
-
-impl fmt::Display for Extension {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// An IOMMU model that [`Container::set_iommu`] can select.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum IommuType {
-    /// `VFIO_TYPE1_IOMMU`. Prefer [`IommuType::Type1v2`]: v1 lets unmaps split mappings and,
-    /// under iommufd's compatibility container, disables huge IOMMU pages.
-    Type1,
-    /// `VFIO_TYPE1v2_IOMMU`: the default on x86 and Arm.
-    Type1v2,
-    /// `VFIO_SPAPR_TCE_IOMMU` (POWER).
-    SpaprTce,
-    /// `VFIO_SPAPR_TCE_v2_IOMMU` (POWER).
-    SpaprTceV2,
-    /// `VFIO_NOIOMMU_IOMMU`: no isolation and no translation. Needs
-    /// `vfio.enable_unsafe_noiommu_mode=1`; DMA addresses are physical addresses. Only
-    /// [`Container::set_iommu_unchecked`] (`unsafe`) selects it.
-    NoIommu,
-}
-
-impl IommuType {
-    /// The extension that says whether the host supports this model.
-    pub const fn extension(self) -> Extension {
-        match self {
-            IommuType::Type1 => Extension::Type1Iommu,
-            IommuType::Type1v2 => Extension::Type1v2Iommu,
-            IommuType::SpaprTce => Extension::SpaprTceIommu,
-            IommuType::SpaprTceV2 => Extension::SpaprTceV2Iommu,
-            IommuType::NoIommu => Extension::NoIommu,
-        }
-    }
-
-    /// Whether this is one of the type1 models (which share the type1 map/unmap/info ioctls).
-    pub const fn is_type1(self) -> bool {
-        matches!(self, IommuType::Type1 | IommuType::Type1v2)
-    }
-}
-
-/// Which extensions the host's VFIO reports, as answered by `VFIO_CHECK_EXTENSION`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Extensions {
-    supported: Vec<Extension>,
-}
-
-impl Extensions {
-    /// Whether `extension` is supported.
-    pub fn contains(&self, extension: Extension) -> bool {
-        self.supported.contains(&extension)
-    }
-
-    /// The supported extensions, in the order of their numbers.
-    pub fn iter(&self) -> impl Iterator<Item = Extension> + '_ {
-        self.supported.iter().copied()
-    }
-
-    /// The IOMMU model a driver should pick on this host: type1v2, else SPAPR TCE v2, else type1,
-    /// else SPAPR TCE v1. No-IOMMU mode is never picked automatically.
-    pub fn preferred_iommu(&self) -> Option<IommuType> {
-        [
-            IommuType::Type1v2,
-            IommuType::SpaprTceV2,
-            IommuType::Type1,
-            IommuType::SpaprTce,
-        ]
-        .into_iter()
-        .find(|t| self.contains(t.extension()))
-    }
-}
+pub use extension::{Extension, Extensions, IommuType};
 
 pub(crate) struct ContainerInner {
     pub(crate) fd: ContainerFd,
@@ -265,7 +121,9 @@ impl Container {
     /// What differs from a type1 container: iommufd's type1 emulation has no dirty tracking
     /// (`VFIO_IOMMU_DIRTY_PAGES` fails) and no `VFIO_UPDATE_VADDR`, refuses to map device
     /// memory (a mapped BAR) into the IOMMU, and `VFIO_TYPE1_IOMMU` behaves as type1v2 except
-    /// that it allows splitting unmaps.
+    /// that it allows splitting unmaps. A group's devices open before `VFIO_SET_IOMMU`, a group
+    /// leaves (`VFIO_GROUP_UNSET_CONTAINER`) even with devices open, and the IOAS behind the
+    /// container keeps its model and mappings after its last group has left.
     ///
     /// # Errors
     ///
@@ -374,6 +232,8 @@ impl Container {
     }
 
     /// Asks about every extension of the header: a typed report of what the host supports.
+    /// (iommufd's compat container answers [`Extension::DmaCcIommu`] only once a group has
+    /// joined; before, it is left out.)
     ///
     /// # Errors
     ///
@@ -381,8 +241,13 @@ impl Container {
     pub fn extensions(&self) -> Result<Extensions> {
         let mut supported = Vec::new();
         for ext in Extension::ALL {
-            if self.check_extension(ext)? {
-                supported.push(ext);
+            match self.check_extension(ext) {
+                Ok(true) => supported.push(ext),
+                Ok(false) => {}
+                // iommufd's compat container answers VFIO_DMA_CC_IOMMU from its IOAS, which
+                // exists once a group has joined: ENODEV before, so not reported then.
+                Err(e) if self.0.compat && e.errno() == Errno::ENODEV => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(Extensions { supported })
@@ -410,7 +275,7 @@ impl Container {
                  allow: use the unsafe Container::set_iommu_unchecked",
             ));
         }
-        self.set_iommu_inner(iommu)
+        self.set_iommu_inner(iommu, false)
     }
 
     /// [`Container::set_iommu`] that also accepts [`IommuType::NoIommu`].
@@ -432,12 +297,18 @@ impl Container {
     #[doc(alias = "VFIO_NOIOMMU_IOMMU")]
     #[allow(unsafe_code)] // The contract is the caller's; the body is the safe path.
     pub unsafe fn set_iommu_unchecked(&self, iommu: IommuType) -> Result<()> {
-        self.set_iommu_inner(iommu)
+        self.set_iommu_inner(iommu, false)
     }
 
-    fn set_iommu_inner(&self, iommu: IommuType) -> Result<()> {
+    /// Sets `iommu` unless a model is set already (`if_unset`: then that one stays, checked
+    /// under the same lock as the set, so that threads opening devices into one container at
+    /// once do not race each other to the second `VFIO_SET_IOMMU`).
+    fn set_iommu_inner(&self, iommu: IommuType, if_unset: bool) -> Result<()> {
         let mut state = self.settled_state();
         if let Some(current) = state.iommu {
+            if if_unset {
+                return Ok(());
+            }
             return Err(Error::invalid(
                 "set_iommu",
                 Object::Container,
@@ -467,8 +338,10 @@ impl Container {
         Ok(())
     }
 
-    /// The IOMMU model set with [`Container::set_iommu`], if any. It is `None` again once the
-    /// last group has left: the kernel then drops the IOMMU context with all its mappings.
+    /// The IOMMU model set with [`Container::set_iommu`], if any. On a `/dev/vfio/vfio`
+    /// container it is `None` again once the last group has left: the kernel then drops the
+    /// IOMMU context with all its mappings. iommufd's compat container
+    /// ([`Container::iommufd_compat`]) keeps its IOAS, model and mappings while it is open.
     pub fn iommu(&self) -> Option<IommuType> {
         self.settled_state().iommu
     }
@@ -490,7 +363,7 @@ impl Container {
             state.groups.retain(|_, g| g.strong_count() > 0);
             if state.groups.is_empty() {
                 state.iommu = None;
-                self.dma_state().mappings_dropped();
+                self.last_group_left();
             }
         }
         state
@@ -534,87 +407,6 @@ impl Container {
         self.0.compat
     }
 
-    /// Opens the PCI device at `address` in this container: finds its group through sysfs,
-    /// opens the group (or reuses it if it already joined this container), joins it, selects the
-    /// preferred IOMMU model if none is set yet, and opens the device.
-    ///
-    /// # Errors
-    ///
-    /// Whatever the steps return: [`Error::Sysfs`] when the device or its group is unknown,
-    /// [`Error::GroupNotViable`], [`Error::Open`], [`Error::Ioctl`].
-    pub fn open_pci_device(&self, address: &crate::pci::PciAddress) -> Result<crate::Device> {
-        self.open_pci_device_with(address, None)
-    }
-
-    /// [`Container::open_pci_device`], setting `iommu` (when given) instead of the preferred
-    /// model if none is set yet.
-    pub(crate) fn open_pci_device_with(
-        &self,
-        address: &crate::pci::PciAddress,
-        iommu: Option<IommuType>,
-    ) -> Result<crate::Device> {
-        let id = crate::pci::sysfs::Sysfs::new().iommu_group(address)?;
-        self.open_in_group(id, &address.to_string(), iommu)
-    }
-
-    /// Opens the VFIO device whose sysfs directory is `sysfs_dir` in this container, as
-    /// [`Container::open_pci_device`] does for a PCI address: any device of any bus, e.g. a
-    /// mediated device (`/sys/bus/mdev/devices/<uuid>`). Its group comes from the directory's
-    /// `iommu_group` link, its name is the directory's name.
-    ///
-    /// # Errors
-    ///
-    /// As [`Container::open_pci_device`]; [`Error::Sysfs`] when the directory has no
-    /// `iommu_group` link (not a device, or not in an IOMMU group).
-    pub fn open_device_at(&self, sysfs_dir: impl AsRef<Path>) -> Result<crate::Device> {
-        self.open_device_at_with(sysfs_dir.as_ref(), None)
-    }
-
-    pub(crate) fn open_device_at_with(
-        &self,
-        dir: &Path,
-        iommu: Option<IommuType>,
-    ) -> Result<crate::Device> {
-        let id = crate::pci::sysfs::iommu_group_of(dir)?;
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        self.open_in_group(id, &name, iommu)
-    }
-
-    /// Opens device `name` of group `id`, joining the group and setting `iommu` (or the
-    /// preferred model) first when needed.
-    fn open_in_group(
-        &self,
-        id: u32,
-        name: &str,
-        iommu: Option<IommuType>,
-    ) -> Result<crate::Device> {
-        let group = match self.group(id) {
-            Some(g) => g,
-            None => {
-                let g = Group::open(id)?;
-                g.set_container(self)?;
-                g
-            }
-        };
-        if self.iommu().is_none() {
-            let preferred = match iommu {
-                Some(t) => Some(t),
-                None => self.extensions()?.preferred_iommu(),
-            };
-            let preferred = preferred.ok_or_else(|| Error::NotSupported {
-                op: "open_pci_device",
-                object: Object::Container,
-                reason: "the host supports no IOMMU model this crate can select".into(),
-                errno: Errno::ENOTSUP,
-            })?;
-            self.set_iommu(preferred)?;
-        }
-        group.open_device(name)
-    }
-
     /// The group `id`, if it is in this container and still open.
     pub fn group(&self, id: u32) -> Option<Group> {
         self.state()
@@ -639,8 +431,20 @@ impl Container {
         state.groups.retain(|_, g| g.strong_count() > 0);
         // When the last group leaves, the kernel releases the container's IOMMU driver (and
         // with it every mapping): the type must be set again after the next group joins.
-        if state.groups.is_empty() && state.stranded.is_empty() {
+        // iommufd's compat container keeps its IOAS, with the mappings, for as long as the
+        // iommufd is open: nothing is released there.
+        if state.groups.is_empty() && state.stranded.is_empty() && !self.0.compat {
             state.iommu = None;
+            self.last_group_left();
+        }
+    }
+
+    /// The last group left. A legacy container's IOMMU driver goes with it, and every
+    /// mapping with the driver. iommufd's compat container keeps its IOAS (`IOMMU_VFIO_IOAS`),
+    /// and the mappings in it, until the container is closed: the next group to join sees them
+    /// again, so the buffers mapped in it are still mapped.
+    fn last_group_left(&self) {
+        if !self.is_iommufd_compat() {
             self.dma_state().mappings_dropped();
         }
     }

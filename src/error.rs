@@ -110,7 +110,7 @@ pub enum Error {
     },
 
     /// Reading, writing or listing something in sysfs failed.
-    #[error("{op} {} failed: {}{}", path.display(), describe(*errno), hint_for_sysfs(op, *errno))]
+    #[error("{op} {} failed: {}{}", path.display(), describe(*errno), hint_for_sysfs(op, path, *errno))]
     Sysfs {
         /// What was being done: `"reading"`, `"writing"`, `"listing"`, `"resolving"`.
         op: &'static str,
@@ -240,6 +240,27 @@ pub enum Error {
         errno: Errno,
     },
 
+    /// A migration state change the device's state machine does not allow, refused before any
+    /// state-changing ioctl: not one arc of the kernel's FSM ([`Migration::step`]), a state the device does not
+    /// support, an arc the kernel forbids (STOP_COPY → PRE_COPY), or a device in ERROR (only
+    /// [`Migration::recover`] leaves it). See [`crate::device::migration`].
+    ///
+    /// [`Migration::step`]: crate::device::migration::Migration::step
+    /// [`Migration::recover`]: crate::device::migration::Migration::recover
+    #[error("migration of {object} from {from} to {to} refused: {reason}")]
+    MigrationArc {
+        /// The device.
+        object: Box<Object>,
+        /// The state the device is in.
+        from: crate::device::MigState,
+        /// The state asked for.
+        to: crate::device::MigState,
+        /// Why the change is not allowed.
+        reason: Box<str>,
+        /// Always `EINVAL` (what the kernel would have answered).
+        errno: Errno,
+    },
+
     /// The device, the IOMMU or the host does not support the operation.
     #[error("{op} is not supported by {object}: {reason}")]
     NotSupported {
@@ -346,6 +367,7 @@ impl Error {
             | Error::OutOfMemory { errno, .. }
             | Error::RollbackFailed { errno, .. }
             | Error::NotMapped { errno, .. }
+            | Error::MigrationArc { errno, .. }
             | Error::NotSupported { errno, .. } => *errno,
         }
     }
@@ -372,6 +394,7 @@ impl Error {
             Error::OutOfMemory { .. } => ErrorKind::OutOfMemory,
             Error::Malformed { .. } | Error::ApiVersion { .. } => ErrorKind::KernelContract,
             Error::RollbackFailed { .. } => ErrorKind::Inconsistent,
+            Error::MigrationArc { .. } => ErrorKind::InvalidArgument,
             Error::InvalidArgument { errno, .. } => match *errno {
                 Errno::EBUSY => ErrorKind::Busy,
                 Errno::EPERM | Errno::EACCES => ErrorKind::PermissionDenied,
@@ -494,7 +517,22 @@ fn hint_for_open(path: &std::path::Path, errno: Errno) -> &'static str {
     }
 }
 
-fn hint_for_sysfs(op: &str, errno: Errno) -> &'static str {
+fn hint_for_sysfs(op: &str, path: &std::path::Path, errno: Errno) -> &'static str {
+    let s = path.to_string_lossy();
+    if s.contains("mdev") {
+        return match (op, errno) {
+            ("writing", Errno::EACCES | Errno::EPERM) => "; creating and removing mdevs needs root",
+            ("writing", Errno::EEXIST) => "; an mdev with this UUID exists already",
+            ("writing", Errno::EUSERS) => {
+                "; the type has no instance left (its available_instances is 0)"
+            }
+            (_, Errno::ENOENT) => {
+                "; no such mdev parent, type or instance: see \
+                 /sys/class/mdev_bus/*/mdev_supported_types and /sys/bus/mdev/devices"
+            }
+            _ => "",
+        };
+    }
     match (op, errno) {
         ("writing", Errno::EACCES | Errno::EPERM) => "; changing driver bindings needs root",
         (_, Errno::ENOENT) => "; no such device or attribute: check the PCI address (lspci -D)",

@@ -20,6 +20,8 @@
 //! | [`DmaBuffer`], [`DmaPool`] | memory the device reaches at an IOVA through the IOMMU | [`DmaBuffer::new`], [`DmaPool::new`] |
 //! | [`iommufd::Iommufd`] | `/dev/iommu`: the modern front door (Linux 6.6+ with the cdev) | [`iommufd::Iommufd::new`] |
 //! | [`iommufd::Ioas`] | an I/O address space of the iommufd | [`iommufd::Iommufd::alloc_ioas`] |
+//! | [`mdev::MdevInstance`] | a mediated device (`/sys/bus/mdev/devices/<uuid>`), removed on drop | [`mdev::Mdevs::create`] |
+//! | [`device::Migration`] | a device's migration state machine; [`device::MigrationData`] its data fd | [`Device::migration`] |
 //!
 //! VFIO has two front doors. The modern one, iommufd (Linux 6.6+ with `CONFIG_IOMMUFD` and
 //! `CONFIG_VFIO_DEVICE_CDEV`), opens a device through its cdev (`/dev/vfio/devices/vfioN`),
@@ -116,6 +118,30 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Mediated devices and migration
+//!
+//! [`mdev`] lists the parents and types of mediated devices and creates instances (removed on
+//! drop); an instance opens like any device, from its sysfs directory
+//! ([`DmaSpace::open_device_at`]). [`device::migration`] types VFIO migration v2 as
+//! `include/uapi/linux/vfio.h` defines it: "The device migration Finite State Machine is
+//! described by the enum vfio_device_mig_state. Some of the FSM arcs will create a migration
+//! data transfer session by returning a FD". The API's arcs are the kernel's
+//! (`vfio_mig_get_next_state()`); a target with no legal path is refused before any state-changing ioctl; "To
+//! recover from ERROR VFIO_DEVICE_RESET must be used" ([`device::Migration::recover`]):
+//!
+//! ```no_run
+//! use uvfio::device::{migration, MigState};
+//! use uvfio::{DmaSpace, IommuMode};
+//!
+//! let space = DmaSpace::open(IommuMode::best_available())?;
+//! let a = space.open_device_at("/sys/bus/mdev/devices/0f3b29a6-7a1b-4c1e-9e6a-000000000001")?;
+//! let b = space.open_device_at("/sys/bus/mdev/devices/0f3b29a6-7a1b-4c1e-9e6a-000000000002")?;
+//! let state = migration::save(&a)?; // RUNNING -> RUNNING_P2P -> STOP -> STOP_COPY, read, STOP
+//! migration::load(&b, &state)?; // ... -> STOP -> RESUMING, write, STOP
+//! b.migration()?.set_state(MigState::RUNNING)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # ioctls and where they are
 //!
 //! | ioctl | method |
@@ -153,6 +179,8 @@
 //! | `VFIO_DEVICE_QUERY_GFX_PLANE` | [`Device::gfx_plane_supported`] (`PROBE`), [`Device::gfx_plane`] |
 //! | `VFIO_DEVICE_GET_GFX_DMABUF` | [`Device::gfx_dmabuf`] |
 //! | `VFIO_DEVICE_FEATURE` | [`Device::feature_probe`], [`Device::features`] (`PROBE`); typed GET/SET in [`device::feature`] (low power, bus master, VF token, migration state, DMA logging) |
+//! | `VFIO_DEVICE_FEATURE_MIGRATION`, `_MIG_DEVICE_STATE`, `_MIG_DATA_SIZE` | [`device::Migration`] ([`Device::migration`]): the kernel's arcs ([`device::Migration::step`], [`device::Migration::set_state`]), [`device::migration::save`], [`device::migration::load`]; run by `tests/hw/migration.rs` on mtty |
+//! | `VFIO_MIG_GET_PRECOPY_INFO` | [`device::MigrationData::precopy_info`]; run by `migration::mtty_precopy_info_and_stream` |
 //! | region `mmap` / `pread` / `pwrite` | [`Device::region`], [`Device::region_with`] return a [`Region`] ([`mmio`]); config space: [`Device::pci_config`] ([`pci::config`]); ROM: [`Device::read_rom`] |
 //!
 //! Every constant, struct and ioctl number of `<linux/vfio.h>` is in [`uapi::vfio`] under the
@@ -163,7 +191,7 @@
 //! - Of iommufd: hardware page tables (`IOMMU_HWPT_ALLOC`, replace, nesting), the IOMMU's dirty
 //!   tracking, fault queues, vIOMMU and PASID; `IOMMU_IOAS_MAP_FILE` (Linux 6.13, not in the
 //!   6.12 kernel the project tests on).
-//! - Mediated devices (mdev) beyond what the generic device API covers, and vfio-user.
+//! - vfio-user.
 //! - sPAPR TCE and EEH are typed and their requests unit-tested, but cannot run on x86.
 //!
 //! # Errors
@@ -195,6 +223,7 @@ pub mod group;
 pub mod iommu;
 pub mod iommufd;
 pub mod irq;
+pub mod mdev;
 pub mod mmio;
 pub mod pci;
 #[cfg(test)]

@@ -304,7 +304,9 @@ impl Device {
     #[doc(alias = "VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE")]
     pub fn set_mig_state(&self, state: MigState) -> Result<Option<OwnedFd>> {
         let r = self.fd().feature_set_mig_state(state.0);
-        self.feature_result("set_mig_state", Feature::MIG_DEVICE_STATE, r)
+        Ok(self
+            .feature_result("set_mig_state", Feature::MIG_DEVICE_STATE, r)?
+            .map(OwnedFd::from))
     }
 
     /// `VFIO_DEVICE_FEATURE_MIG_DATA_SIZE`: the estimated bytes of migration data in

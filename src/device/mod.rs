@@ -16,6 +16,7 @@ mod cdev;
 pub mod feature;
 pub mod gfx;
 pub mod irq;
+pub mod migration;
 pub mod region;
 pub mod reset;
 pub(crate) mod shared;
@@ -36,6 +37,7 @@ use crate::uapi::vfio;
 pub use feature::{Feature, FeatureAccess, MigState, MigrationFlags};
 pub use gfx::{DrmPlaneType, GfxPlane, GfxPlaneKind, GfxPlaneSource};
 pub use irq::{IrqFlags, IrqIndex, IrqInfo};
+pub use migration::{Migration, MigrationData, PrecopyInfo};
 pub use region::{RegionCap, RegionFlags, RegionIndex, RegionInfo};
 pub use reset::{HotResetDevice, HotResetInfo, HotResetOwner};
 

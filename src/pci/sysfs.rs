@@ -29,7 +29,7 @@ const VFIO_PCI: &str = "vfio-pci";
 
 /// The one conversion from an `io::Error` to the crate's error, keeping the errno (`EIO` if the
 /// error has none).
-pub(super) fn sysfs_error(op: &'static str, path: &Path, err: &io::Error) -> Error {
+pub(crate) fn sysfs_error(op: &'static str, path: &Path, err: &io::Error) -> Error {
     Error::Sysfs {
         op,
         path: path.to_path_buf(),
@@ -38,7 +38,7 @@ pub(super) fn sysfs_error(op: &'static str, path: &Path, err: &io::Error) -> Err
 }
 
 /// A file whose contents cannot be what sysfs writes.
-pub(super) fn unparsable(path: &Path) -> Error {
+pub(crate) fn unparsable(path: &Path) -> Error {
     Error::Sysfs {
         op: "parsing",
         path: path.to_path_buf(),
@@ -47,7 +47,7 @@ pub(super) fn unparsable(path: &Path) -> Error {
 }
 
 /// The last component of the target of the symlink `path` (`.../drivers/e1000` → `e1000`).
-pub(super) fn link_name(path: &Path) -> Result<String> {
+pub(crate) fn link_name(path: &Path) -> Result<String> {
     let target = fs::read_link(path).map_err(|e| sysfs_error("resolving", path, &e))?;
     target
         .file_name()
@@ -57,7 +57,7 @@ pub(super) fn link_name(path: &Path) -> Result<String> {
 }
 
 /// Reads a sysfs attribute, without its trailing newline.
-pub(super) fn read_attr(path: &Path) -> Result<String> {
+pub(crate) fn read_attr(path: &Path) -> Result<String> {
     let mut s = fs::read_to_string(path).map_err(|e| sysfs_error("reading", path, &e))?;
     while s.ends_with('\n') {
         s.pop();

@@ -24,6 +24,8 @@ mod hwpt;
 mod iommufd;
 mod irq;
 mod kernel;
+mod mdev;
+mod migration;
 mod noiommu;
 mod pci;
 mod regions;

@@ -247,6 +247,11 @@ fd_newtype!(
     /// An open `/dev/iommu` (checked by its sysfs class when opened).
     IommufdFd
 );
+fd_newtype!(
+    /// A migration data transfer fd: returned by `VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE` SET
+    /// for an arc that starts a data transfer session (the migration driver's anon-inode file).
+    MigDataFd
+);
 
 impl ContainerFd {
     /// An iommufd used as a container: it answers the VFIO container ioctls (API version,

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use crate::error::Errno;
 
-use super::{fail, ioctl_ptr, Cause, DeviceFd, Failed, Res};
+use super::{fail, ioctl_ptr, Cause, DeviceFd, Failed, MigDataFd, Res};
 use crate::error::Malformation;
 use crate::uapi::buf::argsz_of;
 use crate::uapi::buf::{ArgszBuf, MAX_ARGSZ};
@@ -237,7 +237,7 @@ pub(crate) fn dma_logging_bitmap_words(length: u64, page_size: u64) -> Option<us
 impl DeviceFd {
     /// `VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE` SET: the new state in, the data transfer fd the
     /// transition opened (if any) out.
-    pub(crate) fn feature_set_mig_state(&self, state: u32) -> Res<Option<OwnedFd>> {
+    pub(crate) fn feature_set_mig_state(&self, state: u32) -> Res<Option<MigDataFd>> {
         let mut data = [0u8; size_of::<vfio::vfio_device_feature_mig_state>()];
         data[..4].copy_from_slice(&state.to_ne_bytes());
         data[4..].copy_from_slice(&(-1i32).to_ne_bytes());
@@ -251,7 +251,7 @@ impl DeviceFd {
         }
         // SAFETY: on success with a non-negative data_fd the kernel installed a new fd (an
         // anon-inode file, O_CLOEXEC) for this process that nothing else owns.
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+        Ok(Some(MigDataFd(unsafe { OwnedFd::from_raw_fd(fd) })))
     }
 
     /// `VFIO_DEVICE_FEATURE_DMA_LOGGING_START`: `ranges` as `(iova, length)`; returns the page
@@ -317,6 +317,28 @@ impl DeviceFd {
                 &mut data,
             )
         }
+    }
+}
+
+impl MigDataFd {
+    /// `VFIO_MIG_GET_PRECOPY_INFO`: `(initial_bytes, dirty_bytes)` still to read in PRE_COPY.
+    pub(crate) fn precopy_info(&self) -> Res<(u64, u64)> {
+        let mut info = vfio::vfio_precopy_info {
+            argsz: size_of::<vfio::vfio_precopy_info>() as u32,
+            ..Default::default()
+        };
+        // SAFETY: kind: a migration data fd, whose driver reads and writes a
+        // vfio_precopy_info (argsz = its size) for this request, or refuses it (ENOTTY on a
+        // RESUMING fd); argument: `info`, live, aligned and written during the call only.
+        unsafe {
+            ioctl_ptr(
+                self.as_fd(),
+                vfio::VFIO_MIG_GET_PRECOPY_INFO,
+                std::ptr::addr_of_mut!(info).cast(),
+            )
+        }
+        .map_err(fail("VFIO_MIG_GET_PRECOPY_INFO"))?;
+        Ok((info.initial_bytes, info.dirty_bytes))
     }
 }
 

@@ -150,8 +150,8 @@
 //! | `VFIO_DEVICE_RESET` | [`Device::reset`] |
 //! | `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO` | [`Device::pci_hot_reset_info`] |
 //! | `VFIO_DEVICE_PCI_HOT_RESET` | [`Device::pci_hot_reset`] (takes the affected [`Group`]s as proof; none for a cdev device, whose iommufd proves ownership) |
-//! | `VFIO_DEVICE_QUERY_GFX_PLANE` | [`Device::gfx_plane_supported`] (`PROBE`), [`Device::gfx_plane`] |
-//! | `VFIO_DEVICE_GET_GFX_DMABUF` | [`Device::gfx_dmabuf`] |
+//! | `VFIO_DEVICE_QUERY_GFX_PLANE` | [`Device::gfx_plane_supported`] (`PROBE`), [`Device::gfx_plane`] (retries mbochs' `ENOMEM`), [`Device::gfx_plane_once`]; pixels: [`Device::gfx_framebuffer`], [`device::gfx::BochsDispi::framebuffer`] (tests/hw/gfx.rs) |
+//! | `VFIO_DEVICE_GET_GFX_DMABUF` | [`Device::gfx_dmabuf`] returns a [`device::GfxDmaBuf`] (tests/hw/gfx.rs) |
 //! | `VFIO_DEVICE_FEATURE` | [`Device::feature_probe`], [`Device::features`] (`PROBE`); typed GET/SET in [`device::feature`] (low power, bus master, VF token, migration state, DMA logging) |
 //! | region `mmap` / `pread` / `pwrite` | [`Device::region`], [`Device::region_with`] return a [`Region`] ([`mmio`]); config space: [`Device::pci_config`] ([`pci::config`]); ROM: [`Device::read_rom`] |
 //!

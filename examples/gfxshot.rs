@@ -189,23 +189,29 @@ fn dmabuf_plane(device: &Device, (w, h): (u16, u16)) -> Res<(GfxPlane, Image, &'
 }
 
 fn run(args: Args) -> Res<bool> {
-    let device = match args.device {
-        // Not a path: the name of a variable that holds one (the test VM's UVFIO_TEST_*).
-        Some(var) if !var.starts_with('/') => {
-            Some(std::env::var(&var).map_err(|_| format!("{var} is not set"))?)
+    // A path, or the name of a variable that holds one (the test VM's UVFIO_TEST_*).
+    let path = match args.device {
+        Some(path) if path.starts_with('/') => path,
+        other => {
+            let var = other.unwrap_or_else(|| "UVFIO_TEST_MDPY".into());
+            match std::env::var(&var) {
+                Ok(path) => path,
+                Err(_) if std::env::var("UVFIO_VM_FLAVOR").as_deref() == Ok("debian") => {
+                    println!(
+                        "SKIPPED gfxshot: {var} is not set: the debian flavour's kernel has no \
+                         mdev display samples (run with UVFIO_VM_FLAVOR=full)"
+                    );
+                    return Ok(true);
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "{var} is not set: pass the display mdev's sysfs directory or a \
+                         variable that holds it"
+                    )
+                    .into())
+                }
+            }
         }
-        Some(path) => Some(path),
-        None => std::env::var("UVFIO_TEST_MDPY").ok(),
-    };
-    let Some(path) = device else {
-        if std::env::var("UVFIO_VM_FLAVOR").as_deref() == Ok("debian") {
-            println!(
-                "SKIPPED gfxshot: the debian flavour's kernel has no mdev display samples \
-                 (run with UVFIO_VM_FLAVOR=full)"
-            );
-            return Ok(true);
-        }
-        return Err("no display mdev: pass its sysfs directory or set UVFIO_TEST_MDPY".into());
     };
     let space = DmaSpace::open(args.mode)?;
     let device = space.open_device_at(&path)?;

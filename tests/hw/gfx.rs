@@ -153,6 +153,21 @@ fn mdpy_region_plane_pixels_written_through_the_region_read_through_the_plane() 
     assert_eq!(region.read_u32(7 * 4096 + 5 * 4).unwrap(), 0x00ab_cdef);
     assert_eq!(fb2.pixel(5, 7).unwrap(), 0x00ab_cdef);
 
+    // Quirk: mdpy's pread of the framebuffer ignores the offset (each of its 4-byte accesses
+    // reads bytes 0..4), which is why pixels are only ever read through the mapping.
+    fb.set_pixel(0, 0, 0x00c0_ffee).unwrap();
+    let mut via_pread = [0u8; 8];
+    let at = region.info().offset + 7 * 4096 + 5 * 4;
+    let n = nix::sys::uio::pread(device.as_fd(), &mut via_pread, at as i64).unwrap();
+    assert_eq!(n, 8);
+    let first = 0x00c0_ffee_u32.to_le_bytes();
+    assert_eq!(
+        via_pread,
+        [first, first].concat()[..],
+        "mdpy's pread at pixels (5, 7) and (6, 7) reads pixel (0, 0) twice"
+    );
+    fb.set_pixel(0, 0, xrgb(0, 0)).unwrap();
+
     // Bounds: nothing outside the plane is reachable.
     for (x, y) in [(1024, 0), (0, 768), (u32::MAX, u32::MAX)] {
         let err = fb.pixel(x, y).unwrap_err();

@@ -30,8 +30,8 @@
 //! |---|---|
 //! | `mbochs`: the first `QUERY_GFX_PLANE` after a mode change fails with `ENOMEM` (the sample allocates the plane's dma-buf but drops the pointer), the second succeeds | [`Device::gfx_plane`] retries a dma-buf query once on `ENOMEM`; [`Device::gfx_plane_once`] does not, and returns the `ENOMEM` as [`Error::Ioctl`] ([`ErrorKind::OutOfMemory`](crate::error::ErrorKind::OutOfMemory)) |
 //! | `mbochs`: the dma-buf fd is opened read-only, and its `mmap` wants `VM_SHARED`, which the kernel clears for a read-only file: `mmap` fails with `EINVAL` whatever the protection | [`GfxDmaBuf::map`] returns [`Error::NotSupported`] (`EINVAL`), saying so; dma-bufs have no `read`, so the pixels are read through BAR0 ([`BochsDispi::framebuffer`]) |
-//! | `mbochs`: `pread`/`pwrite` of BAR0 reach the framebuffer 2 pages further than `mmap` and the dma-buf do (and past its end for the last 2 pages) | [`BochsDispi::framebuffer`] maps BAR0 and refuses ([`Error::NotSupported`]) to serve pixels through `pread` |
-//! | `mdpy`: `pread`/`pwrite` of the framebuffer region ignore the offset (every access hits byte 0) | [`Framebuffer`] reads only through a mapping, and refuses an unmapped backing |
+//! | `mbochs`: `pread`/`pwrite` of BAR0 reach the video memory 2 pages further than `mmap` and the dma-buf do (and, from the source, past the end of the sample's page array for the last 2 pages) | [`BochsDispi::framebuffer`] maps BAR0 and refuses ([`Error::NotSupported`]) to serve pixels through `pread` |
+//! | `mdpy`: `pread`/`pwrite` of the framebuffer region ignore the offset (each of their accesses, 4 bytes at most, reaches the framebuffer's first bytes) | [`Framebuffer`] reads only through a mapping, and refuses an unmapped backing |
 //! | `mdpy`: the framebuffer region's index (16) is past the device's `num_regions` (9), which [`Device::region_info`] refuses | [`Device::gfx_framebuffer`] accepts the index the plane names |
 //!
 //! # References

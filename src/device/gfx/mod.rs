@@ -21,6 +21,27 @@
 //! bounds-checked; [`Framebuffer::snapshot`] copies the plane into an owned [`Image`], which
 //! converts to RGB and writes a PPM file.
 //!
+//! ```no_run
+//! use uvfio::device::gfx::{BochsDispi, BochsMode};
+//! use uvfio::device::{DrmPlaneType, GfxPlaneKind};
+//! use uvfio::{DmaSpace, IommuMode};
+//!
+//! let space = DmaSpace::open(IommuMode::best_available())?;
+//! // mdpy: a region plane.
+//! let mdpy = space.open_device_at("/sys/bus/mdev/devices/0f3b29a6-7a1b-4c1e-9e6a-000000000003")?;
+//! let plane = mdpy.gfx_plane(GfxPlaneKind::Region, DrmPlaneType::PRIMARY)?.expect("shown");
+//! let image = mdpy.gfx_framebuffer(&plane)?.snapshot()?;
+//! image.write_ppm(std::fs::File::create("/tmp/mdpy.ppm")?)?;
+//! // mbochs: set a mode, then the dma-buf plane, read through BAR0.
+//! let mbochs = space.open_device_at("/sys/bus/mdev/devices/0f3b29a6-7a1b-4c1e-9e6a-000000000004")?;
+//! let dispi = BochsDispi::new(&mbochs)?;
+//! dispi.set_mode(&BochsMode::new(640, 480, 32))?;
+//! let plane = mbochs.gfx_plane(GfxPlaneKind::DmaBuf, DrmPlaneType::PRIMARY)?.expect("shown");
+//! let fb = dispi.framebuffer(&plane)?;
+//! println!("{}x{} {} stride {}: {:#x}", fb.width(), fb.height(), fb.format(), fb.stride(), fb.pixel(0, 0)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Kernel quirks, and what the API makes of them
 //!
 //! Found in Linux 6.12's samples (`samples/vfio-mdev/mdpy.c`, `mbochs.c`) and checked in the
@@ -33,6 +54,7 @@
 //! | `mbochs`: `pread`/`pwrite` of BAR0 reach the video memory 2 pages further than `mmap` and the dma-buf do (and, from the source, past the end of the sample's page array for the last 2 pages) | [`BochsDispi::framebuffer`] maps BAR0 and refuses ([`Error::NotSupported`]) to serve pixels through `pread` |
 //! | `mdpy`: `pread`/`pwrite` of the framebuffer region ignore the offset (each of their accesses, 4 bytes at most, reaches the framebuffer's first bytes) | [`Framebuffer`] reads only through a mapping, and refuses an unmapped backing |
 //! | `mdpy`: the framebuffer region's index (16) is past the device's `num_regions` (9), which [`Device::region_info`] refuses | [`Device::gfx_framebuffer`] accepts the index the plane names |
+//! | `mbochs`: `VFIO_DEVICE_GET_REGION_INFO` with an `argsz` above its own 48-byte struct fails with `EINVAL` (uvfio asks with 256 bytes first) | every capability-chain query is asked again with the struct's own size after an `EINVAL`, and grown from there |
 //!
 //! # References
 //!
@@ -48,12 +70,10 @@ pub use bochs::{BochsDispi, BochsMode};
 pub use framebuffer::{DmaBufMap, Framebuffer, Image};
 
 use std::fmt;
-use std::os::fd::OwnedFd;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::{Device, RegionIndex};
-use crate::error::Object;
-use crate::error::{Errno, Error, Result};
+use crate::error::{Errno, Error, Object, Result};
 use crate::mmio::MapOptions;
 use crate::uapi::ioctl::{Cause, Failed};
 use crate::uapi::vfio;

@@ -50,6 +50,13 @@ pub enum Object {
     Iommufd,
     /// An I/O address space of the iommufd, by its id.
     Ioas(u32),
+    /// A graphics plane's dma-buf, by the device's name and the plane's dma-buf id.
+    DmaBuf {
+        /// The device's name.
+        device: String,
+        /// The `dmabuf_id` the device gave the plane.
+        id: u32,
+    },
 }
 
 impl fmt::Display for Object {
@@ -63,6 +70,7 @@ impl fmt::Display for Object {
             Object::PciDevice(a) => write!(f, "PCI device {a}"),
             Object::Iommufd => f.write_str("the iommufd"),
             Object::Ioas(id) => write!(f, "IOAS {id}"),
+            Object::DmaBuf { device, id } => write!(f, "dma-buf {id} of device {device}"),
         }
     }
 }

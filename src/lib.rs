@@ -176,8 +176,8 @@
 //! | `VFIO_DEVICE_RESET` | [`Device::reset`] |
 //! | `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO` | [`Device::pci_hot_reset_info`] |
 //! | `VFIO_DEVICE_PCI_HOT_RESET` | [`Device::pci_hot_reset`] (takes the affected [`Group`]s as proof; none for a cdev device, whose iommufd proves ownership) |
-//! | `VFIO_DEVICE_QUERY_GFX_PLANE` | [`Device::gfx_plane_supported`] (`PROBE`), [`Device::gfx_plane`] |
-//! | `VFIO_DEVICE_GET_GFX_DMABUF` | [`Device::gfx_dmabuf`] |
+//! | `VFIO_DEVICE_QUERY_GFX_PLANE` | [`Device::gfx_plane_supported`] (`PROBE`), [`Device::gfx_plane`] (retries mbochs' `ENOMEM`), [`Device::gfx_plane_once`]; pixels: [`Device::gfx_framebuffer`], [`device::gfx::BochsDispi::framebuffer`] (tests/hw/gfx.rs) |
+//! | `VFIO_DEVICE_GET_GFX_DMABUF` | [`Device::gfx_dmabuf`] returns a [`device::GfxDmaBuf`] (tests/hw/gfx.rs) |
 //! | `VFIO_DEVICE_FEATURE` | [`Device::feature_probe`], [`Device::features`] (`PROBE`); typed GET/SET in [`device::feature`] (low power, bus master, VF token, migration state, DMA logging) |
 //! | `VFIO_DEVICE_FEATURE_MIGRATION`, `_MIG_DEVICE_STATE`, `_MIG_DATA_SIZE` | [`device::Migration`] ([`Device::migration`]): the kernel's arcs ([`device::Migration::step`], [`device::Migration::set_state`]), [`device::migration::save`], [`device::migration::load`]; run by `tests/hw/migration.rs` on mtty |
 //! | `VFIO_MIG_GET_PRECOPY_INFO` | [`device::MigrationData::precopy_info`]; run by `migration::mtty_precopy_info_and_stream` |

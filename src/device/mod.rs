@@ -35,7 +35,7 @@ use crate::uapi::ioctl::DeviceFd;
 use crate::uapi::vfio;
 
 pub use feature::{Feature, FeatureAccess, MigState, MigrationFlags};
-pub use gfx::{DrmPlaneType, GfxPlane, GfxPlaneKind, GfxPlaneSource};
+pub use gfx::{DrmFourcc, DrmPlaneType, GfxDmaBuf, GfxPlane, GfxPlaneKind, GfxPlaneSource};
 pub use irq::{IrqFlags, IrqIndex, IrqInfo};
 pub use migration::{Migration, MigrationData, PrecopyInfo};
 pub use region::{RegionCap, RegionFlags, RegionIndex, RegionInfo};

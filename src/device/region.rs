@@ -202,6 +202,12 @@ impl Device {
                 format!("the device has {} regions", self.info().num_regions),
             ));
         }
+        self.region_info_unchecked(index)
+    }
+
+    /// `VFIO_DEVICE_GET_REGION_INFO` for `index`, even past `num_regions`: for the regions a
+    /// graphics plane names (`mdpy` reports 9 regions and keeps its framebuffer at index 16).
+    pub(crate) fn region_info_unchecked(&self, index: u32) -> Result<RegionInfo> {
         let buf = self
             .fd()
             .get_region_info(index)

@@ -58,7 +58,16 @@ impl Device {
         index: impl Into<RegionIndex>,
         options: &MapOptions,
     ) -> Result<Region> {
-        let info = self.region_info(index)?;
+        self.region_from_info(self.region_info(index)?, options)
+    }
+
+    /// [`Device::region_with`] for region info already fetched (also past `num_regions`, for
+    /// the regions a graphics plane names).
+    pub(crate) fn region_from_info(
+        &self,
+        info: RegionInfo,
+        options: &MapOptions,
+    ) -> Result<Region> {
         let exclude = match options.policy {
             Policy::Never => Vec::new(),
             _ if options.msix && info.msix_mappable() => Vec::new(),

@@ -18,6 +18,7 @@ mod decoding;
 mod discover;
 mod dma;
 mod dma_lost;
+mod gfx;
 mod groups;
 mod hotpath;
 mod hwpt;

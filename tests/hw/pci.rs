@@ -592,7 +592,12 @@ fn graphics_ioctls_are_not_supported_on_pci_devices() {
         );
         let err = d.gfx_plane(kind, DrmPlaneType::CURSOR).unwrap_err();
         assert!(matches!(err, Error::NotSupported { .. }), "{err}");
+        let err = d.gfx_plane_once(kind, DrmPlaneType::PRIMARY).unwrap_err();
+        assert!(matches!(err, Error::NotSupported { .. }), "{err}");
     }
     let err = d.gfx_dmabuf(0).unwrap_err();
+    assert!(matches!(err, Error::NotSupported { .. }), "{err}");
+    // No Bochs dispi registers either (e1000e's BAR2 is a 32-byte I/O BAR).
+    let err = uvfio::device::gfx::BochsDispi::new(&d).unwrap_err();
     assert!(matches!(err, Error::NotSupported { .. }), "{err}");
 }

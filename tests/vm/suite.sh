@@ -42,6 +42,18 @@ EXAMPLES=(
     "nic --iommu @MODE@ --count 2000 --runs 2 --quiet"
     "nic --iommu @MODE@ --pair e1000e --irq --count 2000 --quiet"
 )
+# The mediated devices exist on the full flavour only, and need an IOMMU model (type1 or an
+# IOAS): not in no-IOMMU mode.
+MDEV_EXAMPLES=(
+    # mtty A's serial ports migrated into mtty B, both through the mode's path.
+    "migrate --iommu @MODE@"
+    # The display samples' planes read back and saved as PPM images.
+    "gfxshot --iommu @MODE@"
+    "gfxshot UVFIO_TEST_MBOCHS --iommu @MODE@ --out /tmp/mbochs.ppm"
+)
+if [ "${UVFIO_VM_FLAVOR:-debian}" = full ] && [ "$MODE" != noiommu ]; then
+    EXAMPLES+=("${MDEV_EXAMPLES[@]}")
+fi
 
 HW_FILTER=()
 if [ "$MODE" = noiommu ]; then

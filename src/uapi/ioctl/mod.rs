@@ -124,6 +124,11 @@ pub(super) unsafe fn ioctl_ptr(
 /// request's bytes, zeroes after them), then again with the `argsz` the kernel asks for, until it
 /// fits. `argsz` is written over the first four bytes each time.
 ///
+/// The first buffer is 256 bytes, which saves a second call for most chains. A driver that
+/// refuses an `argsz` above its own struct's size with `EINVAL` (Linux's `mbochs` sample does,
+/// for `VFIO_DEVICE_GET_REGION_INFO`) is asked again with exactly `fixed` bytes, and grown from
+/// there as it says; an `EINVAL` at that size is the answer.
+///
 /// Taking bytes rather than a struct lets a padded struct (`vfio_iommu_type1_info`) be sent as
 /// zeroes without ever viewing its padding as bytes.
 ///
@@ -140,9 +145,10 @@ pub(super) unsafe fn query_argsz(
 ) -> Res<ArgszBuf> {
     let min = fixed.max(init.len());
     let mut len = min.max(256);
+    let mut fell_back = false;
     // The kernel only ever raises argsz once (to fit the chain); the extra rounds guard against a
-    // chain that grows between calls.
-    for _ in 0..4 {
+    // chain that grows between calls (and one is the fallback to `min`).
+    for _ in 0..5 {
         let mut buf = ArgszBuf::zeroed(len);
         buf.bytes_mut()[..init.len()].copy_from_slice(init);
         // len <= MAX_ARGSZ after the first round; a caller's huge `fixed` is refused here.
@@ -151,7 +157,15 @@ pub(super) unsafe fn query_argsz(
         // SAFETY: (kind, argument) forwarded from the caller: the buffer is `len` bytes, aligned
         // to 8, starts with a valid request and its argsz is `len`; (lifetime) `buf` outlives the
         // call.
-        unsafe { ioctl_ptr(fd, request, buf.as_mut_ptr()) }.map_err(fail(ioctl))?;
+        match unsafe { ioctl_ptr(fd, request, buf.as_mut_ptr()) } {
+            Ok(_) => {}
+            Err(Errno::EINVAL) if !fell_back && len > min => {
+                fell_back = true;
+                len = min;
+                continue;
+            }
+            Err(errno) => return Err(fail(ioctl)(errno)),
+        }
         let want_argsz = buf.argsz();
         let want = want_argsz as usize;
         if want <= len {

@@ -43,6 +43,9 @@ macro_rules! features {
                 $(#[$m])*
                 #[doc = concat!("`", $c, "`")]
                 #[doc(alias = $c)]
+                // Feature numbers are 16-bit (VFIO_DEVICE_FEATURE_MASK); the ABI test checks
+                // each value.
+                #[allow(clippy::cast_possible_truncation)]
                 pub const $name: Feature = Feature($v as u16);
             )*
 

@@ -254,6 +254,7 @@ fn for_each_block(mut a: u128, e: u128, mut f: impl FnMut(u64, u32)) {
         let fit = 127 - (e - a).leading_zeros();
         let order = align.min(fit);
         // a < e <= 2^64, so a fits in u64.
+        #[allow(clippy::cast_possible_truncation)]
         f(a as u64, order);
         a += 1u128 << order;
     }
@@ -317,6 +318,8 @@ impl IovaAllocator {
 
     /// The valid ranges in use, page-trimmed and merged, without the first page (inclusive ends).
     pub fn ranges(&self) -> impl Iterator<Item = IovaRange> + '_ {
+        // Range bounds are at most 2^64 (ends exclusive), so start and end - 1 fit in u64.
+        #[allow(clippy::cast_possible_truncation)]
         self.ranges.iter().map(|&(s, e)| IovaRange {
             start: s as u64,
             end: (e - 1) as u64,

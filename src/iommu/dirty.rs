@@ -45,18 +45,21 @@ impl DirtyBitmap {
         }
         let pages = size / page_size;
         // The kernel's limit (DIRTY_BITMAP_PAGES_MAX): INT_MAX pages, a 256 MiB bitmap.
-        if pages > i32::MAX as u64 {
-            return Err(Error::out_of_range(
-                op,
-                object,
-                format!("{pages} pages is more than one bitmap request may cover (2^31 - 1)"),
-            ));
-        }
+        let words = match usize::try_from(pages.div_ceil(64)) {
+            Ok(words) if pages <= i32::MAX as u64 => words,
+            _ => {
+                return Err(Error::out_of_range(
+                    op,
+                    object,
+                    format!("{pages} pages is more than one bitmap request may cover (2^31 - 1)"),
+                ))
+            }
+        };
         Ok(DirtyBitmap {
             iova,
             page_size,
             pages,
-            words: vec![0; pages.div_ceil(64) as usize],
+            words: vec![0; words],
         })
     }
 

@@ -166,7 +166,7 @@ impl SpaprWindow {
     /// The kernel request for this window.
     pub fn to_request(&self) -> vfio::vfio_iommu_spapr_tce_create {
         vfio::vfio_iommu_spapr_tce_create {
-            argsz: std::mem::size_of::<vfio::vfio_iommu_spapr_tce_create>() as u32,
+            argsz: crate::uapi::buf::argsz_of::<vfio::vfio_iommu_spapr_tce_create>(),
             flags: 0,
             page_shift: self.page_shift,
             __resv1: 0,
@@ -244,7 +244,7 @@ impl EehPeOp {
             _ => vfio::vfio_eeh_pe_err::default(),
         };
         vfio::vfio_eeh_pe_op {
-            argsz: std::mem::size_of::<vfio::vfio_eeh_pe_op>() as u32,
+            argsz: crate::uapi::buf::argsz_of::<vfio::vfio_eeh_pe_op>(),
             flags: 0,
             op: self.raw(),
             u: vfio::vfio_eeh_pe_op_u { err },
@@ -502,7 +502,7 @@ impl Container {
     pub fn eeh_pe_state(&self) -> Result<EehPeState> {
         self.require_spapr("eeh_pe_state")?;
         let request = vfio::vfio_eeh_pe_op {
-            argsz: std::mem::size_of::<vfio::vfio_eeh_pe_op>() as u32,
+            argsz: crate::uapi::buf::argsz_of::<vfio::vfio_eeh_pe_op>(),
             op: vfio::VFIO_EEH_PE_GET_STATE,
             ..Default::default()
         };

@@ -73,6 +73,7 @@ pub const IOMMUFD_CMD_FAULT_QUEUE_ALLOC: u32 = 0x8e;
 /// `_IO(IOMMUFD_TYPE, cmd)`.
 const fn io(cmd: u32) -> IoctlRequest {
     // Every iommufd command number is below 0x100 (the ABI test checks every request).
+    #[allow(clippy::cast_possible_truncation)]
     super::vfio::request_none(IOMMUFD_TYPE, cmd as u8)
 }
 

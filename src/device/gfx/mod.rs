@@ -152,17 +152,15 @@ impl DrmFourcc {
     /// returns it) as 8-bit red, green and blue; `None` for a format
     /// [`DrmFourcc::bytes_per_pixel`] does not know.
     pub fn to_rgb(self, value: u32) -> Option<[u8; 3]> {
-        let b = |shift: u32| (value >> shift) as u8;
+        let [b0, b1, b2, _] = value.to_le_bytes();
+        // A 5- or 6-bit channel scaled to 0..=255 (always fits a byte).
+        let scale = |v: u32, max: u32| u8::try_from((v * 255 + max / 2) / max).unwrap_or(u8::MAX);
         Some(match self {
-            DrmFourcc::XRGB8888 | DrmFourcc::ARGB8888 | DrmFourcc::RGB888 => [b(16), b(8), b(0)],
-            DrmFourcc::XBGR8888 | DrmFourcc::ABGR8888 | DrmFourcc::BGR888 => [b(0), b(8), b(16)],
+            DrmFourcc::XRGB8888 | DrmFourcc::ARGB8888 | DrmFourcc::RGB888 => [b2, b1, b0],
+            DrmFourcc::XBGR8888 | DrmFourcc::ABGR8888 | DrmFourcc::BGR888 => [b0, b1, b2],
             DrmFourcc::RGB565 => {
                 let (r, g, bl) = ((value >> 11) & 0x1f, (value >> 5) & 0x3f, value & 0x1f);
-                [
-                    ((r * 255 + 15) / 31) as u8,
-                    ((g * 255 + 31) / 63) as u8,
-                    ((bl * 255 + 15) / 31) as u8,
-                ]
+                [scale(r, 31), scale(g, 63), scale(bl, 31)]
             }
             _ => return None,
         })

@@ -324,7 +324,7 @@ impl MigDataFd {
     /// `VFIO_MIG_GET_PRECOPY_INFO`: `(initial_bytes, dirty_bytes)` still to read in PRE_COPY.
     pub(crate) fn precopy_info(&self) -> Res<(u64, u64)> {
         let mut info = vfio::vfio_precopy_info {
-            argsz: size_of::<vfio::vfio_precopy_info>() as u32,
+            argsz: crate::uapi::buf::argsz_of::<vfio::vfio_precopy_info>(),
             ..Default::default()
         };
         // SAFETY: kind: a migration data fd, whose driver reads and writes a

@@ -56,6 +56,11 @@ if [ "${UVFIO_VM_FLAVOR:-debian}" = full ] && [ "$MODE" != noiommu ]; then
 fi
 
 HW_FILTER=()
+if [ "$MODE" != noiommu ]; then
+    # 8 huge pages of 2 MiB for the 2 MiB cases of the DMA tests (a 1 GiB page needs a 4 GiB
+    # guest: that case skips, saying so, unless UVFIO_VM_MEM and UVFIO_VM_CMDLINE provide one).
+    export UVFIO_VM_CMDLINE="${UVFIO_VM_CMDLINE:+$UVFIO_VM_CMDLINE }hugepages=8"
+fi
 if [ "$MODE" = noiommu ]; then
     export UVFIO_VM_IOMMU=none
     # Without an IOMMU, edu's 28-bit DMA needs physical memory below 256 MiB: a small guest

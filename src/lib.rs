@@ -144,52 +144,53 @@
 //!
 //! # ioctls and where they are
 //!
-//! | ioctl | method |
-//! |---|---|
-//! | `VFIO_GET_API_VERSION` | [`Container::api_version`] (checked by [`Container::new`]) |
-//! | `VFIO_CHECK_EXTENSION` | [`Container::check_extension`], [`Container::extensions`] |
-//! | `VFIO_SET_IOMMU` | [`Container::set_iommu`]; no-IOMMU mode only with [`Container::set_iommu_unchecked`] (`unsafe`) |
-//! | `VFIO_IOMMU_GET_INFO` (type1) | [`Container::iommu_info`] |
-//! | `VFIO_IOMMU_MAP_DMA` | [`dma::DmaBuffer`], [`dma::DmaPool`] (safe, own their memory); [`Container::map_dma_raw`], [`Container::map_dma_runs`] (`unsafe`); with `VFIO_DMA_MAP_FLAG_VADDR`: [`Container::update_dma_vaddr`] |
-//! | `VFIO_IOMMU_UNMAP_DMA` | dropping a [`dma::DmaBuffer`]; [`Container::unmap_dma`], [`Container::unmap_all_dma`] (`VFIO_DMA_UNMAP_FLAG_ALL`), [`Container::invalidate_dma_vaddr`] (`FLAG_VADDR`, `unsafe`), [`Container::unmap_dma_dirty`] (`FLAG_GET_DIRTY_BITMAP`) |
-//! | `VFIO_IOMMU_DIRTY_PAGES` | [`Container::start_dirty_tracking`], [`Container::stop_dirty_tracking`], [`Container::dirty_bitmap`] |
-//! | `VFIO_IOMMU_ENABLE` / `DISABLE` (sPAPR) | [`Container::spapr_enable`], [`Container::spapr_disable`] |
-//! | `VFIO_IOMMU_SPAPR_TCE_GET_INFO` | [`Container::spapr_tce_info`] |
-//! | `VFIO_IOMMU_SPAPR_REGISTER_MEMORY` / `UNREGISTER_MEMORY` | [`Container::spapr_register_memory`], [`Container::spapr_unregister_memory`], [`Container::spapr_map_dma`], [`Container::spapr_unmap_dma`] |
-//! | `VFIO_IOMMU_SPAPR_TCE_CREATE` / `REMOVE` | [`Container::spapr_create_window`], [`Container::spapr_remove_window`], [`Container::spapr_setup_dma_window`] |
-//! | `VFIO_EEH_PE_OP` | [`Container::eeh_pe_op`], [`Container::eeh_pe_state`] |
-//! | `IOMMU_IOAS_ALLOC` / `IOMMU_DESTROY` | [`iommufd::Iommufd::alloc_ioas`] / dropping the last [`iommufd::Ioas`] handle |
-//! | `IOMMU_IOAS_MAP` / `UNMAP` | [`DmaBuffer`], [`DmaPool`] on a [`DmaSpace`] or `&Ioas` (safe); [`iommufd::Ioas::map_raw`] (`unsafe`), [`iommufd::Ioas::unmap`], [`iommufd::Ioas::unmap_all`] |
-//! | `IOMMU_IOAS_COPY`, `IOVA_RANGES`, `ALLOW_IOVAS` | [`iommufd::Ioas::copy_from`], [`iommufd::Ioas::iova_ranges`], [`iommufd::Ioas::allow_iovas`] |
-//! | `IOMMU_OPTION` (huge pages) | [`iommufd::Ioas::huge_pages`], [`iommufd::Ioas::set_huge_pages`] |
-//! | `IOMMU_GET_HW_INFO` | [`iommufd::Iommufd::hw_info`] |
-//! | `VFIO_DEVICE_BIND_IOMMUFD` | [`iommufd::Iommufd::open_cdev`], [`iommufd::Iommufd::open_pci_device`] |
-//! | `VFIO_DEVICE_ATTACH_IOMMUFD_PT` / `DETACH` | [`Device::attach`], [`Device::detach`] |
-//! | `VFIO_GROUP_GET_STATUS` | [`Group::status`] |
-//! | `VFIO_GROUP_SET_CONTAINER` / `UNSET_CONTAINER` | [`Group::set_container`], [`Group::unset_container`] |
-//! | `VFIO_GROUP_GET_DEVICE_FD` | [`Group::open_device`] |
-//! | `VFIO_DEVICE_GET_INFO` | [`Device::info`] |
-//! | `VFIO_DEVICE_GET_REGION_INFO` | [`Device::region_info`], [`Device::regions`] |
-//! | `VFIO_DEVICE_GET_IRQ_INFO` | [`Device::irq_info`], [`Device::irqs`] |
-//! | `VFIO_DEVICE_SET_IRQS` | [`Device::set_irqs`] (checked raw form); [`Device::enable_irqs`], [`Device::enable_irqs_with`], [`Device::notify_errors`], [`Device::notify_release_requests`] return an [`Interrupts`] handle ([`irq`]) |
-//! | `VFIO_DEVICE_IOEVENTFD` | [`Device::ioeventfd`], [`Device::ioeventfd_with`] return an [`irq::IoEventFd`] |
-//! | `VFIO_DEVICE_RESET` | [`Device::reset`] |
-//! | `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO` | [`Device::pci_hot_reset_info`] |
-//! | `VFIO_DEVICE_PCI_HOT_RESET` | [`Device::pci_hot_reset`] (takes the affected [`Group`]s as proof; none for a cdev device, whose iommufd proves ownership) |
-//! | `VFIO_DEVICE_QUERY_GFX_PLANE` | [`Device::gfx_plane_supported`] (`PROBE`), [`Device::gfx_plane`] (retries mbochs' `ENOMEM`), [`Device::gfx_plane_once`]; pixels: [`Device::gfx_framebuffer`], [`device::gfx::BochsDispi::framebuffer`] (tests/hw/gfx.rs) |
-//! | `VFIO_DEVICE_GET_GFX_DMABUF` | [`Device::gfx_dmabuf`] returns a [`device::GfxDmaBuf`] (tests/hw/gfx.rs) |
-//! | `VFIO_DEVICE_FEATURE` | [`Device::feature_probe`], [`Device::features`] (`PROBE`); typed GET/SET in [`device::feature`] (low power, bus master, VF token, migration state, DMA logging) |
-//! | `VFIO_DEVICE_FEATURE_MIGRATION`, `_MIG_DEVICE_STATE`, `_MIG_DATA_SIZE` | [`device::Migration`] ([`Device::migration`]): the kernel's arcs ([`device::Migration::step`], [`device::Migration::set_state`]), [`device::migration::save`], [`device::migration::load`]; run by `tests/hw/migration.rs` on mtty |
-//! | `VFIO_MIG_GET_PRECOPY_INFO` | [`device::MigrationData::precopy_info`]; run by `migration::mtty_precopy_info_and_stream` |
-//! | region `mmap` / `pread` / `pwrite` | [`Device::region`], [`Device::region_with`] return a [`Region`] ([`mmio`]); config space: [`Device::pci_config`] ([`pci::config`]); ROM: [`Device::read_rom`] |
+//! | ioctl | method | run by (tests/hw) |
+//! |---|---|---|
+//! | `VFIO_GET_API_VERSION` | [`Container::api_version`] (checked by [`Container::new`]) | `core::container_reports_version_and_type1v2`, `container_api_version_is_0` |
+//! | `VFIO_CHECK_EXTENSION` | [`Container::check_extension`], [`Container::extensions`] | `core::container_reports_version_and_type1v2` |
+//! | `VFIO_SET_IOMMU` | [`Container::set_iommu`]; no-IOMMU mode only with [`Container::set_iommu_unchecked`] (`unsafe`) | `core::set_iommu_needs_a_group_first_and_only_once`; no-IOMMU: `kernel::noiommu_mode_gives_noiommu_groups` |
+//! | `VFIO_IOMMU_GET_INFO` (type1) | [`Container::iommu_info`] | `core::type1_iommu_info_has_page_sizes_and_ranges` |
+//! | `VFIO_IOMMU_MAP_DMA` | [`dma::DmaBuffer`], [`dma::DmaPool`] (safe, own their memory); [`Container::map_dma_raw`], [`Container::map_dma_runs`] (`unsafe`); with `VFIO_DMA_MAP_FLAG_VADDR`: [`Container::update_dma_vaddr`] | `dma::dma_round_trip_with_buffers_at_several_iovas_and_sizes`; VADDR: `dma::mapping::unmap_all_runs_and_vaddr_update` |
+//! | `VFIO_IOMMU_UNMAP_DMA` | dropping a [`dma::DmaBuffer`]; [`Container::unmap_dma`], [`Container::unmap_all_dma`] (`VFIO_DMA_UNMAP_FLAG_ALL`), [`Container::invalidate_dma_vaddr`] (`FLAG_VADDR`, `unsafe`), [`Container::unmap_dma_dirty`] (`FLAG_GET_DIRTY_BITMAP`) | `dma::mapping::unmap_all_runs_and_vaddr_update`, `dma::selftest::vfio_dma_map_limit_test_*`; dirty: `dma::mapping::dirty_tracking_reports_device_writable_pages` |
+//! | `VFIO_IOMMU_DIRTY_PAGES` | [`Container::start_dirty_tracking`], [`Container::stop_dirty_tracking`], [`Container::dirty_bitmap`] | `dma::mapping::dirty_tracking_reports_device_writable_pages` |
+//! | `VFIO_IOMMU_ENABLE` / `DISABLE` (sPAPR) | [`Container::spapr_enable`], [`Container::spapr_disable`] | unit tests of `iommu::spapr` (x86 has no sPAPR); the refusal on type1: `dma::mapping::spapr_calls_are_refused_on_a_type1_container` |
+//! | `VFIO_IOMMU_SPAPR_TCE_GET_INFO` | [`Container::spapr_tce_info`] | as above |
+//! | `VFIO_IOMMU_SPAPR_REGISTER_MEMORY` / `UNREGISTER_MEMORY` | [`Container::spapr_register_memory`], [`Container::spapr_unregister_memory`], [`Container::spapr_map_dma`], [`Container::spapr_unmap_dma`] | as above |
+//! | `VFIO_IOMMU_SPAPR_TCE_CREATE` / `REMOVE` | [`Container::spapr_create_window`], [`Container::spapr_remove_window`], [`Container::spapr_setup_dma_window`] | as above |
+//! | `VFIO_EEH_PE_OP` | [`Container::eeh_pe_op`], [`Container::eeh_pe_state`] | as above |
+//! | `IOMMU_IOAS_ALLOC` / `IOMMU_DESTROY` | [`iommufd::Iommufd::alloc_ioas`] / dropping the last [`iommufd::Ioas`] handle | `kernel::iommufd_allocates_and_destroys_an_ioas` |
+//! | `IOMMU_IOAS_MAP` / `UNMAP` | [`DmaBuffer`], [`DmaPool`] on a [`DmaSpace`] or `&Ioas` (safe); [`iommufd::Ioas::map_raw`] (`unsafe`), [`iommufd::Ioas::unmap`], [`iommufd::Ioas::unmap_all`] | `iommufd::edu_dma_round_trip_through_an_ioas`; the `dma::` tests in mode `iommufd` |
+//! | `IOMMU_IOAS_COPY`, `IOVA_RANGES`, `ALLOW_IOVAS` | [`iommufd::Ioas::copy_from`], [`iommufd::Ioas::iova_ranges`], [`iommufd::Ioas::allow_iovas`] | `iommufd::iommufd_ioas_copy_area_serves_a_device_after_the_source_unmaps`, `iommufd::iommufd_ioas_iova_ranges_leave_out_the_msi_window` |
+//! | `IOMMU_OPTION` (huge pages) | [`iommufd::Ioas::huge_pages`], [`iommufd::Ioas::set_huge_pages`] | `iommufd::iommufd_ioas_option_huge_pages`; RLIMIT_MODE: `hwpt::iommufd_option_rlimit_mode_round_trips` |
+//! | `IOMMU_GET_HW_INFO` | [`iommufd::Iommufd::hw_info`] | `hwpt::iommufd_dirty_tracking_enforce_dirty_is_typed` |
+//! | `IOMMU_HWPT_ALLOC`, `HWPT_SET_DIRTY_TRACKING`, `HWPT_GET_DIRTY_BITMAP` | [`iommufd::Ioas::alloc_hwpt`], [`Device::attach_hwpt`], [`iommufd::Hwpt::set_dirty_tracking`], [`iommufd::Hwpt::read_dirty`] | `hwpt::iommufd_ioas_hwpt_attach_replace_and_dma_through_it`; dirty tracking: its typed refusal, `hwpt::iommufd_dirty_tracking_enforce_dirty_is_typed` (QEMU's VT-d has none) |
+//! | `VFIO_DEVICE_BIND_IOMMUFD` | [`iommufd::Iommufd::open_cdev`], [`iommufd::Iommufd::open_pci_device`] | `iommufd::iommufd_setup_bind_and_the_device_works_as_through_a_group` |
+//! | `VFIO_DEVICE_ATTACH_IOMMUFD_PT` / `DETACH` | [`Device::attach`], [`Device::detach`] | `iommufd::iommufd_setup_attach_detach_and_invalid_pt_fails`, `hwpt::iommufd_ioas_hwpt_attach_replace_and_dma_through_it` |
+//! | `VFIO_GROUP_GET_STATUS` | [`Group::status`] | `group_viable_edu` (and the other `group_viable_*`) |
+//! | `VFIO_GROUP_SET_CONTAINER` / `UNSET_CONTAINER` | [`Group::set_container`], [`Group::unset_container`] | `core::two_groups_share_one_container`, `dma_lost::an_explicit_unset_container_also_unmaps` |
+//! | `VFIO_GROUP_GET_DEVICE_FD` | [`Group::open_device`] | `core::open_pci_device_finds_and_reuses_the_group` |
+//! | `VFIO_DEVICE_GET_INFO` | [`Device::info`] | `core::device_info_regions_and_irqs_match_the_emulated_devices` |
+//! | `VFIO_DEVICE_GET_REGION_INFO` | [`Device::region_info`], [`Device::regions`] | `core::device_info_regions_and_irqs_match_the_emulated_devices`, `regions::` |
+//! | `VFIO_DEVICE_GET_IRQ_INFO` | [`Device::irq_info`], [`Device::irqs`] | `core::device_info_regions_and_irqs_match_the_emulated_devices` |
+//! | `VFIO_DEVICE_SET_IRQS` | [`Device::set_irqs`] (checked raw form); [`Device::enable_irqs`], [`Device::enable_irqs_with`], [`Device::notify_errors`], [`Device::notify_release_requests`] return an [`Interrupts`] handle ([`irq`]) | `irq::edu_msi_raise_and_factorial_deliver_to_the_eventfd`, `irq::msix::e1000e_msix_vectors_change_and_remove_without_disturbing_the_rest`, `irq::err_and_req_notifications` |
+//! | `VFIO_DEVICE_IOEVENTFD` | [`Device::ioeventfd`], [`Device::ioeventfd_with`] return an [`irq::IoEventFd`] | `irq::ioeventfd::ioeventfd_writes_pci_testdev_registers` |
+//! | `VFIO_DEVICE_RESET` | [`Device::reset`] | `core::reset_works_where_the_device_offers_it` |
+//! | `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO` | [`Device::pci_hot_reset_info`] | `pci::hot_reset_info_lists_the_nvme_behind_the_root_port` |
+//! | `VFIO_DEVICE_PCI_HOT_RESET` | [`Device::pci_hot_reset`] (takes the affected [`Group`]s as proof; none for a cdev device, whose iommufd proves ownership) | `pci::hot_reset_needs_the_right_groups_and_resets_the_nvme`, `iommufd::cdev_hot_reset_proves_ownership_by_iommufd_and_resets_the_nvme` |
+//! | `VFIO_DEVICE_QUERY_GFX_PLANE` | [`Device::gfx_plane_supported`] (`PROBE`), [`Device::gfx_plane`] (retries mbochs' `ENOMEM`), [`Device::gfx_plane_once`]; pixels: [`Device::gfx_framebuffer`], [`device::gfx::BochsDispi::framebuffer`] | `gfx::` |
+//! | `VFIO_DEVICE_GET_GFX_DMABUF` | [`Device::gfx_dmabuf`] returns a [`device::GfxDmaBuf`] | `gfx::` |
+//! | `VFIO_DEVICE_FEATURE` | [`Device::feature_probe`], [`Device::features`] (`PROBE`); typed GET/SET in [`device::feature`] (low power, bus master, VF token, migration state, DMA logging) | `pci::features_probe_and_typed_not_supported`; low power: the `decoding::` tests |
+//! | `VFIO_DEVICE_FEATURE_MIGRATION`, `_MIG_DEVICE_STATE`, `_MIG_DATA_SIZE` | [`device::Migration`] ([`Device::migration`]): the kernel's arcs ([`device::Migration::step`], [`device::Migration::set_state`]), [`device::migration::save`], [`device::migration::load`] | `migration::` |
+//! | `VFIO_MIG_GET_PRECOPY_INFO` | [`device::MigrationData::precopy_info`] | `migration::mtty_precopy_info_and_stream` |
+//! | region `mmap` / `pread` / `pwrite` | [`Device::region`], [`Device::region_with`] return a [`Region`] ([`mmio`]); config space: [`Device::pci_config`] ([`pci::config`]); ROM: [`Device::read_rom`] | `regions::`, `pci::config_space_of_every_device_matches_sysfs`, `pci::rom_and_vga_are_read_where_present` |
 //!
 //! Every constant, struct and ioctl number of `<linux/vfio.h>` is in [`uapi::vfio`] under the
 //! kernel's name, checked against the system header by the ABI test.
 //!
 //! # Not covered yet
 //!
-//! - Of iommufd: hardware page tables (`IOMMU_HWPT_ALLOC`, replace, nesting), the IOMMU's dirty
-//!   tracking, fault queues, vIOMMU and PASID; `IOMMU_IOAS_MAP_FILE` (Linux 6.13, not in the
+//! - Of iommufd: nested hardware page tables and their invalidation, fault queues, vIOMMU and
+//!   PASID (QEMU's VT-d offers the guest no nesting, so nothing could run them); `IOMMU_IOAS_MAP_FILE` (Linux 6.13, not in the
 //!   6.12 kernel the project tests on).
 //! - vfio-user.
 //! - sPAPR TCE and EEH are typed and their requests unit-tested, but cannot run on x86.

@@ -81,7 +81,15 @@ fn contiguous(frames: &[u64], page: u64) -> bool {
 /// Locks `mem` in memory and returns the physical address of its first byte, if the memory is
 /// physically contiguous.
 fn lock_and_translate(mem: &Memory) -> Result<Option<u64>> {
-    // SAFETY: mlock of memory `mem` owns; it changes no contents (munmap unlocks it).
+    let frames = lock_frames(mem)?;
+    let page = PageSize::Base.bytes() as u64;
+    Ok(contiguous(&frames, page).then(|| frames[0]))
+}
+
+/// Locks `mem` in memory (`mlock`; munmap unlocks it) and returns the physical address of each
+/// of its base pages.
+fn lock_frames(mem: &Memory) -> Result<Vec<u64>> {
+    // SAFETY: mlock of memory `mem` owns; it changes no contents.
     if unsafe { libc::mlock(mem.as_ptr().cast(), mem.len()) } != 0 {
         return Err(Error::Syscall {
             op: "mlock DMA memory (raise RLIMIT_MEMLOCK, `ulimit -l`)",
@@ -89,9 +97,7 @@ fn lock_and_translate(mem: &Memory) -> Result<Option<u64>> {
             errno: Errno::last(),
         });
     }
-    let frames = page_frames(mem.as_ptr() as usize, mem.len())?;
-    let page = PageSize::Base.bytes() as u64;
-    Ok(contiguous(&frames, page).then(|| frames[0]))
+    page_frames(mem.as_ptr() as usize, mem.len())
 }
 
 /// The page size a no-IOMMU buffer of `size` bytes gets: what the caller asked for, except that
@@ -121,15 +127,7 @@ fn one_low_page(options: &DmaOptions, rejects: &mut Vec<Memory>) -> Result<Optio
     let align = options.align.max(1);
     for _ in 0..TRIES / 2 {
         let chunk = Memory::allocate(page * CHUNK_PAGES, PageSize::Base, page, false)?;
-        // SAFETY: mlock of memory `chunk` owns; it changes no contents.
-        if unsafe { libc::mlock(chunk.as_ptr().cast(), chunk.len()) } != 0 {
-            return Err(Error::Syscall {
-                op: "mlock DMA memory (raise RLIMIT_MEMLOCK, `ulimit -l`)",
-                object: Object::Container.into(),
-                errno: Errno::last(),
-            });
-        }
-        let frames = page_frames(chunk.as_ptr() as usize, chunk.len())?;
+        let frames = lock_frames(&chunk)?;
         let pick = frames
             .iter()
             .position(|&p| within(options.limit, p, page as u64) && p % align == 0);

@@ -237,3 +237,30 @@ pub fn needs_full_in_mode(test: &str, feature: &str, present: bool, mode: &str) 
     }
     true
 }
+
+/// One edu DMA between `iova` (an IOVA, or a physical address in no-IOMMU mode) and edu's
+/// buffer at 0x40000 (at most 4095 bytes: see tests/vm/README.md), through BAR0 mapped by the
+/// library, finished by polling.
+pub fn edu_dma(device: &uvfio::Device, iova: u64, len: u64, to_ram: bool) {
+    assert!(len > 0 && len < 4096 && iova + len <= 1 << 28);
+    let bar0 = device
+        .region(uvfio::device::RegionIndex::BAR0)
+        .expect("BAR0");
+    let (src, dst) = if to_ram {
+        (0x40000, iova)
+    } else {
+        (iova, 0x40000)
+    };
+    bar0.write_u64(0x80, src).unwrap();
+    bar0.write_u64(0x88, dst).unwrap();
+    bar0.write_u64(0x90, len).unwrap();
+    bar0.write_u64(0x98, 1 | (u64::from(to_ram) << 1)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while bar0.read_u64(0x98).unwrap() & 1 != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "edu DMA did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}

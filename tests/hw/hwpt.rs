@@ -5,9 +5,7 @@
 //! `set_dirty_tracking`) on a real VT-d instead of the mock domain. `full` flavour, VT-d.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use uvfio::device::RegionIndex;
 use uvfio::dma::{DmaBuffer, DmaMemory, DmaOptions};
 use uvfio::iommufd::{HwptFlags, Ioas, Iommufd};
 use uvfio::{Device, ErrorKind};
@@ -34,25 +32,6 @@ fn edu_bound() -> (Iommufd, Ioas, Device) {
     (iommufd, ioas, device)
 }
 
-/// One edu DMA of `len` bytes between its internal buffer and `iova`, polled.
-fn edu_dma(device: &Device, iova: u64, len: u64, to_ram: bool) {
-    let bar0 = device.region(RegionIndex::BAR0).expect("BAR0");
-    let (src, dst) = if to_ram {
-        (0x40000, iova)
-    } else {
-        (iova, 0x40000)
-    };
-    bar0.write_u64(0x80, src).unwrap();
-    bar0.write_u64(0x88, dst).unwrap();
-    bar0.write_u64(0x90, len).unwrap();
-    bar0.write_u64(0x98, 1 | (u64::from(to_ram) << 1)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while bar0.read_u64(0x98).unwrap() & 1 != 0 {
-        assert!(Instant::now() < deadline, "edu DMA did not finish");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// Sends `pattern` RAM → edu → RAM through two buffers of `ioas` and checks it came back.
 fn round_trip(device: &Device, ioas: &Ioas, pattern: u8) {
     let options = DmaOptions::new().address_bits(28);
@@ -60,8 +39,8 @@ fn round_trip(device: &Device, ioas: &Ioas, pattern: u8) {
     let mut dst = DmaBuffer::with_options(ioas, 4096, options).expect("dst buffer");
     src.fill(0, 256, pattern).unwrap();
     dst.fill(0, 256, 0).unwrap();
-    edu_dma(device, src.iova(), 256, false);
-    edu_dma(device, dst.iova(), 256, true);
+    common::edu_dma(device, src.iova(), 256, false);
+    common::edu_dma(device, dst.iova(), 256, true);
     assert_eq!(dst.read_to_vec(0, 256).unwrap(), vec![pattern; 256]);
 }
 
@@ -102,9 +81,9 @@ fn iommufd_ioas_hwpt_attach_replace_and_dma_through_it() {
     let mut kept = DmaBuffer::with_options(&ioas, 4096, options).unwrap();
     kept.fill(0, 64, 0x3c).unwrap();
     device.attach_hwpt(&hwpt).expect("replace with a new HWPT");
-    edu_dma(&device, kept.iova(), 64, false);
+    common::edu_dma(&device, kept.iova(), 64, false);
     let mut back = DmaBuffer::with_options(&ioas, 4096, options).unwrap();
-    edu_dma(&device, back.iova(), 64, true);
+    common::edu_dma(&device, back.iova(), 64, true);
     assert_eq!(back.read_to_vec(0, 64).unwrap(), vec![0x3c; 64]);
     back.fill(0, 64, 0).unwrap();
     device.pci_config().unwrap().set_bus_master(false).unwrap();
@@ -147,7 +126,7 @@ fn iommufd_dirty_tracking_enforce_dirty_is_typed() {
     let buf = DmaBuffer::with_options(&ioas, 2 * 4096, DmaOptions::new().address_bits(28)).unwrap();
     hwpt.set_dirty_tracking(true).unwrap();
     let _ = hwpt.read_dirty(buf.iova(), 2 * 4096, 4096).unwrap();
-    edu_dma(&device, buf.iova() + 4096, 64, true);
+    common::edu_dma(&device, buf.iova() + 4096, 64, true);
     let dirty = hwpt.peek_dirty(buf.iova(), 2 * 4096, 4096).unwrap();
     assert!(!dirty.is_dirty(buf.iova()) && dirty.is_dirty(buf.iova() + 4096));
     let dirty = hwpt.read_dirty(buf.iova(), 2 * 4096, 4096).unwrap();

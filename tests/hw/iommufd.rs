@@ -6,7 +6,6 @@
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use uvfio::device::RegionIndex;
 use uvfio::iommu::{DmaAccess, IovaRange};
@@ -101,27 +100,6 @@ impl Drop for Pages {
     }
 }
 
-/// One edu DMA between `iova` and edu's buffer at 0x40000 (at most 4095 bytes: see
-/// tests/vm/README.md), through BAR0 mapped by the library.
-fn edu_dma(device: &Device, iova: u64, len: u64, to_ram: bool) {
-    assert!(len > 0 && len < 4096 && iova + len <= 1 << 28);
-    let bar0 = device.region(RegionIndex::BAR0).expect("BAR0");
-    let (src, dst) = if to_ram {
-        (0x40000, iova)
-    } else {
-        (iova, 0x40000)
-    };
-    bar0.write_u64(0x80, src).unwrap();
-    bar0.write_u64(0x88, dst).unwrap();
-    bar0.write_u64(0x90, len).unwrap();
-    bar0.write_u64(0x98, 1 | (u64::from(to_ram) << 1)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while bar0.read_u64(0x98).unwrap() & 1 != 0 {
-        assert!(Instant::now() < deadline, "edu DMA did not finish");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn iommufd_setup_bind_and_the_device_works_as_through_a_group() {
@@ -179,8 +157,8 @@ fn edu_dma_round_trip_through_an_ioas() {
     assert_eq!(iova, 0x10_0000);
     let data: Vec<u8> = (0..4000u32).map(|i| (i * 7 + 3) as u8).collect();
     pages.write(0, &data);
-    edu_dma(&device, iova, data.len() as u64, false);
-    edu_dma(&device, iova + PAGE, data.len() as u64, true);
+    common::edu_dma(&device, iova, data.len() as u64, false);
+    common::edu_dma(&device, iova + PAGE, data.len() as u64, true);
     assert_eq!(
         pages.read(PAGE as usize, data.len()),
         data,
@@ -382,9 +360,9 @@ fn iommufd_ioas_copy_area_serves_a_device_after_the_source_unmaps() {
     assert_eq!(src.unmap(s, PAGE).unwrap(), PAGE);
     // The device on `dst` still reaches the pages through the copy.
     pages.write(0, b"copied mapping");
-    edu_dma(&device, d, 14, false);
+    common::edu_dma(&device, d, 14, false);
     pages.write(0, &[0; 14]);
-    edu_dma(&device, d, 14, true);
+    common::edu_dma(&device, d, 14, true);
     assert_eq!(pages.read(0, 14), b"copied mapping");
     assert_eq!(dst.unmap_all().unwrap(), PAGE);
     config.set_bus_master(false).unwrap();
@@ -547,8 +525,8 @@ fn iommufd_compat_type1v2_runs_dma_buffers_unchanged() {
     src.write_slice(0, &data).unwrap();
     let config = device.pci_config().unwrap();
     config.set_bus_master(true).unwrap();
-    edu_dma(&device, src.iova(), data.len() as u64, false);
-    edu_dma(&device, dst.iova(), data.len() as u64, true);
+    common::edu_dma(&device, src.iova(), data.len() as u64, false);
+    common::edu_dma(&device, dst.iova(), data.len() as u64, true);
     let mut back = vec![0u8; data.len()];
     dst.read_slice(0, &mut back).unwrap();
     assert_eq!(

@@ -4,7 +4,7 @@
 //! `UVFIO_VM_CMDLINE=hugepages=64`, as tests/run-all.sh does); elsewhere they skip visibly.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use uvfio::device::{IrqIndex, RegionIndex};
 use uvfio::dma::{DmaBuffer, DmaMemory, DmaOptions, DmaPool, PageSize};
@@ -37,25 +37,6 @@ fn edu() -> (DmaSpace, Device) {
     (space, device)
 }
 
-/// One edu DMA between its internal buffer and `addr`, finished by polling.
-fn edu_dma(device: &Device, addr: u64, len: u64, to_ram: bool) {
-    let bar0 = device.region(RegionIndex::BAR0).expect("BAR0");
-    let (src, dst) = if to_ram {
-        (0x40000, addr)
-    } else {
-        (addr, 0x40000)
-    };
-    bar0.write_u64(0x80, src).unwrap();
-    bar0.write_u64(0x88, dst).unwrap();
-    bar0.write_u64(0x90, len).unwrap();
-    bar0.write_u64(0x98, 1 | (u64::from(to_ram) << 1)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while bar0.read_u64(0x98).unwrap() & 1 != 0 {
-        assert!(Instant::now() < deadline, "edu DMA did not finish");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn noiommu_edu_dma_round_trip_at_physical_addresses() {
@@ -78,8 +59,8 @@ fn noiommu_edu_dma_round_trip_at_physical_addresses() {
     let data: Vec<u8> = (0..1024u32).map(|i| (i * 7 + 3) as u8).collect();
     src.write_slice(0, &data).unwrap();
     dst.fill(0, 1024, 0).unwrap();
-    edu_dma(&device, src.iova(), 1024, false);
-    edu_dma(&device, dst.iova(), 1024, true);
+    common::edu_dma(&device, src.iova(), 1024, false);
+    common::edu_dma(&device, dst.iova(), 1024, true);
     assert_eq!(dst.read_to_vec(0, 1024).unwrap(), data);
     let stats = space.dma_stats();
     assert_eq!((stats.buffers, stats.map_ioctls), (2, 0), "{stats:?}");

@@ -10,8 +10,8 @@
 #      vfio_type1v2_iommu on both, and iommufd_compat_type1, iommufd_compat_type1v2 and iommufd
 #      on full), one boot that runs the hardware tests and every example in that mode:
 #      UVFIO_VM_FLAVOR=<flavour> tests/vm/suite.sh <mode>
-#   4. on full, VFIO's no-IOMMU mode (UVFIO_VM_IOMMU=none): the kernel::, discover:: and
-#      noiommu:: hardware tests and every example with --iommu noiommu (tests/vm/suite.sh noiommu).
+#   4. on full, VFIO's no-IOMMU mode (UVFIO_VM_IOMMU=none): every hardware test (those that need
+#      an IOMMU skip visibly) and every example with --iommu noiommu (tests/vm/suite.sh noiommu).
 # UVFIO_VM_FLAVORS="debian" (or "full") runs one flavour only, UVFIO_IOMMU_MODES="<mode> ..." only
 # those modes (of the ones the flavour has); with UVFIO_VM_KERNEL set (a kernel of your own) the
 # suite runs once, on it, in the two vfio_* modes. Every stage runs even if an earlier one

@@ -217,6 +217,14 @@ impl Device {
     /// `VFIO_DEVICE_RESET`: resets the device (function-level reset or whatever the bus
     /// driver offers).
     ///
+    /// The library trusts the device's [`DeviceFlags::RESET`], the kernel's statement that a
+    /// reset works (vfio-pci sets it only when the function has a usable reset method), and
+    /// does not try the ioctl without it, as QEMU's VFIO code does not. Some drivers answer the
+    /// ioctl without advertising it: the kernel's `mdpy` and `mbochs` samples reset their
+    /// display state on `VFIO_DEVICE_RESET` but report no `RESET` flag. A driver that knows its
+    /// device can issue the ioctl itself on the device's fd ([`Device`] is [`AsFd`]; the
+    /// request number is [`uapi::vfio::VFIO_DEVICE_RESET`](crate::uapi::vfio::VFIO_DEVICE_RESET)).
+    ///
     /// # Errors
     ///
     /// [`Error::NotSupported`] when the device lacks [`DeviceFlags::RESET`],

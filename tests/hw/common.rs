@@ -72,9 +72,15 @@ pub fn iommu_group(addr: &str) -> u32 {
         .unwrap_or_else(|e| panic!("{addr}: iommu group {name:?} is not a number: {e}"))
 }
 
-/// Opens `/dev/vfio/<group of addr>` read-write.
+/// Opens `/dev/vfio/<group of addr>` read-write (`/dev/vfio/noiommu-<group>` in no-IOMMU
+/// mode).
 pub fn open_group(addr: &str) -> File {
-    let path = format!("/dev/vfio/{}", iommu_group(addr));
+    let group = iommu_group(addr);
+    let path = if noiommu() {
+        format!("/dev/vfio/noiommu-{group}")
+    } else {
+        format!("/dev/vfio/{group}")
+    };
     File::options()
         .read(true)
         .write(true)
@@ -112,21 +118,41 @@ pub fn fd_count() -> usize {
 
 /// The IOMMU mode the tests run in: `UVFIO_IOMMU_MODE`, by the kernel selftests' names
 /// (`vfio_type1_iommu`, `vfio_type1v2_iommu`, `iommufd_compat_type1`,
-/// `iommufd_compat_type1v2`, `iommufd`); `vfio_type1v2_iommu` when unset. A mode the kernel
+/// `iommufd_compat_type1v2`, `iommufd`) or `noiommu`. When unset: `noiommu` in a VM booted
+/// without an IOMMU (`UVFIO_VM_IOMMU=none`), else `vfio_type1v2_iommu`. A mode the kernel
 /// lacks makes the tests fail when they open their space, never pass.
 pub fn mode() -> IommuMode {
     match std::env::var("UVFIO_IOMMU_MODE") {
         Ok(name) => name
             .parse()
             .unwrap_or_else(|e| panic!("UVFIO_IOMMU_MODE: {e}")),
+        Err(_) if std::env::var("UVFIO_VM_IOMMU").as_deref() == Ok("none") => IommuMode::NoIommu,
         Err(_) => IommuMode::VfioType1v2,
     }
+}
+
+/// Whether the tests run in VFIO's no-IOMMU mode.
+pub fn noiommu() -> bool {
+    mode() == IommuMode::NoIommu
 }
 
 /// A fresh DMA space of the test mode ([`mode`]).
 pub fn space() -> DmaSpace {
     let mode = mode();
+    if mode == IommuMode::NoIommu {
+        // SAFETY: the hw tests run as root in a throwaway VM booted for no-IOMMU mode; every
+        // DMA they start targets memory of a live DmaBuffer (or a device's own buffer), and
+        // each waits for its DMA to finish before the buffer is dropped.
+        return unsafe { DmaSpace::open_noiommu() }
+            .unwrap_or_else(|e| panic!("DmaSpace::open_noiommu(): {e}"));
+    }
     DmaSpace::open(mode).unwrap_or_else(|e| panic!("DmaSpace::open({mode}): {e}"))
+}
+
+/// Whether a test that needs an IOMMU runs: it is skipped visibly in no-IOMMU mode, with
+/// `reason` (what the test checks that only an IOMMU gives).
+pub fn needs_iommu(test: &str, reason: &str) -> bool {
+    runs_in_mode(test, |m| m != IommuMode::NoIommu, reason)
 }
 
 /// Opens the PCI device at `addr` in a fresh DMA space of the test mode: through its group in
@@ -150,6 +176,13 @@ pub fn open_device(addr: &str) -> uvfio::Device {
 /// sets. In `iommufd` mode, where devices have no container, the test is skipped visibly.
 pub fn container(test: &str) -> Option<(uvfio::Container, uvfio::IommuType)> {
     let mode = mode();
+    if mode == IommuMode::NoIommu {
+        say(&format!(
+            "SKIPPED {test}: a test of the type1 container API; a no-IOMMU container has only \
+             the noiommu model (tests/hw/noiommu.rs tests it)"
+        ));
+        return None;
+    }
     let Some(iommu) = mode.iommu_type() else {
         say(&format!(
             "SKIPPED {test}: a test of the container/group API, and mode {mode} has no container"

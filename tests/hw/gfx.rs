@@ -22,6 +22,12 @@ fn open_mdev(test: &str, var: &str) -> Option<(DmaSpace, uvfio::Device)> {
         return None;
     }
     let path = path.unwrap_or_else(|| panic!("{var} is not set on the full flavour"));
+    if !common::needs_iommu(
+        test,
+        "mdev devices need an IOMMU model (type1 or an IOAS), and a no-IOMMU container has none",
+    ) {
+        return None;
+    }
     let space = common::space();
     let device = space
         .open_device_at(&path)

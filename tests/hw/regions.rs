@@ -5,7 +5,7 @@ use uvfio::device::{RegionFlags, RegionIndex};
 use uvfio::mmio::MapOptions;
 use uvfio::{Device, Errno, Error};
 
-use crate::common::device;
+use crate::common::{self, device};
 
 /// Opens the PCI device at `addr` in a fresh DMA space of the test mode (a container, or an
 /// IOAS with the device's cdev) and turns memory decoding on (vfio-pci blocks BAR access while
@@ -363,6 +363,12 @@ unsafe fn map_raw(
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn dma_mapping_mmio_maps_a_bar_on_type1_and_fails_on_iommufd() {
+    if !common::needs_iommu(
+        "dma_mapping_mmio_maps_a_bar_on_type1_and_fails_on_iommufd",
+        "maps a BAR into the IOMMU for peer-to-peer DMA; without an IOMMU there is nothing to map into",
+    ) {
+        return;
+    }
     use uvfio::dma::AddressLimit;
     let (space, d) = crate::common::open_in_space(&device("UVFIO_TEST_E1000E_A"));
     d.pci_config().unwrap().enable_memory_space().unwrap();

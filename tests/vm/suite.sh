@@ -5,8 +5,8 @@
 #
 # MODE is one of the kernel VFIO selftests' IOMMU modes (vfio_type1_iommu, vfio_type1v2_iommu,
 # iommufd_compat_type1, iommufd_compat_type1v2, iommufd), or noiommu (VFIO's no-IOMMU mode:
-# the VM boots without a vIOMMU, UVFIO_VM_IOMMU=none, with 384 MiB and 32 huge pages, and only the
-# kernel::, discover:: and noiommu:: hw tests run, the others being about IOMMUs); the iommufd
+# the VM boots without a vIOMMU, UVFIO_VM_IOMMU=none, with 384 MiB and 32 huge pages; the hw tests
+# that need an IOMMU skip themselves there, saying why: tests/hw/common.rs's needs_iommu); the iommufd
 # modes and noiommu need the full flavour. The script builds the hw test binary and the examples once (cargo, on the host),
 # ships them into one guest (runner.sh's UVFIO_VM_SHIP) and runs there, in order:
 #   - the hw tests with UVFIO_IOMMU_MODE=MODE: cargo test --test hw -- --include-ignored;
@@ -55,7 +55,6 @@ if [ "${UVFIO_VM_FLAVOR:-debian}" = full ] && [ "$MODE" != noiommu ]; then
     EXAMPLES+=("${MDEV_EXAMPLES[@]}")
 fi
 
-HW_FILTER=()
 if [ "$MODE" != noiommu ]; then
     # 8 huge pages of 2 MiB for the 2 MiB cases of the DMA tests (a 1 GiB page needs a 4 GiB
     # guest: that case skips, saying so, unless UVFIO_VM_MEM and UVFIO_VM_CMDLINE provide one).
@@ -68,7 +67,6 @@ if [ "$MODE" = noiommu ]; then
     # them). 32 huge pages hold every buffer of the drivers larger than a page.
     export UVFIO_VM_MEM=${UVFIO_VM_MEM:-384M}
     export UVFIO_VM_CMDLINE="${UVFIO_VM_CMDLINE:+$UVFIO_VM_CMDLINE }hugepages=32"
-    HW_FILTER=(kernel:: discover:: noiommu::)
 fi
 
 "$HERE/provision.sh" >/dev/null || die "provisioning the VM failed (tests/vm/provision.sh)"
@@ -117,7 +115,6 @@ SCRIPT=$WORK/suite.sh
 }'
     printf 'export UVFIO_IOMMU_MODE=%s\n' "$(squote "$MODE")"
     printf 'stage %s %s --include-ignored' "$(squote "hw tests ($MODE)")" "$(squote "/test/$(basename "$HW")")"
-    for f in ${HW_FILTER[@]+"${HW_FILTER[@]}"}; do printf ' %s' "$(squote "$f")"; done
     echo
     for entry in "${EXAMPLES[@]}"; do
         read -r -a words <<<"${entry//@MODE@/$MODE}"

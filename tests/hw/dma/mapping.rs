@@ -18,6 +18,12 @@ use crate::common::{self, device};
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn mapping_errors_are_typed_and_leave_nothing_mapped() {
+    if !common::needs_iommu(
+        "mapping_errors_are_typed_and_leave_nothing_mapped",
+        "a test of the IOMMU's mapping calls; no-IOMMU mode has none (its container refuses VFIO_IOMMU_MAP_DMA and buffers sit at their physical addresses)",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let c = &edu.space;
     let avail = edu.dma_avail();
@@ -173,6 +179,12 @@ fn mapping_errors_are_typed_and_leave_nothing_mapped() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn cycles_leave_the_process_where_it_started() {
+    if !common::needs_iommu(
+        "cycles_leave_the_process_where_it_started",
+        "a test of the IOMMU's mapping calls; no-IOMMU mode has none (its container refuses VFIO_IOMMU_MAP_DMA and buffers sit at their physical addresses)",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let pool = DmaPool::new(&edu.space, 2048, 256, edu_options()).unwrap();
     let before = footprint(&edu);
@@ -244,6 +256,12 @@ fn group_of(addr: &str) -> Group {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn iova_ranges_are_reread_when_a_group_joins() {
+    if !common::needs_iommu(
+        "iova_ranges_are_reread_when_a_group_joins",
+        "a test of the IOMMU's mapping calls; no-IOMMU mode has none (its container refuses VFIO_IOMMU_MAP_DMA and buffers sit at their physical addresses)",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let s = &edu.space;
     let first = s.refresh_iova_ranges().unwrap();
@@ -358,6 +376,12 @@ fn dirty_tracking_reports_device_writable_pages() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn unmap_all_takes_every_mapping() {
+    if !common::needs_iommu(
+        "unmap_all_takes_every_mapping",
+        "a test of the IOMMU's mapping calls; no-IOMMU mode has none (its container refuses VFIO_IOMMU_MAP_DMA and buffers sit at their physical addresses)",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let s = &edu.space;
     let avail = edu.dma_avail();
@@ -492,6 +516,12 @@ fn unmap_all_runs_and_vaddr_update() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn the_mapping_budget_runs_out_with_a_typed_error_and_a_rollback() {
+    if !common::needs_iommu(
+        "the_mapping_budget_runs_out_with_a_typed_error_and_a_rollback",
+        "a test of the IOMMU's mapping calls; no-IOMMU mode has none (its container refuses VFIO_IOMMU_MAP_DMA and buffers sit at their physical addresses)",
+    ) {
+        return;
+    }
     const TEST: &str = "the_mapping_budget_runs_out_with_a_typed_error_and_a_rollback";
     if !common::runs_in_mode(
         TEST,
@@ -567,6 +597,12 @@ fn the_mapping_budget_runs_out_with_a_typed_error_and_a_rollback() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn bad_parameters_are_refused_before_anything_is_taken() {
+    if !common::needs_iommu(
+        "bad_parameters_are_refused_before_anything_is_taken",
+        "a test of the IOMMU's mapping calls; no-IOMMU mode has none (its container refuses VFIO_IOMMU_MAP_DMA and buffers sit at their physical addresses)",
+    ) {
+        return;
+    }
     // No IOMMU type yet: buffers are refused without touching the kernel. An IOAS has no such
     // state: it maps as soon as it exists.
     if let Some(bare) = bare_container() {

@@ -214,6 +214,12 @@ fn round_trip(
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn dma_round_trip_with_buffers_at_several_iovas_and_sizes() {
+    if !common::needs_iommu(
+        "dma_round_trip_with_buffers_at_several_iovas_and_sizes",
+        "it places buffers at IOVAs it chooses; without an IOMMU a buffer's bus address is its physical address (noiommu::noiommu_edu_dma_round_trip_at_physical_addresses covers DMA in this mode)",
+    ) {
+        return;
+    }
     let edu = open_edu();
     // Allocator-chosen IOVAs (a spacer keeps them apart), then fixed ones including the last
     // page below 256 MiB.
@@ -247,6 +253,12 @@ fn dma_round_trip_with_buffers_at_several_iovas_and_sizes() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn dma_round_trip_with_pool_buffers() {
+    if !common::needs_iommu(
+        "dma_round_trip_with_pool_buffers",
+        "it counts the pool's map ioctls and checks IOVA alignment; no-IOMMU mode maps nothing (noiommu::noiommu_msi_and_pools_on_huge_pages covers pools in this mode)",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let stats = edu.space.dma_stats();
     let pool = DmaPool::new(&edu.space, 2048, 64, edu_options()).unwrap();
@@ -277,6 +289,12 @@ fn dma_round_trip_with_pool_buffers() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn read_only_is_enforced_and_write_only_lets_the_device_write() {
+    if !common::needs_iommu(
+        "read_only_is_enforced_and_write_only_lets_the_device_write",
+        "only an IOMMU enforces read-only mappings: without one a device can write any memory, which is why no-IOMMU mode taints the kernel",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let mut check = DmaBuffer::with_options(&edu.space, 4096, edu_options()).unwrap();
     let mut ro =
@@ -444,6 +462,12 @@ fn footprint(edu: &Edu) -> Footprint {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn many_threads_allocate_and_free_at_once() {
+    if !common::needs_iommu(
+        "many_threads_allocate_and_free_at_once",
+        "thousands of multi-page buffers of base pages, which without an IOMMU must each be physically contiguous; the pool half runs in noiommu::noiommu_msi_and_pools_on_huge_pages",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let before = footprint(&edu);
     let pool = DmaPool::new(&edu.space, 512, 1024, edu_options()).unwrap();
@@ -513,6 +537,12 @@ fn huge_pages_free(page: PageSize) -> u64 {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn huge_page_buffers_or_a_clear_error() {
+    if !common::needs_iommu(
+        "huge_page_buffers_or_a_clear_error",
+        "it checks huge-page buffers' IOVA alignment; without an IOMMU there is no IOVA (noiommu::noiommu_msi_and_pools_on_huge_pages uses huge pages in this mode)",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let opts = edu_options().page_size(PageSize::Huge2M);
     if huge_pages_free(PageSize::Huge2M) >= 2 {

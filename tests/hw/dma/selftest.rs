@@ -88,6 +88,12 @@ fn assert_fault_logged(before: usize, iova: u64) {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn vfio_pci_driver_test_memcpy_to_unmapped_iova() {
+    if !common::needs_iommu(
+        "vfio_pci_driver_test_memcpy_to_unmapped_iova",
+        "a kernel VFIO selftest of IOMMU mappings and faults; the selftests have no no-IOMMU mode, and without an IOMMU nothing is mapped or faults",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let mut staging = DmaBuffer::with_options(&edu.space, 4096, edu_options()).unwrap();
     let mut victim = DmaBuffer::with_options(&edu.space, 4096, edu_options()).unwrap();
@@ -121,6 +127,12 @@ fn vfio_pci_driver_test_memcpy_to_unmapped_iova() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn vfio_pci_driver_test_memcpy_from_unmapped_iova() {
+    if !common::needs_iommu(
+        "vfio_pci_driver_test_memcpy_from_unmapped_iova",
+        "a kernel VFIO selftest of IOMMU mappings and faults; the selftests have no no-IOMMU mode, and without an IOMMU nothing is mapped or faults",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let mut secret = DmaBuffer::with_options(&edu.space, 4096, edu_options()).unwrap();
     let mut check = DmaBuffer::with_options(&edu.space, 4096, edu_options()).unwrap();
@@ -176,6 +188,9 @@ fn free_huge_pages_by_size() -> String {
 /// it (where it fits edu's 28-bit DMA mask), and the unmap reports exactly the size mapped;
 /// afterwards nothing is mapped there.
 fn dma_map_unmap(test: &str, page: PageSize, boot: &str) {
+    if !common::needs_iommu(test, "a kernel VFIO selftest of IOMMU mappings and faults; the selftests have no no-IOMMU mode, and without an IOMMU nothing is mapped or faults") {
+        return;
+    }
     if page != PageSize::Base && huge_pages_free(page) == 0 {
         common::say(&format!(
             "SKIPPED {test}: no free {} MiB huge page (boot the VM with {boot}; free here: {})",
@@ -254,6 +269,12 @@ fn last_page(space: &uvfio::DmaSpace) -> u64 {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn vfio_dma_map_limit_test_unmap_range() {
+    if !common::needs_iommu(
+        "vfio_dma_map_limit_test_unmap_range",
+        "a kernel VFIO selftest of IOMMU mappings and faults; the selftests have no no-IOMMU mode, and without an IOMMU nothing is mapped or faults",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let s = &edu.space;
     let iova = last_page(s);
@@ -271,6 +292,12 @@ fn vfio_dma_map_limit_test_unmap_range() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn vfio_dma_map_limit_test_unmap_all() {
+    if !common::needs_iommu(
+        "vfio_dma_map_limit_test_unmap_all",
+        "a kernel VFIO selftest of IOMMU mappings and faults; the selftests have no no-IOMMU mode, and without an IOMMU nothing is mapped or faults",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let s = &edu.space;
     let iova = last_page(s);
@@ -288,6 +315,12 @@ fn vfio_dma_map_limit_test_unmap_all() {
 #[test]
 #[ignore = "needs the emulated IOMMU host"]
 fn vfio_dma_map_limit_test_overflow() {
+    if !common::needs_iommu(
+        "vfio_dma_map_limit_test_overflow",
+        "a kernel VFIO selftest of IOMMU mappings and faults; the selftests have no no-IOMMU mode, and without an IOMMU nothing is mapped or faults",
+    ) {
+        return;
+    }
     let edu = open_edu();
     let s = &edu.space;
     let iova = !(PAGE - 1);
@@ -366,6 +399,9 @@ impl Drop for BarMap {
 /// off a BAR-size boundary) into the IOMMU. A legacy type1 container maps it (and the unmap
 /// reports the size); iommufd and its compat container refuse, and nothing stays mapped.
 fn map_bar(len_of: impl FnOnce(usize) -> usize, skew: usize) {
+    if !common::needs_iommu("vfio_dma_mapping_mmio_test", "a kernel VFIO selftest of IOMMU mappings and faults; the selftests have no no-IOMMU mode, and without an IOMMU nothing is mapped or faults") {
+        return;
+    }
     let edu = open_edu();
     let s = &edu.space;
     let bar_size = edu

@@ -131,6 +131,25 @@ impl Errno {
     }
 }
 
+/// Crate-internal: how many times a teardown (an unmap or unregistration in `Drop`, which
+/// cannot report an error) tries a call that failed with a [`Errno::worth_retrying`] errno.
+pub(crate) const TEARDOWN_ATTEMPTS: usize = 4;
+
+impl Errno {
+    /// Crate-internal: whether a teardown call that failed with this errno is worth trying
+    /// again at once: `ENOMEM`, `EAGAIN` and `EINTR` (the kernel could not do it now), and
+    /// `EFAULT` from copying the call's own argument, which lives on the caller's stack (only
+    /// fault injection makes that fail). Giving up leaks what the call would have released
+    /// (a mapping, pinned memory, an IOVA range), so it is worth a few attempts; the kernel's
+    /// fault-injection sweep (tests/faults) found the leak this avoids.
+    pub(crate) fn worth_retrying(self) -> bool {
+        matches!(
+            self,
+            Errno::ENOMEM | Errno::EAGAIN | Errno::EINTR | Errno::EFAULT
+        )
+    }
+}
+
 /// Crate-internal: an errno of the crate's or of nix's, where a helper takes either.
 pub(crate) trait IntoErrno {
     fn into_errno(self) -> Errno;

@@ -57,6 +57,11 @@ pub enum Object {
         /// The `dmabuf_id` the device gave the plane.
         id: u32,
     },
+    /// Memory for DMA (a [`DmaBuffer`](crate::DmaBuffer)'s or a pool's), apart from any
+    /// mapping of it.
+    DmaMemory,
+    /// A [`DmaSpace`](crate::DmaSpace)'s IOVA allocator (uvfio's own books of IOVA space).
+    IovaAllocator,
 }
 
 impl fmt::Display for Object {
@@ -71,6 +76,8 @@ impl fmt::Display for Object {
             Object::Iommufd => f.write_str("the iommufd"),
             Object::Ioas(id) => write!(f, "IOAS {id}"),
             Object::DmaBuf { device, id } => write!(f, "dma-buf {id} of device {device}"),
+            Object::DmaMemory => f.write_str("DMA memory"),
+            Object::IovaAllocator => f.write_str("the DMA space's IOVA allocator"),
         }
     }
 }
@@ -552,8 +559,8 @@ fn hint_for_ioctl(ioctl: &str, errno: Errno) -> &'static str {
     match (ioctl, errno) {
         ("VFIO_IOMMU_MAP_DMA", Errno::ENOMEM)
         | ("VFIO_IOMMU_SPAPR_REGISTER_MEMORY", Errno::ENOMEM) => {
-            "; pinning this memory would exceed RLIMIT_MEMLOCK: raise it (ulimit -l, or \
-             LimitMEMLOCK= in systemd) or map less"
+            "; either pinning this memory would exceed RLIMIT_MEMLOCK (raise it: ulimit -l, or \
+             LimitMEMLOCK= in systemd; or map less) or the kernel is out of memory"
         }
         ("VFIO_IOMMU_MAP_DMA", Errno::ENOSPC) => {
             "; the IOMMU's mapping budget (vfio_iommu_type1 dma_entry_limit) is used up: use \
@@ -583,7 +590,8 @@ fn hint_for_ioctl(ioctl: &str, errno: Errno) -> &'static str {
              no-IOMMU group"
         }
         ("IOMMU_IOAS_MAP", Errno::ENOMEM) => {
-            "; pinning this memory would exceed RLIMIT_MEMLOCK: raise it (ulimit -l) or map less"
+            "; either pinning this memory would exceed RLIMIT_MEMLOCK (raise it: ulimit -l; or \
+             map less) or the kernel is out of memory"
         }
         ("IOMMU_IOAS_MAP", Errno::EEXIST) | ("IOMMU_IOAS_COPY", Errno::EEXIST) => {
             "; the IOVA range overlaps an existing mapping"
@@ -597,6 +605,20 @@ fn hint_for_ioctl(ioctl: &str, errno: Errno) -> &'static str {
         }
         _ => "",
     }
+}
+
+/// Runs a teardown call, again while it fails with an errno worth retrying
+/// (`Errno::worth_retrying`), at most `TEARDOWN_ATTEMPTS`
+/// times in all.
+pub(crate) fn retry_teardown<T>(mut call: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut result = call();
+    for _ in 1..crate::errno::TEARDOWN_ATTEMPTS {
+        match &result {
+            Err(e) if e.errno().worth_retrying() => result = call(),
+            _ => break,
+        }
+    }
+    result
 }
 
 #[cfg(test)]

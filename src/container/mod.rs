@@ -10,7 +10,7 @@
 //! - Kernel docs, "VFIO - Virtual Function I/O": <https://docs.kernel.org/driver-api/vfio.html>
 //! - `include/uapi/linux/vfio.h`: `VFIO_GET_API_VERSION`, `VFIO_CHECK_EXTENSION`, `VFIO_SET_IOMMU`
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -44,7 +44,7 @@ pub(crate) struct ContainerInner {
 struct ContainerState {
     iommu: Option<IommuType>,
     /// The groups that joined, by number. Entries of dropped groups are pruned lazily.
-    groups: HashMap<u32, Weak<GroupInner>>,
+    groups: BTreeMap<u32, Weak<GroupInner>>,
     /// Dropped groups that the kernel kept in the container: `VFIO_GROUP_UNSET_CONTAINER`
     /// failed (a device fd of theirs is still open, e.g. a `dup`), so they stay attached, with
     /// the IOMMU type and every mapping, until that fd closes, which the crate cannot see.

@@ -76,7 +76,7 @@ dma_atomic!(AtomicU8, AtomicU16, AtomicU32, AtomicU64);
 fn range_error(op: &'static str, offset: usize, len: usize, size: usize) -> Error {
     Error::InvalidArgument {
         op,
-        object: Object::Container.into(),
+        object: Object::DmaMemory.into(),
         reason: format!(
             "{len} bytes at offset {offset} do not fit in a DMA buffer of {size} bytes"
         )
@@ -245,7 +245,7 @@ pub trait DmaMemory: sealed::Sealed {
             .filter(|&o| o.checked_add(len).is_some_and(|e| e <= self.len()) && len != 0);
         offset.ok_or_else(|| Error::InvalidArgument {
             op: "offset_of_iova",
-            object: Object::Container.into(),
+            object: Object::DmaMemory.into(),
             reason: format!(
                 "IOVA {iova:#x} + {len} bytes is not inside the buffer at {:#x} of {} bytes",
                 self.iova(),

@@ -232,7 +232,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 fn err(op: &'static str, errno: Errno, reason: String) -> Error {
     Error::InvalidArgument {
         op,
-        object: Object::Container.into(),
+        object: Object::IovaAllocator.into(),
         reason: reason.into(),
         errno,
     }

@@ -46,7 +46,7 @@ pub(crate) fn base_page_size() -> usize {
 fn syscall(op: &'static str, errno: Errno) -> Error {
     Error::Syscall {
         op,
-        object: Object::Container.into(),
+        object: Object::DmaMemory.into(),
         errno,
     }
 }
@@ -85,7 +85,7 @@ impl Memory {
         if len == 0 || !align.is_power_of_two() {
             return Err(Error::invalid(
                 "allocate DMA memory",
-                Object::Container,
+                Object::DmaMemory,
                 format!(
                     "{len} bytes aligned to {align:#x}: need a non-zero size and a power of two"
                 ),
@@ -94,7 +94,7 @@ impl Memory {
         let too_big = || {
             Error::out_of_range(
                 "allocate DMA memory",
-                Object::Container,
+                Object::DmaMemory,
                 format!("{len} bytes aligned to {align:#x} do not fit the address space"),
             )
         };

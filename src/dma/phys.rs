@@ -42,7 +42,7 @@ fn page_frames(addr: usize, len: usize) -> Result<Vec<u64>> {
         .read_exact_at(&mut raw, (first * 8) as u64)
         .map_err(|e| Error::Syscall {
             op: OP,
-            object: Object::Container.into(),
+            object: Object::DmaMemory.into(),
             errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
         })?;
     raw.chunks_exact(8)
@@ -52,14 +52,14 @@ fn page_frames(addr: usize, len: usize) -> Result<Vec<u64>> {
             if entry & PM_PRESENT == 0 {
                 return Err(Error::invalid(
                     OP,
-                    Object::Container,
+                    Object::DmaMemory,
                     "a page of DMA memory is not present although it is locked",
                 ));
             }
             if pfn == 0 {
                 return Err(Error::InvalidArgument {
                     op: OP,
-                    object: Object::Container.into(),
+                    object: Object::DmaMemory.into(),
                     reason: "the kernel hides physical addresses: no-IOMMU DMA needs \
                              CAP_SYS_ADMIN to read them from /proc/self/pagemap"
                         .into(),
@@ -93,7 +93,7 @@ fn lock_frames(mem: &Memory) -> Result<Vec<u64>> {
     if unsafe { libc::mlock(mem.as_ptr().cast(), mem.len()) } != 0 {
         return Err(Error::Syscall {
             op: "mlock DMA memory (raise RLIMIT_MEMLOCK, `ulimit -l`)",
-            object: Object::Container.into(),
+            object: Object::DmaMemory.into(),
             errno: Errno::last(),
         });
     }
@@ -152,7 +152,7 @@ pub(crate) fn allocate(size: usize, options: &DmaOptions) -> Result<(Memory, u64
     if options.iova.is_some() {
         return Err(Error::invalid(
             OP,
-            Object::Container,
+            Object::DmaMemory,
             "without an IOMMU a buffer's address is its physical address: it cannot be chosen \
              (DmaOptions::iova)",
         ));
@@ -177,7 +177,7 @@ pub(crate) fn allocate(size: usize, options: &DmaOptions) -> Result<(Memory, u64
         let Some(phys) = lock_and_translate(&mem)? else {
             return Err(Error::InvalidArgument {
                 op: OP,
-                object: Object::Container.into(),
+                object: Object::DmaMemory.into(),
                 reason: format!(
                     "{} bytes of base pages are not physically contiguous, and without an \
                      IOMMU a device needs them to be: reserve huge pages (vm.nr_hugepages, or \
@@ -195,7 +195,7 @@ pub(crate) fn allocate(size: usize, options: &DmaOptions) -> Result<(Memory, u64
     }
     Err(Error::InvalidArgument {
         op: OP,
-        object: Object::Container.into(),
+        object: Object::DmaMemory.into(),
         reason: format!(
             "no memory below the device's address limit {:#x} in {TRIES} tries: without an \
              IOMMU nothing remaps it (give the machine less memory, or reserve low huge pages)",

@@ -89,7 +89,7 @@ impl DmaState {
             // `refresh` succeeded, so the allocator exists.
             None => Err(crate::Error::invalid(
                 "allocate IOVA",
-                crate::Object::Container,
+                crate::Object::IovaAllocator,
                 "the IOVA allocator is missing",
             )),
         }

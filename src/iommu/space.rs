@@ -451,12 +451,9 @@ impl DmaSpace {
             // Nothing was mapped; the memory is the buffer's to free (the caller of
             // open_noiommu promised no device still uses it).
             Kind::NoIommu(_) => true,
-            Kind::Ioas(ioas) => match ioas.unmap_uncounted(iova, len) {
-                Ok(_) => true,
-                // Nothing is mapped inside the range (someone unmapped it earlier); a larger
-                // mapping around it cannot exist, the buffer's map would have failed.
-                Err(e) => e.errno() == Errno::ENOENT,
-            },
+            // Ok(0): nothing is mapped inside the range (someone unmapped it earlier); a larger
+            // mapping around it cannot exist, the buffer's map would have failed.
+            Kind::Ioas(ioas) => ioas.unmap_teardown(iova, len).is_ok(),
         }
     }
 }

@@ -497,7 +497,16 @@ impl Container {
             iova,
             size,
         };
-        match self.fd().unmap_dma(&unmap) {
+        let mut result = self.fd().unmap_dma(&unmap);
+        for _ in 1..crate::errno::TEARDOWN_ATTEMPTS {
+            match &result {
+                Err(f) if f.errno().is_some_and(Errno::worth_retrying) => {
+                    result = self.fd().unmap_dma(&unmap)
+                }
+                _ => break,
+            }
+        }
+        match result {
             // Whatever the count, nothing is mapped in the range any more (0: someone unmapped
             // it earlier).
             Ok(_) => true,

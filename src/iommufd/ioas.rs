@@ -13,7 +13,7 @@ use super::Iommufd;
 use std::sync::atomic::Ordering;
 
 use crate::dma::DmaState;
-use crate::error::{Error, Object, Result};
+use crate::error::{Errno, Error, Object, Result};
 use crate::iommu::{DmaAccess, IovaRange};
 use crate::uapi::iommufd as uapi;
 
@@ -111,6 +111,12 @@ impl Ioas {
     /// range overlaps a mapping, `ENOSPC` when no free IOVA range is large enough or the fixed
     /// one is outside the usable ranges, `EOVERFLOW` when `iova + len` wraps, `ENOMEM` past
     /// `RLIMIT_MEMLOCK`, `EFAULT` for an unmapped `vaddr`.
+    ///
+    /// The kernel maps first and copies the chosen IOVA back last, so a failed copy
+    /// (`EFAULT`) can leave a mapping behind: at a fixed `iova` this call then unmaps the
+    /// range before it returns the error (found by the fault-injection sweep, tests/faults);
+    /// with a kernel-chosen IOVA the mapping's address is unknown, and only
+    /// [`Ioas::unmap_all`] or the IOAS's end removes it.
     #[doc(alias = "IOMMU_IOAS_MAP")]
     pub unsafe fn map_raw(
         &self,
@@ -131,14 +137,22 @@ impl Ioas {
         }
         self.0.dma.map_ioctls.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded to the caller's contract above.
-        unsafe {
+        let mapped = unsafe {
             self.0
                 .iommufd
                 .0
                 .fd
                 .ioas_map(self.0.id, flags, vaddr as u64, len, iova.unwrap_or(0))
         }
-        .map_err(|f| f.on(self.object()))
+        .map_err(|f| f.on(self.object()));
+        if let (Err(e), Some(at)) = (&mapped, iova) {
+            if e.errno() == Errno::EFAULT {
+                // Nothing else can be mapped in the range (that map would fail with EEXIST):
+                // whatever the unmap finds is this call's. ENOENT: nothing was mapped.
+                let _ = self.unmap_teardown(at, len);
+            }
+        }
+        mapped
     }
 
     /// `IOMMU_IOAS_UNMAP`: unmaps every mapping that lies inside `[iova, iova + len)`; returns
@@ -162,6 +176,23 @@ impl Ioas {
             .fd
             .ioas_unmap(self.0.id, iova, len)
             .map_err(|f| f.on(self.object()))
+    }
+
+    /// `IOMMU_IOAS_UNMAP` of a range this crate mapped, for teardown; `Ok(0)` when nothing
+    /// is mapped there. Retries what is worth retrying (`retry_teardown`), and asks again
+    /// after `ENOENT`: the kernel answers it both when nothing is mapped in the range and when
+    /// its lookup of the IOAS failed, which `CONFIG_IOMMUFD_TEST`'s fault injection
+    /// (`fail_iommufd`, in `iommufd_get_object`) does to a live IOAS. Trusting the first
+    /// `ENOENT` freed memory that was still mapped (found by the fault-injection sweep,
+    /// tests/faults); two in a row cannot both be injected.
+    pub(crate) fn unmap_teardown(&self, iova: u64, len: u64) -> Result<u64> {
+        match crate::error::retry_teardown(|| self.unmap_uncounted(iova, len)) {
+            Err(e) if e.errno() == Errno::ENOENT => match self.unmap_uncounted(iova, len) {
+                Err(again) if again.errno() == Errno::ENOENT => Ok(0),
+                other => other,
+            },
+            other => other,
+        }
     }
 
     /// `IOMMU_IOAS_UNMAP` of everything (IOVA 0, length `u64::MAX`); returns the bytes

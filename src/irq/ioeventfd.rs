@@ -176,10 +176,14 @@ impl IoEventFd {
             return Ok(());
         }
         self.registered = false;
-        self.device
-            .fd()
-            .ioeventfd(&request(self.raw_offset, self.value, -1))
-            .map_err(|f| f.on(self.object()))
+        // A registration left behind would refuse the same one later (EEXIST) until the device
+        // closes: retried like every teardown (the fault-injection sweep found it).
+        crate::error::retry_teardown(|| {
+            self.device
+                .fd()
+                .ioeventfd(&request(self.raw_offset, self.value, -1))
+                .map_err(|f| f.on(self.object()))
+        })
     }
 }
 

@@ -310,8 +310,16 @@ impl Mdevs {
             Some(u) => u,
             None => Uuid::random()?,
         };
-        write_attr(&dir.join("create"), &uuid.to_string())?;
         let instance = self.instance_dir(uuid);
+        if let Err(e) = write_attr(&dir.join("create"), &uuid.to_string()) {
+            // A failure late in the kernel's create (after the device was added) can leave
+            // the instance behind: remove it, so that a failed create takes nothing (found by
+            // the fault-injection sweep, tests/faults).
+            if e.errno() != Errno::EEXIST && fs::metadata(&instance).is_ok() {
+                let _ = crate::error::retry_teardown(|| write_attr(&instance.join("remove"), "1"));
+            }
+            return Err(e);
+        }
         // From here on the instance exists in the kernel: the handle removes it on failure too.
         let handle = MdevInstance {
             uuid,
@@ -424,7 +432,13 @@ impl MdevInstance {
     /// [`Error::Sysfs`] (`writing`) with the kernel's errno.
     pub fn remove(mut self) -> Result<()> {
         self.remove_on_drop = false;
-        write_attr(&self.dir.join("remove"), "1")
+        self.remove_now()
+    }
+
+    /// Writes `1` to `remove`, again while the kernel fails for want of memory (a teardown
+    /// that gives up leaves the instance, and one of the type's instances, behind).
+    fn remove_now(&self) -> Result<()> {
+        crate::error::retry_teardown(|| write_attr(&self.dir.join("remove"), "1"))
     }
 }
 
@@ -432,7 +446,7 @@ impl Drop for MdevInstance {
     fn drop(&mut self) {
         if self.remove_on_drop {
             // Nothing to report to in drop; `remove` reports.
-            let _ = write_attr(&self.dir.join("remove"), "1");
+            let _ = self.remove_now();
         }
     }
 }

@@ -142,9 +142,11 @@ fn check(path: &Path, st: &FileStat, node: Node, host: &Host) -> Result<()> {
             ))
         }
         Node::Group(id) => {
-            let vfio_major = std::fs::read_to_string(&host.proc_devices)
-                .ok()
-                .and_then(|text| char_major(&text, "vfio"));
+            // A failed read is that error (ENOMEM under memory pressure, say), not a missing
+            // vfio module (the fault-injection sweep, tests/faults, found the confusion).
+            let text = std::fs::read_to_string(&host.proc_devices)
+                .map_err(|e| crate::pci::sysfs::sysfs_error("reading", &host.proc_devices, &e))?;
+            let vfio_major = char_major(&text, "vfio");
             let Some(vfio_major) = vfio_major else {
                 return refuse(format!(
                     "cannot tell whether {} is a VFIO group node: {} lists no `vfio` character \
@@ -197,7 +199,19 @@ fn check(path: &Path, st: &FileStat, node: Node, host: &Host) -> Result<()> {
                 ),
             };
             let link = host.sys_dev_char.join(entry);
-            let target = std::fs::read_link(&link).ok();
+            // No link: not a device sysfs knows by that number. Any other failure (out of
+            // memory, I/O) says nothing about the node: report it as what it is.
+            let target = match std::fs::read_link(&link) {
+                Ok(target) => Some(target),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound || !is_char_device(st) => None,
+                Err(e) => {
+                    return Err(Error::Sysfs {
+                        op: "resolving",
+                        path: link,
+                        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                    })
+                }
+            };
             let name = target
                 .as_deref()
                 .and_then(Path::file_name)
@@ -365,6 +379,37 @@ mod tests {
         let err = check(vfio3, &file, Node::DeviceCdev, &host).unwrap_err();
         assert!(err.to_string().contains("a regular file"), "{err}");
         assert_eq!(err.errno(), Errno::EINVAL);
+    }
+
+    #[test]
+    fn a_sysfs_lookup_that_fails_is_reported_not_taken_for_another_device() {
+        // sysfs answering with an error other than "no such entry" (the fault-injection
+        // sweep saw ENOMEM and EFAULT) says nothing about the node: the caller gets the
+        // sysfs error, not "not the iommufd".
+        let (dir, mut host) = fake_host(243, 5, "26");
+        let not_a_dir = dir.0.join("a-file");
+        std::fs::write(&not_a_dir, "").unwrap();
+        host.sys_dev_char = not_a_dir;
+        let err = check(
+            Path::new("/dev/iommu"),
+            &char_device(10, 257),
+            Node::Iommufd,
+            &host,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Sysfs { .. }), "{err:?}");
+        assert_eq!(err.errno(), Errno::from_raw(libc::ENOTDIR));
+        assert!(err.to_string().contains("resolving"), "{err}");
+        // No entry at all is an answer: that device is not the iommufd.
+        let (_dir, host) = fake_host(243, 5, "26");
+        let err = check(
+            Path::new("/dev/iommu"),
+            &char_device(10, 257),
+            Node::Iommufd,
+            &host,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not the iommufd"), "{err}");
     }
 
     #[test]

@@ -42,7 +42,7 @@ INIT="$HERE/init"
 GUEST_MODULES=(vfio-pci vfio_iommu_type1 i6300esb)
 DEBIAN_PACKAGES=(qemu-system-x86 busybox-static cpio kmod)
 # What tests/vm/kernel/build.sh needs (the full flavour).
-BUILD_PACKAGES=(gcc make bison flex bc libelf-dev libssl-dev xz-utils perl)
+BUILD_PACKAGES=(gcc make bison flex bc libelf-dev libssl-dev xz-utils perl rsync)
 SOURCE_PACKAGE=linux-source-6.12
 
 say() { echo "provision: $*" >&2; }

@@ -10,6 +10,8 @@
 # modes and noiommu need the full flavour. The script builds the hw test binary and the examples once (cargo, on the host),
 # ships them into one guest (runner.sh's UVFIO_VM_SHIP) and runs there, in order:
 #   - the hw tests with UVFIO_IOMMU_MODE=MODE: cargo test --test hw -- --include-ignored;
+#   - on the full flavour, the fault-injection sweep (tests/faults: every operation with the
+#     kernel's fail-nth = 1, 2, ..., checked for leaks, panics and kernel warnings);
 #   - each example of EXAMPLES below, with `--iommu MODE` where it takes one.
 # Each stage prints "=== suite: <stage>: ok|FAILED (exit status N) in S s"; the script exits with
 # the number of failed stages (0: all passed), or 125 when the guest did not report (runner.sh).
@@ -79,6 +81,17 @@ if [ -z "$HW" ] || [ ! -f "$HW" ]; then
     die "cargo test --test hw --no-run gave no test binary"
 fi
 SHIP=("$HW")
+# The fault-injection sweep (tests/faults): its own binary, on the full flavour only (Debian's
+# kernel has no fault injection).
+FAULTS=
+if [ "${UVFIO_VM_FLAVOR:-debian}" = full ]; then
+    FAULTS=$(env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo test --test faults --no-run 2>&1 |
+        sed -n 's/^ *Executable .*(\(.*\))$/\1/p' | tail -n 1)
+    if [ -z "$FAULTS" ] || [ ! -f "$FAULTS" ]; then
+        die "cargo test --test faults --no-run gave no test binary"
+    fi
+    SHIP+=("$FAULTS")
+fi
 names=()
 for entry in "${EXAMPLES[@]}"; do
     name=${entry%% *}
@@ -116,6 +129,9 @@ SCRIPT=$WORK/suite.sh
     printf 'export UVFIO_IOMMU_MODE=%s\n' "$(squote "$MODE")"
     printf 'stage %s %s --include-ignored' "$(squote "hw tests ($MODE)")" "$(squote "/test/$(basename "$HW")")"
     echo
+    if [ -n "$FAULTS" ]; then
+        printf 'stage %s %s --include-ignored\n' "$(squote "fault-injection sweep ($MODE)")" "$(squote "/test/$(basename "$FAULTS")")"
+    fi
     for entry in "${EXAMPLES[@]}"; do
         read -r -a words <<<"${entry//@MODE@/$MODE}"
         printf 'stage %s %s' "$(squote "example ${words[*]}")" "$(squote "/test/${words[0]}")"

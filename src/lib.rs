@@ -220,6 +220,8 @@ pub mod device;
 pub mod dma;
 mod errno;
 pub mod error;
+#[cfg(test)]
+mod fuzz_seeds;
 pub mod group;
 pub mod iommu;
 pub mod iommufd;

@@ -221,6 +221,7 @@ pub mod dma;
 mod errno;
 pub mod error;
 pub mod group;
+pub mod host;
 pub mod iommu;
 pub mod iommufd;
 pub mod irq;

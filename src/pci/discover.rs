@@ -70,7 +70,7 @@ pub struct PciFunction {
     /// with `CAP_SYS_RAWIO`, and without DMA protection.
     pub noiommu: bool,
     /// The members of its group that keep the group from being viable (bound to a driver other
-    /// than `vfio-pci` or `pci-stub`), as [`Sysfs::non_vfio_members`] reports them. Empty when
+    /// than `vfio-pci`, `pci-stub` or `pcieport`), as [`Sysfs::non_vfio_members`] reports them. Empty when
     /// the group is viable or there is no group.
     pub blockers: Vec<GroupMember>,
     /// The group's node, `/dev/vfio/N` or `/dev/vfio/noiommu-N`, when the function is bound to
@@ -90,8 +90,8 @@ impl PciFunction {
     }
 
     /// Whether its IOMMU group is viable: it has one and no member is bound to a driver other
-    /// than `vfio-pci` or `pci-stub` (driverless members, bridges without a driver included,
-    /// do not count).
+    /// than `vfio-pci`, `pci-stub` or `pcieport` (driverless members, bridges without a driver
+    /// included, do not count).
     pub fn group_viable(&self) -> bool {
         self.iommu_group.is_some() && self.blockers.is_empty()
     }

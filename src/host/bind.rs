@@ -7,13 +7,14 @@
 //!
 //! # The state file
 //!
-//! Text, one line per function moved to vfio-pci, written atomically (a temporary file renamed
-//! over it) after every change; `#` starts a comment:
+//! Text, one line per function moved to vfio-pci, three fields separated by tabs (driver names
+//! may hold spaces: `i6300ESB timer`), written atomically (a temporary file renamed over it)
+//! after every change; lines starting with `#` are comments:
 //!
 //! ```text
-//! # uvfio bindings: <address> <driver before, - for none> <driver_override before, - for none>
-//! 0000:00:02.0 e1000 -
-//! 0000:02:01.0 - -
+//! # uvfio bindings: <address> TAB <driver before, - for none> TAB <driver_override before, - for none>
+//! 0000:00:02.0	e1000	-
+//! 0000:02:01.0	-	-
 //! ```
 //!
 //! Its default place is [`BindState::DEFAULT_PATH`] (`/run/uvfio/bindings`: binding needs root,
@@ -94,7 +95,7 @@ fn state_error(path: &Path, line: usize, what: &str) -> Error {
         path: path.to_path_buf(),
         line,
         reason: format!(
-            "{what} (a binding state line is <address> <driver|-> <driver_override|->)"
+            "{what} (a binding state line is <address> TAB <driver|-> TAB <driver_override|->)"
         )
         .into(),
         errno: Errno::EINVAL,
@@ -120,15 +121,18 @@ impl BindState {
         };
         let mut entries = Vec::new();
         for (i, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
+            if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let [addr, driver, over] = words[..] else {
-                return Err(state_error(&path, i + 1, "not three words"));
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [addr, driver, over] = fields[..] else {
+                return Err(state_error(&path, i + 1, "not three tab-separated fields"));
             };
+            if driver.is_empty() || over.is_empty() {
+                return Err(state_error(&path, i + 1, "an empty field"));
+            }
             let address = addr
+                .trim()
                 .parse()
                 .map_err(|_| state_error(&path, i + 1, "not a PCI address"))?;
             let opt = |w: &str| (w != "-").then(|| w.to_string());
@@ -172,12 +176,12 @@ impl BindState {
             fs::create_dir_all(dir).map_err(|e| open_error(dir, &e))?;
         }
         let mut text = String::from(
-            "# uvfio bindings: <address> <driver before, - for none> <driver_override before, - for none>\n",
+            "# uvfio bindings: <address> TAB <driver before, - for none> TAB <driver_override before, - for none>\n",
         );
         for e in &self.entries {
             let d = e.driver.as_deref().unwrap_or("-");
             let o = e.driver_override.as_deref().unwrap_or("-");
-            text += &format!("{} {d} {o}\n", e.address);
+            text += &format!("{}\t{d}\t{o}\n", e.address);
         }
         let tmp = self.path.with_extension("tmp");
         let write = || -> io::Result<()> {

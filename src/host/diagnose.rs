@@ -96,6 +96,12 @@ impl Check {
         }
     }
 
+    /// A check that was not run, and why (for a caller that adds checks of its own, like the
+    /// `open` check it skips when another failed).
+    pub fn skip(name: &'static str, why: impl Into<String>) -> Check {
+        Check::new(name, Verdict::Skip, why)
+    }
+
     fn fix(mut self, fix: impl Into<String>) -> Check {
         self.fix = Some(fix.into());
         self
@@ -267,7 +273,7 @@ impl Host {
 
     fn device_check(&self, f: &PciFunction) -> Check {
         let what = format!("{:04x}:{:04x} class {:06x}", f.vendor, f.device, f.class);
-        if is_bridge_class(f.class) {
+        if f.is_bridge() {
             return Check::new(
                 "device",
                 Verdict::Fail,
@@ -631,8 +637,9 @@ impl Host {
         }
     }
 
-    /// The `open` check: opens the function through VFIO on the running host (`/dev`, not this
-    /// handle's roots), in the best mode it has ([`IommuMode::best_available`], or no-IOMMU for
+    /// The `open` check: opens the function through VFIO on the running host (the library's
+    /// paths under `/dev`), in the best mode it has for this user ([`IommuMode::best_available`]
+    /// when this user may open `/dev/iommu` and the cdev, else `vfio_type1v2_iommu`; no-IOMMU for
     /// a no-IOMMU group), and closes it again. Reports the number of DMA mappings the container
     /// still allows (`DMA_AVAIL`) against `opts`.
     pub fn open_check(&self, diagnosis: &Diagnosis, opts: &DiagnoseOptions) -> Check {
@@ -640,11 +647,45 @@ impl Host {
         let Some(f) = &diagnosis.function else {
             return Check::new(NAME, Verdict::Skip, "no such function");
         };
+        // iommufd when this user may open /dev/iommu and the cdev, else the container.
+        let iommufd_usable = f
+            .cdev
+            .as_ref()
+            .and_then(|c| c.file_name())
+            .is_some_and(|n| {
+                [
+                    self.dev.join("iommu"),
+                    self.dev.join("vfio/devices").join(n),
+                ]
+                .iter()
+                .all(|p| access(p, AccessFlags::R_OK | AccessFlags::W_OK).is_ok())
+            });
         let mode = if f.noiommu {
             IommuMode::NoIommu
-        } else {
+        } else if iommufd_usable {
             IommuMode::best_available()
+        } else {
+            IommuMode::VfioType1v2
         };
+        if f.noiommu {
+            // Not through `DmaSpace::open_noiommu`, whose unsafe contract is about DMA: the device
+            // is opened and closed again, with no memory mapped for it and bus mastering left
+            // as it is, so nothing here gives it an address.
+            let group = f.iommu_group.unwrap_or_default();
+            let opened = crate::Container::new().and_then(|c| {
+                c.open_in_group_noiommu(group, &f.address.to_string())
+                    .map(drop)
+            });
+            return match opened {
+                Ok(()) => Check::new(NAME, Verdict::Pass, format!("opened through VFIO ({mode})")),
+                Err(e) => Check::new(
+                    NAME,
+                    Verdict::Fail,
+                    format!("opening it failed ({mode}): {e}"),
+                )
+                .fix("see the failed checks above"),
+            };
+        }
         let result = DmaSpace::open(mode).and_then(|space| {
             space.open_pci_device(&f.address)?;
             let avail = match space.container() {

@@ -84,6 +84,12 @@ pub struct PciFunction {
 }
 
 impl PciFunction {
+    /// Whether the function is a PCI-to-PCI, CardBus or RACEway bridge (class `0604`, `0607`,
+    /// `0609`: a type 1 or 2 header, which vfio-pci does not take).
+    pub fn is_bridge(&self) -> bool {
+        matches!(self.class >> 8, 0x0604 | 0x0607 | 0x0609)
+    }
+
     /// Whether the function is bound to `vfio-pci`.
     pub fn on_vfio_pci(&self) -> bool {
         self.driver.as_deref() == Some(VFIO_PCI)

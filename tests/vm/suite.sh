@@ -10,7 +10,8 @@
 # modes and noiommu need the full flavour. The script builds the hw test binary and the examples once (cargo, on the host),
 # ships them into one guest (runner.sh's UVFIO_VM_SHIP) and runs there, in order:
 #   - the hw tests with UVFIO_IOMMU_MODE=MODE: cargo test --test hw -- --include-ignored;
-#   - each example of EXAMPLES below, with `--iommu MODE` where it takes one.
+#   - each example of EXAMPLES below, with `--iommu MODE` where it takes one;
+#   - in one mode per flavour and in noiommu, the `uvfio` command's checks (tests/vm/cli-check.sh).
 # Each stage prints "=== suite: <stage>: ok|FAILED (exit status N) in S s"; the script exits with
 # the number of failed stages (0: all passed), or 125 when the guest did not report (runner.sh).
 # One boot per mode instead of one per binary keeps the suite's boots at 7 for both flavours.
@@ -55,6 +56,13 @@ if [ "${UVFIO_VM_FLAVOR:-debian}" = full ] && [ "$MODE" != noiommu ]; then
     EXAMPLES+=("${MDEV_EXAMPLES[@]}")
 fi
 
+# The `uvfio` command's checks (tests/vm/cli-check.sh), last in the boot: once per flavour in
+# an IOMMU mode (debian: vfio_type1v2_iommu; full: iommufd) and in no-IOMMU mode.
+CLI=""
+case "${UVFIO_VM_FLAVOR:-debian}:$MODE" in
+full:iommufd | full:noiommu | debian:vfio_type1v2_iommu | custom:vfio_type1v2_iommu) CLI=1 ;;
+esac
+
 HW_FILTER=()
 if [ "$MODE" != noiommu ]; then
     # 8 huge pages of 2 MiB for the 2 MiB cases of the DMA tests (a 1 GiB page needs a 4 GiB
@@ -81,6 +89,11 @@ if [ -z "$HW" ] || [ ! -f "$HW" ]; then
     die "cargo test --test hw --no-run gave no test binary"
 fi
 SHIP=("$HW")
+if [ -n "$CLI" ]; then
+    env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo build -p uvfio-cli --quiet
+    [ -f target/debug/uvfio ] || die "cargo build -p uvfio-cli gave no target/debug/uvfio"
+    SHIP+=(target/debug/uvfio "$HERE/cli-check.sh")
+fi
 names=()
 for entry in "${EXAMPLES[@]}"; do
     name=${entry%% *}
@@ -125,6 +138,7 @@ SCRIPT=$WORK/suite.sh
         for w in "${words[@]:1}"; do printf ' %s' "$(squote "$w")"; done
         echo
     done
+    if [ -n "$CLI" ]; then printf 'stage %s /test/cli-check.sh\n' "$(squote "uvfio cli ($MODE)")"; fi
     echo 'echo'
     printf 'echo %s\n' "$(squote "=== suite: summary ($MODE)")"
     # shellcheck disable=SC2016 # for the guest's shell

@@ -11,7 +11,7 @@
 //! says what to do.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use crate::errno::Errno;
 
@@ -287,9 +287,9 @@ pub enum Error {
     #[error("{} line {line}: {reason}", path.display())]
     BadFile {
         /// The file.
-        path: PathBuf,
+        path: Box<Path>,
         /// The line (from 1).
-        line: usize,
+        line: u32,
         /// What is wrong with it, and the format it should have.
         reason: Box<str>,
         /// Always `EINVAL`.

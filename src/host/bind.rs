@@ -9,12 +9,12 @@
 //!
 //! Text, one line per function moved to vfio-pci, three fields separated by tabs (driver names
 //! may hold spaces: `i6300ESB timer`), written atomically (a temporary file renamed over it)
-//! after every change; lines starting with `#` are comments:
+//! after every change; lines starting with `#` are comments (`\t` below is a tab):
 //!
 //! ```text
 //! # uvfio bindings: <address> TAB <driver before, - for none> TAB <driver_override before, - for none>
-//! 0000:00:02.0	e1000	-
-//! 0000:02:01.0	-	-
+//! 0000:00:02.0\te1000\t-
+//! 0000:02:01.0\t-\t-
 //! ```
 //!
 //! Its default place is [`BindState::DEFAULT_PATH`] (`/run/uvfio/bindings`: binding needs root,
@@ -92,8 +92,8 @@ fn refuse(addr: &PciAddress, op: &'static str, reason: String, errno: Errno) -> 
 
 fn state_error(path: &Path, line: usize, what: &str) -> Error {
     Error::BadFile {
-        path: path.to_path_buf(),
-        line,
+        path: path.into(),
+        line: u32::try_from(line).unwrap_or(u32::MAX),
         reason: format!(
             "{what} (a binding state line is <address> TAB <driver|-> TAB <driver_override|->)"
         )

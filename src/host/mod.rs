@@ -6,7 +6,7 @@
 //! trees). It answers:
 //!
 //! - [`Host::diagnose`]: why a PCI function can or cannot be used through VFIO: every check
-//!   ([`diagnose::Check`]) with its verdict and, when it fails, the fix; [`diagnose::open_check`]
+//!   ([`diagnose::Check`]) with its verdict and, when it fails, the fix; [`Host::open_check`]
 //!   adds the final word, opening the device for real;
 //! - [`Host::plan_bind`] / [`Host::bind`]: moving a function, or every function of its IOMMU
 //!   group, to `vfio-pci`, refusing where the kernel would fail (a bridge, the boot GPU), with the
@@ -17,7 +17,7 @@
 //! use uvfio::host::Host;
 //! use uvfio::host::diagnose::{DiagnoseOptions, Verdict};
 //!
-//! # fn main() -> uvfio::Result<()> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let host = Host::new();
 //! let diagnosis = host.diagnose(&"0000:03:00.0".parse()?, &DiagnoseOptions::default());
 //! for check in diagnosis.checks.iter().filter(|c| c.verdict == Verdict::Fail) {

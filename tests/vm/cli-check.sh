@@ -69,6 +69,7 @@ mkdir -p /etc
 echo 'root:x:0:0:root:/root:/bin/sh' >/etc/passwd
 echo 'tester:x:1000:1000:tester:/tmp:/bin/sh' >>/etc/passwd
 printf 'root:x:0:\ntester:x:1000:\n' >/etc/group
+# shellcheck disable=SC2317 # called through run
 as_user() { su -s /bin/sh tester -c "$1"; }
 
 EDU=$UVFIO_TEST_EDU
@@ -130,6 +131,7 @@ has "FAIL  memlock" "RLIMIT_MEMLOCK is 64 KiB, less than the 64 MiB" "ulimit -l 
     "FAIL  group-node" "may not open it" "chown \$USER /dev/vfio/$(group_of "$EDU")"
 # The fixes it names: the node for the user, a larger limit.
 chown 1000 "/dev/vfio/$(group_of "$EDU")"
+# shellcheck disable=SC3045 # busybox ash has ulimit -l
 ulimit -l 131072
 run 0 "diagnose as a user after the fixes" as_user "$U diagnose $EDU"
 has "pass  memlock" "pass  group-node" "pass  open" "opened through VFIO (vfio_type1v2_iommu)"

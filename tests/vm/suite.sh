@@ -10,6 +10,8 @@
 # modes and noiommu need the full flavour. The script builds the hw test binary and the examples once (cargo, on the host),
 # ships them into one guest (runner.sh's UVFIO_VM_SHIP) and runs there, in order:
 #   - the hw tests with UVFIO_IOMMU_MODE=MODE: cargo test --test hw -- --include-ignored;
+#   - `uvfio ls -v` (crates/uvfio-cli: what VFIO reports for every device, as the lsvfio
+#     example did);
 #   - each example of EXAMPLES below, with `--iommu MODE` where it takes one;
 #   - in one mode per flavour and in noiommu, the `uvfio` command's checks (tests/vm/cli-check.sh).
 # Each stage prints "=== suite: <stage>: ok|FAILED (exit status N) in S s"; the script exits with
@@ -33,7 +35,6 @@ case " $MODES " in *" $MODE "*) ;; *) die "unknown IOMMU mode '$MODE': want one 
 
 # "<example> [args...]": @MODE@ becomes the mode. Add new examples here.
 EXAMPLES=(
-    lsvfio
     "edu --iommu @MODE@"
     # Two bring-ups and shutdowns in one process; the VM's NVMe drive keeps writes (runner.sh).
     "nvme --iommu @MODE@ --repeat 2 --expect-persistent"
@@ -88,12 +89,11 @@ HW=$(env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo test --test hw --
 if [ -z "$HW" ] || [ ! -f "$HW" ]; then
     die "cargo test --test hw --no-run gave no test binary"
 fi
-SHIP=("$HW")
-if [ -n "$CLI" ]; then
-    env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo build -p uvfio-cli --quiet
-    [ -f target/debug/uvfio ] || die "cargo build -p uvfio-cli gave no target/debug/uvfio"
-    SHIP+=(target/debug/uvfio "$HERE/cli-check.sh")
-fi
+# The uvfio command (crates/uvfio-cli): `uvfio ls -v` in every mode, its checks in some.
+env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo build -p uvfio-cli --quiet
+[ -f target/debug/uvfio ] || die "cargo build -p uvfio-cli gave no target/debug/uvfio"
+SHIP=("$HW" target/debug/uvfio)
+[ -z "$CLI" ] || SHIP+=("$HERE/cli-check.sh")
 names=()
 for entry in "${EXAMPLES[@]}"; do
     name=${entry%% *}
@@ -132,6 +132,8 @@ SCRIPT=$WORK/suite.sh
     printf 'stage %s %s --include-ignored' "$(squote "hw tests ($MODE)")" "$(squote "/test/$(basename "$HW")")"
     for f in ${HW_FILTER[@]+"${HW_FILTER[@]}"}; do printf ' %s' "$(squote "$f")"; done
     echo
+    # What VFIO reports for every device, in both views (opens each through the container).
+    printf 'stage %s /test/uvfio ls -v\n' "$(squote "uvfio ls -v")"
     for entry in "${EXAMPLES[@]}"; do
         read -r -a words <<<"${entry//@MODE@/$MODE}"
         printf 'stage %s %s' "$(squote "example ${words[*]}")" "$(squote "/test/${words[0]}")"

@@ -8,7 +8,7 @@ use uvfio::host::bind::{BindPlan, BindState};
 use uvfio::host::diagnose::{human_bytes, Check, DiagnoseOptions, Verdict};
 use uvfio::host::Host;
 use uvfio::mdev::{Mdevs, Uuid};
-use uvfio::pci::discover::PciFunction;
+use uvfio::pci::discover::{Filter, PciFunction};
 use uvfio::pci::PciAddress;
 use uvfio::Result;
 
@@ -72,9 +72,13 @@ fn path_json(p: Option<&PathBuf>) -> Value {
     p.map_or(Value::Null, |p| json!(p.display().to_string()))
 }
 
-pub fn ls(json_out: bool) -> Result<ExitCode> {
+pub fn ls(json_out: bool, filter: Option<Filter>, addresses: &[PciAddress]) -> Result<ExitCode> {
     let host = Host::new();
-    let functions = host.sysfs().pci_functions()?;
+    let mut functions = host.sysfs().pci_functions()?;
+    functions.retain(|f| {
+        filter.is_none_or(|d| d.matches(f))
+            && (addresses.is_empty() || addresses.contains(&f.address))
+    });
     let mdevs = Mdevs::new();
     let parents = mdevs.parents()?;
     if json_out {

@@ -3,7 +3,8 @@
 //! answers).
 //!
 //! ```text
-//! uvfio ls [--json]                          PCI functions, IOMMU groups, drivers, nodes; mdevs
+//! uvfio ls [--json] [-v] [-d FILTER] [ADDR..] PCI functions, IOMMU groups, drivers, nodes; mdevs;
+//!                                            -v: what VFIO reports for each (was `lsvfio`)
 //! uvfio diagnose ADDR [--json] [--pin SIZE]  every check, its verdict and the fix
 //! uvfio bind ADDR [--group] [--dry-run]      to vfio-pci, the previous drivers recorded
 //! uvfio unbind ADDR [--group] [--dry-run]    back to the recorded driver
@@ -16,10 +17,12 @@
 //! error.
 
 mod cmd;
+mod lsvfio;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use uvfio::pci::discover::Filter;
 use uvfio::pci::PciAddress;
 
 /// Set up a Linux host for VFIO: list devices, say why one can or cannot be used, bind
@@ -42,6 +45,15 @@ enum Command {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Open each device on vfio-pci and show what VFIO reports: the container, groups,
+        /// regions, IRQs, device features, and iommufd with each cdev (what `lsvfio` showed).
+        #[arg(short, long)]
+        verbose: bool,
+        /// Only devices matching [vendor]:[device][:class] (hex, as `lspci -d`).
+        #[arg(short = 'd', value_name = "FILTER")]
+        filter: Option<Filter>,
+        /// Only these PCI functions.
+        addresses: Vec<PciAddress>,
     },
     /// Every check on whether the device can be used through VFIO, each with its verdict and
     /// the fix; exit status 0 only when it can (it was opened).
@@ -126,7 +138,23 @@ enum MdevCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Ls { json } => cmd::ls(json),
+        Command::Ls {
+            json,
+            verbose: true,
+            filter,
+            addresses,
+        } => Ok(lsvfio::run(
+            json,
+            addresses,
+            filter.unwrap_or_default(),
+            filter.is_some(),
+        )),
+        Command::Ls {
+            json,
+            verbose: false,
+            filter,
+            addresses,
+        } => cmd::ls(json, filter, &addresses),
         Command::Diagnose { address, json, pin } => cmd::diagnose(&address, json, pin),
         Command::Bind {
             address,

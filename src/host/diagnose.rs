@@ -561,7 +561,7 @@ impl Host {
         let taint = if tainted {
             "the kernel is already tainted (TAINT_USER)"
         } else {
-            "opening it taints the kernel (TAINT_USER)"
+            "no-IOMMU mode taints the kernel (TAINT_USER)"
         };
         if caps & (1 << CAP_SYS_RAWIO) == 0 {
             return Check::new(

@@ -10,7 +10,10 @@
 # modes and noiommu need the full flavour. The script builds the hw test binary and the examples once (cargo, on the host),
 # ships them into one guest (runner.sh's UVFIO_VM_SHIP) and runs there, in order:
 #   - the hw tests with UVFIO_IOMMU_MODE=MODE: cargo test --test hw -- --include-ignored;
-#   - each example of EXAMPLES below, with `--iommu MODE` where it takes one.
+#   - `uvfio ls -v` (crates/uvfio-cli: what VFIO reports for every device, as the lsvfio
+#     example did);
+#   - each example of EXAMPLES below, with `--iommu MODE` where it takes one;
+#   - in one mode per flavour and in noiommu, the `uvfio` command's checks (tests/vm/cli-check.sh).
 # Each stage prints "=== suite: <stage>: ok|FAILED (exit status N) in S s"; the script exits with
 # the number of failed stages (0: all passed), or 125 when the guest did not report (runner.sh).
 # One boot per mode instead of one per binary keeps the suite's boots at 7 for both flavours.
@@ -32,7 +35,6 @@ case " $MODES " in *" $MODE "*) ;; *) die "unknown IOMMU mode '$MODE': want one 
 
 # "<example> [args...]": @MODE@ becomes the mode. Add new examples here.
 EXAMPLES=(
-    lsvfio
     "edu --iommu @MODE@"
     # Two bring-ups and shutdowns in one process; the VM's NVMe drive keeps writes (runner.sh).
     "nvme --iommu @MODE@ --repeat 2 --expect-persistent"
@@ -54,6 +56,13 @@ MDEV_EXAMPLES=(
 if [ "${UVFIO_VM_FLAVOR:-debian}" = full ] && [ "$MODE" != noiommu ]; then
     EXAMPLES+=("${MDEV_EXAMPLES[@]}")
 fi
+
+# The `uvfio` command's checks (tests/vm/cli-check.sh), last in the boot: once per flavour in
+# an IOMMU mode (debian: vfio_type1v2_iommu; full: iommufd) and in no-IOMMU mode.
+CLI=""
+case "${UVFIO_VM_FLAVOR:-debian}:$MODE" in
+full:iommufd | full:noiommu | debian:vfio_type1v2_iommu | custom:vfio_type1v2_iommu) CLI=1 ;;
+esac
 
 if [ "$MODE" != noiommu ]; then
     # 8 huge pages of 2 MiB for the 2 MiB cases of the DMA tests (a 1 GiB page needs a 4 GiB
@@ -78,7 +87,11 @@ HW=$(env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo test --test hw --
 if [ -z "$HW" ] || [ ! -f "$HW" ]; then
     die "cargo test --test hw --no-run gave no test binary"
 fi
-SHIP=("$HW")
+# The uvfio command (crates/uvfio-cli): `uvfio ls -v` in every mode, its checks in some.
+env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo build -p uvfio-cli --quiet
+[ -f target/debug/uvfio ] || die "cargo build -p uvfio-cli gave no target/debug/uvfio"
+SHIP=("$HW" target/debug/uvfio)
+[ -z "$CLI" ] || SHIP+=("$HERE/cli-check.sh")
 names=()
 for entry in "${EXAMPLES[@]}"; do
     name=${entry%% *}
@@ -116,12 +129,15 @@ SCRIPT=$WORK/suite.sh
     printf 'export UVFIO_IOMMU_MODE=%s\n' "$(squote "$MODE")"
     printf 'stage %s %s --include-ignored' "$(squote "hw tests ($MODE)")" "$(squote "/test/$(basename "$HW")")"
     echo
+    # What VFIO reports for every device, in both views (opens each through the container).
+    printf 'stage %s /test/uvfio ls -v\n' "$(squote "uvfio ls -v")"
     for entry in "${EXAMPLES[@]}"; do
         read -r -a words <<<"${entry//@MODE@/$MODE}"
         printf 'stage %s %s' "$(squote "example ${words[*]}")" "$(squote "/test/${words[0]}")"
         for w in "${words[@]:1}"; do printf ' %s' "$(squote "$w")"; done
         echo
     done
+    if [ -n "$CLI" ]; then printf 'stage %s /test/cli-check.sh\n' "$(squote "uvfio cli ($MODE)")"; fi
     echo 'echo'
     printf 'echo %s\n' "$(squote "=== suite: summary ($MODE)")"
     # shellcheck disable=SC2016 # for the guest's shell

@@ -11,7 +11,7 @@
 //! says what to do.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use crate::errno::Errno;
 
@@ -288,6 +288,20 @@ pub enum Error {
         /// `ENOTSUP` or the kernel's own error.
         errno: Errno,
     },
+
+    /// A file the crate keeps for the user (the binding state of
+    /// [`Host::bind`](crate::host::Host::bind)) is not in its format.
+    #[error("{} line {line}: {reason}", path.display())]
+    BadFile {
+        /// The file.
+        path: Box<Path>,
+        /// The line (from 1).
+        line: u32,
+        /// What is wrong with it, and the format it should have.
+        reason: Box<str>,
+        /// Always `EINVAL`.
+        errno: Errno,
+    },
 }
 
 /// The kind of an [`Error`] ([`Error::kind`]): the cases a driver handles differently.
@@ -383,7 +397,8 @@ impl Error {
             | Error::RollbackFailed { errno, .. }
             | Error::NotMapped { errno, .. }
             | Error::MigrationArc { errno, .. }
-            | Error::NotSupported { errno, .. } => *errno,
+            | Error::NotSupported { errno, .. }
+            | Error::BadFile { errno, .. } => *errno,
         }
     }
 
@@ -409,7 +424,7 @@ impl Error {
             Error::OutOfMemory { .. } => ErrorKind::OutOfMemory,
             Error::Malformed { .. } | Error::ApiVersion { .. } => ErrorKind::KernelContract,
             Error::RollbackFailed { .. } => ErrorKind::Inconsistent,
-            Error::MigrationArc { .. } => ErrorKind::InvalidArgument,
+            Error::MigrationArc { .. } | Error::BadFile { .. } => ErrorKind::InvalidArgument,
             Error::InvalidArgument { errno, .. } => match *errno {
                 Errno::EBUSY => ErrorKind::Busy,
                 Errno::EPERM | Errno::EACCES => ErrorKind::PermissionDenied,

@@ -118,6 +118,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Why one cannot be opened, and making it openable: [`host`] diagnoses a function (IOMMU,
+//! interrupt remapping, group viability, driver, node permissions, `RLIMIT_MEMLOCK`, DMA entry
+//! limits, iommufd, no-IOMMU mode: each check with its verdict and fix) and binds functions or
+//! whole groups to vfio-pci with their previous drivers recorded for a later restore. The
+//! `uvfio` command (crate `uvfio-cli`) is a thin shell over it.
+//!
 //! # Mediated devices and migration
 //!
 //! [`mdev`] lists the parents and types of mediated devices and creates instances (removed on
@@ -220,7 +226,10 @@ pub mod device;
 pub mod dma;
 mod errno;
 pub mod error;
+#[cfg(test)]
+mod fuzz_seeds;
 pub mod group;
+pub mod host;
 pub mod iommu;
 pub mod iommufd;
 pub mod irq;

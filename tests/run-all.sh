@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite:
 #   1. `cargo test` on the host: unit tests, host integration tests, doc tests (the hardware
-#      tests in tests/hw show up as ignored), and tests/vm/selftest.sh (provisioning's errors);
+#      tests in tests/hw show up as ignored), bounded fuzzing of every parser (tests/fuzz.sh),
+#      and tests/vm/selftest.sh (provisioning's errors);
 #   then for each kernel flavour of the emulated IOMMU host (tests/vm/README.md), `debian`
 #   (Debian's stock kernel) and `full` (the project's kernel, built on first use):
 #   2. provisioning (download or build the kernel, once; cached); on full, the ABI test against
@@ -57,6 +58,8 @@ fi
 
 # The host stage must not inherit a VM runner from the caller's environment.
 stage "host: cargo test --workspace" env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo test --workspace
+# Every parser's fuzz target for UVFIO_FUZZ_SECONDS (15) seconds each (fuzz/README.md).
+stage "host: fuzzing (tests/fuzz.sh)" env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER tests/fuzz.sh
 # Provisioning's own failures (missing tool, full disk, failed download) say what failed.
 stage "host: VM provisioning self-test" tests/vm/selftest.sh
 

@@ -394,7 +394,7 @@ impl Container {
             .fd
             .iommu_get_info()
             .map_err(|f| f.on(Object::Container))?;
-        IommuInfo::parse(buf.bytes())
+        IommuInfo::decode(buf.bytes())
             .map_err(|m| Error::malformed("VFIO_IOMMU_GET_INFO", Object::Container, m))
     }
 

@@ -134,55 +134,49 @@ impl IrqData<'_> {
     }
 }
 
-/// What is wrong with a `VFIO_DEVICE_SET_IRQS` request, found without asking the kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Rejection {
+/// What is wrong with a `VFIO_DEVICE_SET_IRQS` request, found without asking the kernel
+/// ([`IrqInfo::check_request`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IrqRequestError {
     /// The index has no vectors on this device.
+    #[error("the device implements no vector at this index")]
     NoVectors,
     /// `start .. start + count` is empty or does not fit in the index.
-    OutOfRange { start: u32, count: u64, have: u32 },
+    #[error("vectors {start}..{} requested, the index has {have} (and at least one must be given)", u64::from(*start) + count)]
+    OutOfRange {
+        /// The first vector asked for.
+        start: u32,
+        /// How many vectors the data covers.
+        count: u64,
+        /// How many the index has.
+        have: u32,
+    },
     /// Disabling (trigger with no data and no vectors) must start at 0.
+    #[error("disabling an index (trigger with no vectors) needs start 0")]
     DisableNeedsStartZero,
     /// Mask or unmask on an index without `VFIO_IRQ_INFO_MASKABLE`.
+    #[error("the index is not maskable (no VFIO_IRQ_INFO_MASKABLE)")]
     NotMaskable,
     /// Eventfds for an index without `VFIO_IRQ_INFO_EVENTFD`.
+    #[error("the index does not signal eventfds (no VFIO_IRQ_INFO_EVENTFD)")]
     NoEventfds,
 }
 
-impl Rejection {
+impl IrqRequestError {
+    /// The crate's error for this rejection of a request on `object`.
     pub(crate) fn into_error(self, object: Object) -> Error {
         let op = "set_irqs";
+        let reason = self.to_string();
         match self {
-            Rejection::NoVectors => Error::NotSupported {
+            IrqRequestError::OutOfRange { .. } => Error::out_of_range(op, object, reason),
+            IrqRequestError::DisableNeedsStartZero => Error::invalid(op, object, reason),
+            IrqRequestError::NoVectors
+            | IrqRequestError::NotMaskable
+            | IrqRequestError::NoEventfds => Error::NotSupported {
                 op,
                 object: object.into(),
-                reason: "the device implements no vector at this index".into(),
-                errno: Errno::EINVAL,
-            },
-            Rejection::OutOfRange { start, count, have } => Error::out_of_range(
-                op,
-                object,
-                format!(
-                    "vectors {start}..{} requested, the index has {have} (and at least one must \
-                     be given)",
-                    u64::from(start) + count
-                ),
-            ),
-            Rejection::DisableNeedsStartZero => Error::invalid(
-                op,
-                object,
-                "disabling an index (trigger with no vectors) needs start 0",
-            ),
-            Rejection::NotMaskable => Error::NotSupported {
-                op,
-                object: object.into(),
-                reason: "the index is not maskable (no VFIO_IRQ_INFO_MASKABLE)".into(),
-                errno: Errno::EINVAL,
-            },
-            Rejection::NoEventfds => Error::NotSupported {
-                op,
-                object: object.into(),
-                reason: "the index does not signal eventfds (no VFIO_IRQ_INFO_EVENTFD)".into(),
+                reason: reason.into(),
                 errno: Errno::EINVAL,
             },
         }
@@ -222,6 +216,42 @@ pub(crate) fn not_an_eventfd(
     }
 }
 
+impl IrqInfo {
+    /// Checks a `VFIO_DEVICE_SET_IRQS` request for this index the way the kernel's
+    /// `vfio_set_irqs_validate_and_prepare` and the bus drivers would, without asking the
+    /// kernel: [`Device::set_irqs`] and the [`Interrupts`](crate::Interrupts) handles check
+    /// every request with this first, so the kernel never sees (and half-applies) a request it
+    /// refuses. It looks at the shape of the request only (vectors, action, kind of data), not
+    /// at the eventfds themselves.
+    ///
+    /// ```
+    /// use uvfio::device::irq::{IrqAction, IrqData, IrqFlags, IrqIndex, IrqInfo, IrqRequestError};
+    ///
+    /// let msix = IrqInfo { index: IrqIndex::MSIX, flags: IrqFlags::EVENTFD, count: 4 };
+    /// assert_eq!(msix.check_request(IrqAction::Trigger, 2, &IrqData::None { count: 2 }), Ok(()));
+    /// assert_eq!(
+    ///     msix.check_request(IrqAction::Trigger, 3, &IrqData::None { count: 2 }),
+    ///     Err(IrqRequestError::OutOfRange { start: 3, count: 2, have: 4 })
+    /// );
+    /// assert_eq!(
+    ///     msix.check_request(IrqAction::Mask, 0, &IrqData::None { count: 1 }),
+    ///     Err(IrqRequestError::NotMaskable)
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first [`IrqRequestError`] that applies, in the order of its variants.
+    pub fn check_request(
+        &self,
+        action: IrqAction,
+        start: u32,
+        data: &IrqData<'_>,
+    ) -> std::result::Result<(), IrqRequestError> {
+        check_request(self, action, start, data)
+    }
+}
+
 /// Checks a request against the index's info, the way `vfio_set_irqs_validate_and_prepare` and
 /// the bus drivers would, so the kernel never sees (and half-applies) a request it refuses.
 pub(crate) fn check_request(
@@ -229,18 +259,18 @@ pub(crate) fn check_request(
     action: IrqAction,
     start: u32,
     data: &IrqData<'_>,
-) -> std::result::Result<(), Rejection> {
+) -> std::result::Result<(), IrqRequestError> {
     let count = data.len();
     let disable = action == IrqAction::Trigger && matches!(data, IrqData::None { count: 0 });
     if info.count == 0 {
-        return Err(Rejection::NoVectors);
+        return Err(IrqRequestError::NoVectors);
     }
     if disable {
         if start != 0 {
-            return Err(Rejection::DisableNeedsStartZero);
+            return Err(IrqRequestError::DisableNeedsStartZero);
         }
     } else if count == 0 || u64::from(start) + count > u64::from(info.count) {
-        return Err(Rejection::OutOfRange {
+        return Err(IrqRequestError::OutOfRange {
             start,
             count,
             have: info.count,
@@ -249,10 +279,10 @@ pub(crate) fn check_request(
     if matches!(action, IrqAction::Mask | IrqAction::Unmask)
         && !info.flags.contains(IrqFlags::MASKABLE)
     {
-        return Err(Rejection::NotMaskable);
+        return Err(IrqRequestError::NotMaskable);
     }
     if matches!(data, IrqData::Eventfd(_)) && !info.flags.contains(IrqFlags::EVENTFD) {
-        return Err(Rejection::NoEventfds);
+        return Err(IrqRequestError::NoEventfds);
     }
     Ok(())
 }
@@ -480,7 +510,7 @@ mod tests {
         for (start, count) in [(5, 1), (4, 2), (0, 6), (u32::MAX, 1), (1, u32::MAX)] {
             assert_eq!(
                 check_request(&msix, t, start, &none(count)),
-                Err(Rejection::OutOfRange {
+                Err(IrqRequestError::OutOfRange {
                     start,
                     count: count.into(),
                     have: 5
@@ -492,20 +522,20 @@ mod tests {
         assert_eq!(check_request(&msix, t, 0, &none(0)), Ok(()));
         assert_eq!(
             check_request(&msix, t, 1, &none(0)),
-            Err(Rejection::DisableNeedsStartZero)
+            Err(IrqRequestError::DisableNeedsStartZero)
         );
         assert!(matches!(
             check_request(&msix, t, 0, &IrqData::Bool(&[])),
-            Err(Rejection::OutOfRange { .. })
+            Err(IrqRequestError::OutOfRange { .. })
         ));
         assert!(matches!(
             check_request(&msix, IrqAction::Unmask, 0, &none(0)),
-            Err(Rejection::OutOfRange { .. })
+            Err(IrqRequestError::OutOfRange { .. })
         ));
         // An index the device does not implement.
         assert_eq!(
             check_request(&info(0, IrqFlags::EVENTFD), t, 0, &none(0)),
-            Err(Rejection::NoVectors)
+            Err(IrqRequestError::NoVectors)
         );
     }
 
@@ -520,7 +550,7 @@ mod tests {
         for action in [IrqAction::Mask, IrqAction::Unmask] {
             assert_eq!(
                 check_request(&msi, action, 0, &one),
-                Err(Rejection::NotMaskable)
+                Err(IrqRequestError::NotMaskable)
             );
             assert_eq!(check_request(&intx, action, 0, &one), Ok(()));
             assert_eq!(
@@ -540,7 +570,7 @@ mod tests {
                 0,
                 &IrqData::Eventfd(&[None])
             ),
-            Err(Rejection::NoEventfds)
+            Err(IrqRequestError::NoEventfds)
         );
     }
 
@@ -550,7 +580,7 @@ mod tests {
             device: "0000:00:04.0".into(),
             index: 2,
         };
-        let e = Rejection::OutOfRange {
+        let e = IrqRequestError::OutOfRange {
             start: 4,
             count: 2,
             have: 5,
@@ -562,7 +592,7 @@ mod tests {
             "set_irqs on IRQ index 2 of device 0000:00:04.0: vectors 4..6 requested, the index \
              has 5 (and at least one must be given)"
         );
-        let e = Rejection::NotMaskable.into_error(object.clone());
+        let e = IrqRequestError::NotMaskable.into_error(object.clone());
         assert!(
             matches!(
                 e,
@@ -573,9 +603,9 @@ mod tests {
             ),
             "{e}"
         );
-        let e = Rejection::NoVectors.into_error(object.clone());
+        let e = IrqRequestError::NoVectors.into_error(object.clone());
         assert!(matches!(e, Error::NotSupported { .. }), "{e}");
-        let e = Rejection::DisableNeedsStartZero.into_error(object);
+        let e = IrqRequestError::DisableNeedsStartZero.into_error(object);
         assert_eq!(e.errno(), Errno::EINVAL);
     }
 }

@@ -81,7 +81,21 @@ pub struct DeviceInfo {
 }
 
 impl DeviceInfo {
-    fn parse(bytes: &[u8]) -> std::result::Result<DeviceInfo, crate::error::Malformation> {
+    /// Decodes the answer of `VFIO_DEVICE_GET_INFO`: the bytes of a `struct vfio_device_info`
+    /// followed by its capability chain, as the kernel filled them (native byte order). Opening
+    /// a device decodes its info with this; it is public so that captured answers can be decoded
+    /// without a device. Kernels before 6.4 end the struct after `cap_offset` (20 bytes), so 20
+    /// bytes are enough and the chain may start at offset 20. Nothing in `bytes` is trusted:
+    /// the chain is walked with [`CapChain`](crate::uapi::caps::CapChain) and every capability decoded with
+    /// [`DeviceCap::decode`].
+    ///
+    /// # Errors
+    ///
+    /// [`Malformation::Other`](crate::error::Malformation::Other) when `bytes` is shorter than
+    /// 20 bytes; [`Malformation::CapChain`](crate::error::Malformation::CapChain) for a broken
+    /// chain or capability (only read when the flags have `VFIO_DEVICE_FLAGS_CAPS`).
+    #[doc(alias = "vfio_device_info")]
+    pub fn decode(bytes: &[u8]) -> std::result::Result<DeviceInfo, crate::error::Malformation> {
         // Kernels before 6.4 end the struct at `cap_offset` (20 bytes, no `pad`) and start the
         // capability chain right there: the chain may begin at offset 20.
         let fixed = std::mem::offset_of!(vfio::vfio_device_info, pad);
@@ -164,7 +178,7 @@ impl Device {
     fn with_backend(fd: DeviceFd, name: String, backend: Backend) -> Result<Device> {
         let object = Object::Device(name.clone());
         let buf = fd.get_info().map_err(|f| f.on(object.clone()))?;
-        let info = DeviceInfo::parse(buf.bytes())
+        let info = DeviceInfo::decode(buf.bytes())
             .map_err(|m| Error::malformed("VFIO_DEVICE_GET_INFO", object, m))?;
         let shared = match &backend {
             Backend::Group(group) => group.0.devices.for_device(&name),
@@ -276,7 +290,7 @@ mod tests {
 
     #[test]
     fn parses_a_pci_device_without_caps() {
-        let info = DeviceInfo::parse(&info_bytes(
+        let info = DeviceInfo::decode(&info_bytes(
             vfio::VFIO_DEVICE_FLAGS_PCI | vfio::VFIO_DEVICE_FLAGS_RESET,
             9,
             5,
@@ -299,7 +313,7 @@ mod tests {
         tail.extend_from_slice(&0u32.to_ne_bytes());
         tail.extend_from_slice(&[0xaa, 0xbb, 0xcc, 0xdd]);
         let info =
-            DeviceInfo::parse(&info_bytes(vfio::VFIO_DEVICE_FLAGS_CAPS, 1, 1, 24, &tail)).unwrap();
+            DeviceInfo::decode(&info_bytes(vfio::VFIO_DEVICE_FLAGS_CAPS, 1, 1, 24, &tail)).unwrap();
         assert_eq!(info.caps.len(), 1);
         assert_eq!(
             info.caps,
@@ -315,7 +329,7 @@ mod tests {
         tail61.extend_from_slice(&1u16.to_ne_bytes());
         tail61.extend_from_slice(&0u32.to_ne_bytes());
         let info61 =
-            DeviceInfo::parse(&info_bytes(vfio::VFIO_DEVICE_FLAGS_CAPS, 1, 1, 20, &tail61))
+            DeviceInfo::decode(&info_bytes(vfio::VFIO_DEVICE_FLAGS_CAPS, 1, 1, 20, &tail61))
                 .unwrap();
         assert_eq!(
             info61.caps.len(),
@@ -325,10 +339,10 @@ mod tests {
 
         // The chain points past the end.
         assert!(
-            DeviceInfo::parse(&info_bytes(vfio::VFIO_DEVICE_FLAGS_CAPS, 1, 1, 4096, &tail))
+            DeviceInfo::decode(&info_bytes(vfio::VFIO_DEVICE_FLAGS_CAPS, 1, 1, 4096, &tail))
                 .is_err()
         );
         // Too short for the fixed part.
-        assert!(DeviceInfo::parse(&[0u8; 12]).is_err());
+        assert!(DeviceInfo::decode(&[0u8; 12]).is_err());
     }
 }

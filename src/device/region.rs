@@ -102,7 +102,20 @@ pub struct RegionInfo {
 }
 
 impl RegionInfo {
-    pub(crate) fn parse(index: u32, bytes: &[u8]) -> std::result::Result<RegionInfo, Malformation> {
+    /// Decodes the answer of `VFIO_DEVICE_GET_REGION_INFO` for region `index`: the bytes of a
+    /// `struct vfio_region_info` (32 bytes) followed by its capability chain, as the kernel
+    /// filled them (native byte order). [`Device::region_info`] asks the kernel and decodes with
+    /// this; it is public so that captured answers (logs, bug reports, fuzzing corpora) can be
+    /// decoded without a device. Nothing in `bytes` is trusted: the chain is walked with
+    /// [`CapChain`](crate::uapi::caps::CapChain) and every capability decoded with [`RegionCap::decode`].
+    ///
+    /// # Errors
+    ///
+    /// [`Malformation::Other`] when `bytes` is shorter than the fixed part or describes another
+    /// region than `index`; [`Malformation::CapChain`] for a broken chain or capability (only
+    /// read when the flags have `VFIO_REGION_INFO_FLAG_CAPS`).
+    #[doc(alias = "vfio_region_info")]
+    pub fn decode(index: u32, bytes: &[u8]) -> std::result::Result<RegionInfo, Malformation> {
         let fixed = std::mem::size_of::<vfio::vfio_region_info>();
         let Some(raw) = read_pod::<vfio::vfio_region_info>(bytes, 0) else {
             return Err(Malformation::Other(format!(
@@ -212,7 +225,7 @@ impl Device {
             .fd()
             .get_region_info(index)
             .map_err(|f| f.on(self.region_object(index)))?;
-        RegionInfo::parse(index, buf.bytes()).map_err(|m| {
+        RegionInfo::decode(index, buf.bytes()).map_err(|m| {
             Error::malformed("VFIO_DEVICE_GET_REGION_INFO", self.region_object(index), m)
         })
     }
@@ -281,7 +294,7 @@ mod tests {
         let rw_mmap = vfio::VFIO_REGION_INFO_FLAG_READ
             | vfio::VFIO_REGION_INFO_FLAG_WRITE
             | vfio::VFIO_REGION_INFO_FLAG_MMAP;
-        let info = RegionInfo::parse(0, &region_bytes(0, rw_mmap, 0, 0x20000, 0, &[])).unwrap();
+        let info = RegionInfo::decode(0, &region_bytes(0, rw_mmap, 0, 0x20000, 0, &[])).unwrap();
         assert_eq!(info.index, RegionIndex::BAR0);
         assert_eq!(info.mmap_areas(), vec![(0, 0x20000)]);
         assert!(info.sparse_areas().is_none());
@@ -295,21 +308,21 @@ mod tests {
             | vfio::VFIO_REGION_INFO_FLAG_MMAP
             | vfio::VFIO_REGION_INFO_FLAG_CAPS;
         let cap = sparse_cap(&[(0, 0x3000), (0x4000, 0x1c000)]);
-        let info = RegionInfo::parse(0, &region_bytes(0, flags, 32, 0x20000, 0, &cap)).unwrap();
+        let info = RegionInfo::decode(0, &region_bytes(0, flags, 32, 0x20000, 0, &cap)).unwrap();
         assert_eq!(info.mmap_areas(), vec![(0, 0x3000), (0x4000, 0x1c000)]);
     }
 
     #[test]
     fn region_without_mmap_offers_no_areas_and_mismatched_index_is_rejected() {
-        let info = RegionInfo::parse(
+        let info = RegionInfo::decode(
             7,
             &region_bytes(7, vfio::VFIO_REGION_INFO_FLAG_READ, 0, 256, 7 << 40, &[]),
         )
         .unwrap();
         assert!(info.mmap_areas().is_empty());
         assert_eq!(info.index.pci_name(), Some("CONFIG"));
-        assert!(RegionInfo::parse(1, &region_bytes(7, 0, 0, 0, 0, &[])).is_err());
-        assert!(RegionInfo::parse(0, &[0u8; 16]).is_err());
+        assert!(RegionInfo::decode(1, &region_bytes(7, 0, 0, 0, 0, &[])).is_err());
+        assert!(RegionInfo::decode(0, &[0u8; 16]).is_err());
     }
 
     #[test]

@@ -23,9 +23,12 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::Device;
-use crate::error::{Errno, Error, Result};
+use std::mem::size_of;
+
+use crate::error::{Errno, Error, Malformation, Result};
 use crate::group::Group;
 use crate::pci::PciAddress;
+use crate::uapi::buf::read_pod;
 use crate::uapi::ioctl::{Cause, Failed};
 use crate::uapi::vfio;
 
@@ -109,6 +112,61 @@ impl HotResetInfo {
     }
 }
 
+impl HotResetInfo {
+    /// Decodes the answer of `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: a 12-byte
+    /// `struct vfio_pci_hot_reset_info` (`argsz`, `flags`, `count`) followed by `count` 8-byte
+    /// `struct vfio_pci_dependent_device` entries, as the kernel filled them (native byte
+    /// order). [`Device::pci_hot_reset_info`] asks the kernel and decodes with this; it is
+    /// public so that captured answers can be decoded without a device. Bytes after the
+    /// `count` entries (room the kernel did not use) are ignored.
+    ///
+    /// With `VFIO_PCI_HOT_RESET_FLAG_DEV_ID` in the flags (a device opened through its cdev)
+    /// each entry's `group_id` is a device id ([`HotResetOwner::Device`], or the two reserved
+    /// values [`HotResetOwner::OwnedUnbound`] and [`HotResetOwner::NotOwned`]); otherwise an
+    /// IOMMU group ([`HotResetOwner::Group`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Malformation::Other`] when `bytes` is shorter than the header or than the `count`
+    /// entries it announces.
+    #[doc(alias = "vfio_pci_hot_reset_info")]
+    pub fn decode(bytes: &[u8]) -> std::result::Result<HotResetInfo, Malformation> {
+        let header = size_of::<vfio::vfio_pci_hot_reset_info>();
+        let entry = size_of::<vfio::vfio_pci_dependent_device>();
+        let Some(info) = read_pod::<vfio::vfio_pci_hot_reset_info>(bytes, 0) else {
+            return Err(Malformation::Other(format!(
+                "the answer is {} bytes, shorter than the {header}-byte header",
+                bytes.len()
+            )));
+        };
+        let room = (bytes.len() - header) / entry;
+        let count = usize::try_from(info.count).unwrap_or(usize::MAX);
+        if count > room {
+            return Err(Malformation::Other(format!(
+                "count {} is larger than the {room} entries the answer holds",
+                info.count
+            )));
+        }
+        let by_id = info.flags & vfio::VFIO_PCI_HOT_RESET_FLAG_DEV_ID != 0;
+        let devices = (0..count)
+            .filter_map(|i| read_pod::<vfio::vfio_pci_dependent_device>(bytes, header + i * entry))
+            .map(|d| HotResetDevice {
+                address: PciAddress::new(u32::from(d.segment), d.bus, d.devfn >> 3, d.devfn & 7),
+                owner: match (by_id, d.group_id) {
+                    (false, g) => HotResetOwner::Group(g),
+                    (true, vfio::VFIO_PCI_DEVID_NOT_OWNED) => HotResetOwner::NotOwned,
+                    (true, vfio::VFIO_PCI_DEVID_OWNED) => HotResetOwner::OwnedUnbound,
+                    (true, id) => HotResetOwner::Device(id),
+                },
+            })
+            .collect();
+        Ok(HotResetInfo {
+            devices,
+            all_owned: info.flags & vfio::VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED != 0,
+        })
+    }
+}
+
 fn not_resettable(device: &Device, op: &'static str) -> Error {
     Error::NotSupported {
         op,
@@ -134,29 +192,9 @@ impl Device {
     pub fn pci_hot_reset_info(&self) -> Result<HotResetInfo> {
         const OP: &str = "pci_hot_reset_info";
         match self.fd().get_pci_hot_reset_info() {
-            Ok((flags, list)) => {
-                let by_id = flags & vfio::VFIO_PCI_HOT_RESET_FLAG_DEV_ID != 0;
-                Ok(HotResetInfo {
-                    devices: list
-                        .into_iter()
-                        .map(|d| HotResetDevice {
-                            address: PciAddress::new(
-                                u32::from(d.segment),
-                                d.bus,
-                                d.devfn >> 3,
-                                d.devfn & 7,
-                            ),
-                            owner: match (by_id, d.group_id) {
-                                (false, g) => HotResetOwner::Group(g),
-                                (true, vfio::VFIO_PCI_DEVID_NOT_OWNED) => HotResetOwner::NotOwned,
-                                (true, vfio::VFIO_PCI_DEVID_OWNED) => HotResetOwner::OwnedUnbound,
-                                (true, id) => HotResetOwner::Device(id),
-                            },
-                        })
-                        .collect(),
-                    all_owned: flags & vfio::VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED != 0,
-                })
-            }
+            Ok(buf) => HotResetInfo::decode(buf.bytes()).map_err(|m| {
+                Error::malformed("VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", self.object(), m)
+            }),
             Err(Failed {
                 cause: Cause::Errno(Errno::ENODEV),
                 ..

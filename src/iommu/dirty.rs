@@ -63,6 +63,52 @@ impl DirtyBitmap {
         })
     }
 
+    /// A bitmap for `size` bytes at `iova` with `page_size`-byte pages, from its words: bit
+    /// `p % 64` of word `p / 64` stands for page `p`, as the kernel lays out every dirty bitmap
+    /// (type1, iommufd, and a device's own DMA log from
+    /// [`Device::dma_logging_report`](crate::Device::dma_logging_report)). Bits past the last
+    /// page are kept in [`DirtyBitmap::words`] but ignored by every other method.
+    ///
+    /// ```
+    /// use uvfio::iommu::DirtyBitmap;
+    ///
+    /// // 3 pages of 4 KiB at 0x10000; pages 0 and 2 dirty, and a stray bit past the end.
+    /// let bitmap = DirtyBitmap::from_words(0x10000, 3 * 4096, 4096, vec![0b1_0101])?;
+    /// assert_eq!(bitmap.dirty_pages().collect::<Vec<_>>(), [0x10000, 0x12000]);
+    /// assert_eq!(bitmap.dirty_count(), 2);
+    /// # Ok::<(), uvfio::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`]: `EINVAL` when `page_size` is not a power of two, `size` is
+    /// zero or `iova` and `size` are not multiples of it, or `words` does not hold exactly one
+    /// bit per page rounded up to whole words; `EOVERFLOW` when the range runs past 2^64;
+    /// `ERANGE` for more than 2^31 - 1 pages (the kernel's limit for one bitmap).
+    pub fn from_words(
+        iova: u64,
+        size: u64,
+        page_size: u64,
+        words: Vec<u64>,
+    ) -> Result<DirtyBitmap> {
+        const OP: &str = "DirtyBitmap::from_words";
+        let mut bitmap = DirtyBitmap::new(OP, Object::Container, iova, size, page_size)?;
+        if words.len() != bitmap.words.len() {
+            return Err(Error::invalid(
+                OP,
+                Object::Container,
+                format!(
+                    "{} pages need {} words, {} were given",
+                    bitmap.pages,
+                    bitmap.words.len(),
+                    words.len()
+                ),
+            ));
+        }
+        bitmap.words = words;
+        Ok(bitmap)
+    }
+
     /// The first IOVA the bitmap covers.
     pub fn iova(&self) -> u64 {
         self.iova
@@ -102,7 +148,20 @@ impl DirtyBitmap {
 
     /// How many pages are dirty.
     pub fn dirty_count(&self) -> u64 {
-        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+        // Only the bits of pages in the range: bits past the last page (a kernel or device may
+        // leave them set in the last word) are not pages.
+        let full = usize::try_from(self.pages / 64).unwrap_or(usize::MAX);
+        let whole: u64 = self
+            .words
+            .iter()
+            .take(full)
+            .map(|w| u64::from(w.count_ones()))
+            .sum();
+        let tail = match (self.pages % 64, self.words.get(full)) {
+            (0, _) | (_, None) => 0,
+            (bits, Some(w)) => u64::from((w & ((1u64 << bits) - 1)).count_ones()),
+        };
+        whole + tail
     }
 
     /// The raw bitmap: bit `p % 64` of word `p / 64` stands for page `p`.
@@ -157,6 +216,24 @@ mod tests {
         assert_eq!(
             e(DirtyBitmap::new("t", Object::Container, 0, 1 << 44, 4096)),
             Errno::ERANGE
+        );
+    }
+
+    #[test]
+    fn bits_past_the_last_page_are_not_dirty_pages() {
+        // Regression (found writing the dirty_bitmap fuzz target): dirty_count counted every set bit
+        // of the words, so a stray bit past the last page made it disagree with dirty_pages.
+        let b = DirtyBitmap::from_words(0, 3 * 4096, 4096, vec![0b1_1000_0001]).unwrap();
+        assert_eq!(b.dirty_pages().collect::<Vec<_>>(), [0]);
+        assert_eq!(b.dirty_count(), 1);
+        assert!(!b.is_dirty(3 * 4096));
+        let b = DirtyBitmap::from_words(0, 64 * 4096, 4096, vec![u64::MAX]).unwrap();
+        assert_eq!(b.dirty_count(), 64);
+        assert_eq!(
+            DirtyBitmap::from_words(0, 65 * 4096, 4096, vec![0])
+                .unwrap_err()
+                .errno(),
+            Errno::EINVAL
         );
     }
 }

@@ -64,7 +64,20 @@ pub struct IommuInfo {
 }
 
 impl IommuInfo {
-    pub(crate) fn parse(bytes: &[u8]) -> Result<IommuInfo, Malformation> {
+    /// Decodes the answer of `VFIO_IOMMU_GET_INFO` (type1): the bytes of a
+    /// `struct vfio_iommu_type1_info` (24 bytes) followed by its capability chain, as the kernel
+    /// filled them (native byte order). [`Container::iommu_info`](crate::Container::iommu_info)
+    /// asks the kernel and decodes with this; it is public so that captured answers can be
+    /// decoded without a container. Nothing in `bytes` is trusted: the chain is walked with
+    /// [`CapChain`](crate::uapi::caps::CapChain) and every capability decoded with [`IommuCap::decode`].
+    ///
+    /// # Errors
+    ///
+    /// [`Malformation::Other`] when `bytes` is shorter than the fixed part;
+    /// [`Malformation::CapChain`] for a broken chain or capability, an inverted IOVA range
+    /// included (only read when the flags have `VFIO_IOMMU_INFO_CAPS`).
+    #[doc(alias = "vfio_iommu_type1_info")]
+    pub fn decode(bytes: &[u8]) -> Result<IommuInfo, Malformation> {
         let fixed = std::mem::size_of::<vfio::vfio_iommu_type1_info>();
         let Some(raw) = read_pod::<vfio::vfio_iommu_type1_info>(bytes, 0) else {
             return Err(Malformation::Other(format!(

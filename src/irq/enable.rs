@@ -38,12 +38,11 @@ impl Device {
     pub fn enable_irqs(&self, index: impl Into<IrqIndex>, count: u32) -> Result<Interrupts> {
         let info = self.irq_info(index)?;
         if info.count == 0 {
-            return Err(
-                crate::device::irq::Rejection::NoVectors.into_error(self.irq_object(info.index.0))
-            );
+            return Err(crate::device::irq::IrqRequestError::NoVectors
+                .into_error(self.irq_object(info.index.0)));
         }
         if count == 0 || count > info.count {
-            return Err(crate::device::irq::Rejection::OutOfRange {
+            return Err(crate::device::irq::IrqRequestError::OutOfRange {
                 start: 0,
                 count: count.into(),
                 have: info.count,

@@ -138,10 +138,10 @@ impl Interrupts {
         let object = || target.object(info.index);
         let count = eventfds.len();
         if info.count == 0 {
-            return Err(crate::device::irq::Rejection::NoVectors.into_error(object()));
+            return Err(crate::device::irq::IrqRequestError::NoVectors.into_error(object()));
         }
         if count == 0 || count as u64 > u64::from(info.count) {
-            return Err(crate::device::irq::Rejection::OutOfRange {
+            return Err(crate::device::irq::IrqRequestError::OutOfRange {
                 start: 0,
                 count: count as u64,
                 have: info.count,

@@ -70,7 +70,7 @@ pub struct PciFunction {
     /// with `CAP_SYS_RAWIO`, and without DMA protection.
     pub noiommu: bool,
     /// The members of its group that keep the group from being viable (bound to a driver other
-    /// than `vfio-pci` or `pci-stub`), as [`Sysfs::non_vfio_members`] reports them. Empty when
+    /// than `vfio-pci`, `pci-stub` or `pcieport`), as [`Sysfs::non_vfio_members`] reports them. Empty when
     /// the group is viable or there is no group.
     pub blockers: Vec<GroupMember>,
     /// The group's node, `/dev/vfio/N` or `/dev/vfio/noiommu-N`, when the function is bound to
@@ -84,14 +84,20 @@ pub struct PciFunction {
 }
 
 impl PciFunction {
+    /// Whether the function is a PCI-to-PCI, CardBus or RACEway bridge (class `0604`, `0607`,
+    /// `0609`: a type 1 or 2 header, which vfio-pci does not take).
+    pub fn is_bridge(&self) -> bool {
+        matches!(self.class >> 8, 0x0604 | 0x0607 | 0x0609)
+    }
+
     /// Whether the function is bound to `vfio-pci`.
     pub fn on_vfio_pci(&self) -> bool {
         self.driver.as_deref() == Some(VFIO_PCI)
     }
 
     /// Whether its IOMMU group is viable: it has one and no member is bound to a driver other
-    /// than `vfio-pci` or `pci-stub` (driverless members, bridges without a driver included,
-    /// do not count).
+    /// than `vfio-pci`, `pci-stub` or `pcieport` (driverless members, bridges without a driver
+    /// included, do not count).
     pub fn group_viable(&self) -> bool {
         self.iommu_group.is_some() && self.blockers.is_empty()
     }

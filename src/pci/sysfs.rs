@@ -27,6 +27,10 @@ use crate::pci::PciAddress;
 /// The name of the driver VFIO needs.
 const VFIO_PCI: &str = "vfio-pci";
 
+/// The drivers a member of an IOMMU group may be bound to without making the group unviable:
+/// vfio-pci itself, and the two that declare `driver_managed_dma` because they do no DMA.
+pub(crate) const DMA_SAFE_DRIVERS: [&str; 3] = [VFIO_PCI, "pci-stub", "pcieport"];
+
 /// The one conversion from an `io::Error` to the crate's error, keeping the errno (`EIO` if the
 /// error has none).
 pub(crate) fn sysfs_error(op: &'static str, path: &Path, err: &io::Error) -> Error {
@@ -89,7 +93,7 @@ pub(super) fn driver_at(dev: &Path) -> Result<Option<String>> {
 }
 
 #[cfg(test)]
-type WriteHook = std::sync::Arc<dyn Fn(&Path, &str) + Send + Sync>;
+pub(crate) type WriteHook = std::sync::Arc<dyn Fn(&Path, &str) + Send + Sync>;
 
 /// Access to sysfs under a configurable root.
 ///
@@ -102,7 +106,7 @@ pub struct Sysfs {
     /// Called after every successful write, so tests can log writes and play the kernel's part
     /// (moving `driver` links) in a fake tree.
     #[cfg(test)]
-    on_write: Option<WriteHook>,
+    pub(crate) on_write: Option<WriteHook>,
 }
 
 impl fmt::Debug for Sysfs {
@@ -170,16 +174,16 @@ impl Sysfs {
             .join("devices")
     }
 
-    fn driver_dir(&self, driver: &str) -> PathBuf {
+    pub(crate) fn driver_dir(&self, driver: &str) -> PathBuf {
         self.root.join("bus/pci/drivers").join(driver)
     }
 
-    fn drivers_probe(&self) -> PathBuf {
+    pub(crate) fn drivers_probe(&self) -> PathBuf {
         self.root.join("bus/pci/drivers_probe")
     }
 
     /// Writes `value` to the sysfs attribute `path` in one `write(2)`.
-    fn write_attr(&self, path: &Path, value: &str) -> Result<()> {
+    pub(crate) fn write_attr(&self, path: &Path, value: &str) -> Result<()> {
         // No O_CREAT: a missing attribute is an error, not a file to create. O_TRUNC is ignored
         // by sysfs and keeps a fake tree readable.
         let mut file = fs::OpenOptions::new()
@@ -250,9 +254,10 @@ impl Sysfs {
     /// The devices of an IOMMU group that keep it from being viable, with their drivers, in
     /// name order: what to put in [`Error::GroupNotViable`].
     ///
-    /// These are the members bound to a driver other than `vfio-pci` (a PCI bridge bound to
-    /// `pcieport` included). Members with no driver, or on `pci-stub`, are left out: the kernel
-    /// does not count them against viability, and there is nothing to rebind.
+    /// These are the members bound to a driver other than `vfio-pci`. Members with no driver, or
+    /// on `pci-stub` or `pcieport` (a PCIe port), are left out: the kernel does not count them
+    /// against viability (both drivers set `driver_managed_dma`, since Linux 5.19: they do no
+    /// DMA), and there is nothing to rebind.
     ///
     /// # Errors
     ///
@@ -262,7 +267,7 @@ impl Sysfs {
         let mut members = Vec::new();
         for device in self.group_devices(group)? {
             let driver = driver_at(&dir.join(&device))?;
-            if matches!(driver.as_deref(), Some(d) if d != VFIO_PCI && d != "pci-stub") {
+            if matches!(driver.as_deref(), Some(d) if !DMA_SAFE_DRIVERS.contains(&d)) {
                 members.push(GroupMember { device, driver });
             }
         }
@@ -468,6 +473,26 @@ pub struct VfioBinding {
 }
 
 impl VfioBinding {
+    /// A binding made earlier (by another process, recorded in a file) that releasing gives
+    /// back: `addr` is bound to `driver` and had `previous`, with `driver_override` then
+    /// `saved_override`.
+    pub(crate) fn resume(
+        sysfs: &Sysfs,
+        addr: PciAddress,
+        driver: &str,
+        previous: Option<String>,
+        saved_override: Option<String>,
+    ) -> VfioBinding {
+        VfioBinding {
+            sysfs: sysfs.clone(),
+            addr,
+            driver: driver.to_string(),
+            previous,
+            saved_override,
+            armed: true,
+        }
+    }
+
     /// The bound function.
     pub fn address(&self) -> PciAddress {
         self.addr

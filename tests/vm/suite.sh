@@ -12,7 +12,10 @@
 #   - the hw tests with UVFIO_IOMMU_MODE=MODE: cargo test --test hw -- --include-ignored;
 #   - on the full flavour, the fault-injection sweep (tests/faults: every operation with the
 #     kernel's fail-nth = 1, 2, ..., checked for leaks, panics and kernel warnings);
-#   - each example of EXAMPLES below, with `--iommu MODE` where it takes one.
+#   - `uvfio ls -v` (crates/uvfio-cli: what VFIO reports for every device, as the lsvfio
+#     example did);
+#   - each example of EXAMPLES below, with `--iommu MODE` where it takes one;
+#   - in one mode per flavour and in noiommu, the `uvfio` command's checks (tests/vm/cli-check.sh).
 # Each stage prints "=== suite: <stage>: ok|FAILED (exit status N) in S s"; the script exits with
 # the number of failed stages (0: all passed), or 125 when the guest did not report (runner.sh).
 # One boot per mode instead of one per binary keeps the suite's boots at 7 for both flavours.
@@ -34,7 +37,6 @@ case " $MODES " in *" $MODE "*) ;; *) die "unknown IOMMU mode '$MODE': want one 
 
 # "<example> [args...]": @MODE@ becomes the mode. Add new examples here.
 EXAMPLES=(
-    lsvfio
     "edu --iommu @MODE@"
     # Two bring-ups and shutdowns in one process; the VM's NVMe drive keeps writes (runner.sh).
     "nvme --iommu @MODE@ --repeat 2 --expect-persistent"
@@ -56,6 +58,13 @@ MDEV_EXAMPLES=(
 if [ "${UVFIO_VM_FLAVOR:-debian}" = full ] && [ "$MODE" != noiommu ]; then
     EXAMPLES+=("${MDEV_EXAMPLES[@]}")
 fi
+
+# The `uvfio` command's checks (tests/vm/cli-check.sh), last in the boot: once per flavour in
+# an IOMMU mode (debian: vfio_type1v2_iommu; full: iommufd) and in no-IOMMU mode.
+CLI=""
+case "${UVFIO_VM_FLAVOR:-debian}:$MODE" in
+full:iommufd | full:noiommu | debian:vfio_type1v2_iommu | custom:vfio_type1v2_iommu) CLI=1 ;;
+esac
 
 if [ "$MODE" != noiommu ]; then
     # 8 huge pages of 2 MiB for the 2 MiB cases of the DMA tests (a 1 GiB page needs a 4 GiB
@@ -80,7 +89,11 @@ HW=$(env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo test --test hw --
 if [ -z "$HW" ] || [ ! -f "$HW" ]; then
     die "cargo test --test hw --no-run gave no test binary"
 fi
-SHIP=("$HW")
+# The uvfio command (crates/uvfio-cli): `uvfio ls -v` in every mode, its checks in some.
+env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo build -p uvfio-cli --quiet
+[ -f target/debug/uvfio ] || die "cargo build -p uvfio-cli gave no target/debug/uvfio"
+SHIP=("$HW" target/debug/uvfio)
+[ -z "$CLI" ] || SHIP+=("$HERE/cli-check.sh")
 # The fault-injection sweep (tests/faults): its own binary, on the full flavour only (Debian's
 # kernel has no fault injection).
 FAULTS=
@@ -132,12 +145,15 @@ SCRIPT=$WORK/suite.sh
     if [ -n "$FAULTS" ]; then
         printf 'stage %s %s --include-ignored\n' "$(squote "fault-injection sweep ($MODE)")" "$(squote "/test/$(basename "$FAULTS")")"
     fi
+    # What VFIO reports for every device, in both views (opens each through the container).
+    printf 'stage %s /test/uvfio ls -v\n' "$(squote "uvfio ls -v")"
     for entry in "${EXAMPLES[@]}"; do
         read -r -a words <<<"${entry//@MODE@/$MODE}"
         printf 'stage %s %s' "$(squote "example ${words[*]}")" "$(squote "/test/${words[0]}")"
         for w in "${words[@]:1}"; do printf ' %s' "$(squote "$w")"; done
         echo
     done
+    if [ -n "$CLI" ]; then printf 'stage %s /test/cli-check.sh\n' "$(squote "uvfio cli ($MODE)")"; fi
     echo 'echo'
     printf 'echo %s\n' "$(squote "=== suite: summary ($MODE)")"
     # shellcheck disable=SC2016 # for the guest's shell

@@ -8,17 +8,15 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use crate::error::Errno;
 
 use super::{fail, ioctl_ptr, Cause, DeviceFd, Failed, MigDataFd, Res};
-use crate::error::Malformation;
 use crate::uapi::buf::argsz_of;
 use crate::uapi::buf::{ArgszBuf, MAX_ARGSZ};
 use crate::uapi::vfio;
 
 impl DeviceFd {
-    /// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: the header and the dependent devices.
-    /// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: the info's flags and the affected devices.
-    pub(crate) fn get_pci_hot_reset_info(
-        &self,
-    ) -> Res<(u32, Vec<vfio::vfio_pci_dependent_device>)> {
+    /// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`: the kernel's answer, a `vfio_pci_hot_reset_info`
+    /// header followed by its `vfio_pci_dependent_device` entries (decoded by
+    /// `HotResetInfo::decode`).
+    pub(crate) fn get_pci_hot_reset_info(&self) -> Res<ArgszBuf> {
         const IOCTL: &str = "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO";
         let header = size_of::<vfio::vfio_pci_hot_reset_info>();
         let entry = size_of::<vfio::vfio_pci_dependent_device>();
@@ -43,23 +41,7 @@ impl DeviceFd {
             };
             let info: vfio::vfio_pci_hot_reset_info = buf.read(0).unwrap_or_default();
             match ret {
-                Ok(_) => {
-                    let n = info.count as usize;
-                    if n > count {
-                        return Err(Failed {
-                            ioctl: IOCTL,
-                            cause: Cause::Malformed(Malformation::Other(format!(
-                                "count {n} is larger than the {count} entries the buffer holds"
-                            ))),
-                        });
-                    }
-                    return Ok((
-                        info.flags,
-                        (0..n)
-                            .filter_map(|i| buf.read(header + i * entry))
-                            .collect(),
-                    ));
-                }
+                Ok(_) => return Ok(buf),
                 // The kernel reports the count it needs with ENOSPC.
                 Err(Errno::ENOSPC)
                     if (info.count as usize) > count

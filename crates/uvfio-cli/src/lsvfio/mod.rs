@@ -1,12 +1,12 @@
-//! `lsvfio`: an `lspci` for VFIO, in both of its views.
+//! `uvfio ls -v`: an `lspci` for VFIO, in both of its views (this was the `lsvfio` example).
 //!
 //! ```text
-//! lsvfio [--json] [-d FILTER] [PCI-ADDRESS ...]
+//! uvfio ls -v [--json] [-d FILTER] [PCI-ADDRESS ...]
 //! ```
 //!
 //! The devices are the PCI functions bound to vfio-pci (found with `uvfio::pci::discover`),
 //! optionally narrowed with `-d [vendor]:[device][:class]` as in `lspci -d`, or the PCI addresses
-//! given. lsvfio prints two views of them, one after the other:
+//! given. `ls -v` prints two views of them, one after the other:
 //!
 //! 1. **The legacy view** (`/dev/vfio/vfio` and `/dev/vfio/<group>`, every kernel): the
 //!    container's API version, extensions and IOMMU info (page sizes, IOVA ranges, DMA mappings
@@ -61,14 +61,14 @@
 //! The devices of one IOMMU group share an IOAS (the kernel puts a group in one domain). Every
 //! device stays bound until the listing is done, so each has ids of its own.
 //!
-//! An error on one device is printed with it and the listing goes on. lsvfio exits with 1 when
+//! An error on one device is printed with it and the listing goes on. `ls -v` exits with 1 when
 //! anything failed, except what is a fact about the host rather than a failure: a group that is
 //! not viable (in either view) and a no-IOMMU device, which an iommufd cannot bind.
 //!
 //! Needs access to `/dev/vfio` and `/dev/iommu` (root, or a user the nodes belong to).
 
-mod legacy;
-mod modern;
+pub mod legacy;
+pub mod modern;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -76,42 +76,9 @@ use std::process::ExitCode;
 use uvfio::pci::discover::Filter;
 use uvfio::pci::PciAddress;
 
-fn main() -> ExitCode {
-    let mut json = false;
-    let mut addresses = Vec::new();
-    let mut filter = Filter::any();
-    let mut filtered = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--json" => json = true,
-            "-d" => match args.next().map(|f| f.parse::<Filter>()) {
-                Some(Ok(f)) => {
-                    filter = f;
-                    filtered = true;
-                }
-                Some(Err(e)) => {
-                    eprintln!("lsvfio: {e}");
-                    return ExitCode::from(2);
-                }
-                None => {
-                    eprintln!("lsvfio: -d needs [vendor]:[device][:class]");
-                    return ExitCode::from(2);
-                }
-            },
-            "-h" | "--help" => {
-                println!("usage: lsvfio [--json] [-d [vendor]:[device][:class]] [PCI-ADDRESS ...]");
-                return ExitCode::SUCCESS;
-            }
-            other => match other.parse::<PciAddress>() {
-                Ok(a) => addresses.push(a),
-                Err(e) => {
-                    eprintln!("lsvfio: {e}");
-                    return ExitCode::from(2);
-                }
-            },
-        }
-    }
+/// Lists the devices bound to vfio-pci that `filter` matches (`filtered`: a filter was given),
+/// or those at `addresses`, in the legacy then the modern view; JSON with `json`.
+pub fn run(json: bool, addresses: Vec<PciAddress>, filter: Filter, filtered: bool) -> ExitCode {
     let selection = modern::Selection {
         addresses: addresses.clone(),
         filter,
@@ -122,7 +89,7 @@ fn main() -> ExitCode {
     let legacy = match legacy::run(addresses, &filter) {
         Ok(report) => report,
         Err(e) => {
-            eprintln!("lsvfio: {e}");
+            eprintln!("uvfio: error: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -12,7 +12,7 @@ use uvfio::pci::PciAddress;
 use uvfio::uapi::iommufd as uapi;
 use uvfio::{Device, ErrorKind};
 
-use crate::{json_opt_str, json_str, size};
+use super::{json_opt_str, json_str, size};
 
 /// Where the kernel lists the device cdevs.
 const VFIO_DEV_CLASS: &str = "/sys/class/vfio-dev";
@@ -45,7 +45,7 @@ struct CdevReport {
     path: PathBuf,
     behind: Result<Behind, String>,
     /// Binding it fails because of a fact about the host (its group is not viable, or it is a
-    /// no-IOMMU device), not lsvfio's failure.
+    /// no-IOMMU device), not the listing's failure.
     expected_failure: Option<&'static str>,
     /// What binding it to the iommufd gave (`None` without an iommufd).
     bound: Option<Result<Bound, String>>,

@@ -11,7 +11,7 @@ use uvfio::pci::sysfs::Sysfs;
 use uvfio::pci::PciAddress;
 use uvfio::{Container, Extension, Group};
 
-use crate::{json_str, names, pgsizes, size};
+use super::{json_str, names, pgsizes, size};
 
 /// Everything the legacy view learned, ready to print.
 pub(crate) struct Report {
@@ -25,7 +25,7 @@ pub(crate) struct Report {
 struct GroupReport {
     id: u32,
     viable: bool,
-    /// The group could not join because it is not viable (an error, but not lsvfio's failure).
+    /// The group could not join because it is not viable (an error, but not the listing's failure).
     not_viable: bool,
     error: Option<String>,
     devices: Vec<DeviceReport>,
@@ -437,7 +437,7 @@ pub(crate) fn to_json(r: &Report, modern: &str) -> String {
 /// A host in VFIO's no-IOMMU mode offers no other model; the listing needs one to open devices.
 #[allow(unsafe_code)]
 fn set_noiommu(container: &Container) -> uvfio::Result<()> {
-    // SAFETY: lsvfio only reads what devices report (info, regions, IRQs, config space): it
+    // SAFETY: the listing only reads what devices report (info, regions, IRQs, config space): it
     // never enables bus mastering nor gives a device an address, so no DMA can happen.
     unsafe { container.set_iommu_unchecked(uvfio::IommuType::NoIommu) }
 }

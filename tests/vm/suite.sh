@@ -12,6 +12,7 @@
 #   - the hw tests with UVFIO_IOMMU_MODE=MODE: cargo test --test hw -- --include-ignored;
 #   - on the full flavour, the fault-injection sweep (tests/faults: every operation with the
 #     kernel's fail-nth = 1, 2, ..., checked for leaks, panics and kernel warnings);
+#   - the soak test (tests/soak: create/drop cycles, the footprint back to its baseline);
 #   - `uvfio ls -v` (crates/uvfio-cli: what VFIO reports for every device, as the lsvfio
 #     example did);
 #   - each example of EXAMPLES below, with `--iommu MODE` where it takes one;
@@ -105,6 +106,15 @@ if [ "${UVFIO_VM_FLAVOR:-debian}" = full ]; then
     fi
     SHIP+=("$FAULTS")
 fi
+# The soak test (tests/soak): create/drop cycles with the footprint compared exactly, in every
+# mode; UVFIO_SOAK_SCALE (default 10 here: 100 000 pool cycles, 10 000 buffers, 1 000 whole
+# stacks) divides its counts, 1 runs the full ones (tests/vm/README.md).
+SOAK=$(env -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER cargo test --test soak --no-run 2>&1 |
+    sed -n 's/^ *Executable .*(\(.*\))$/\1/p' | tail -n 1)
+if [ -z "$SOAK" ] || [ ! -f "$SOAK" ]; then
+    die "cargo test --test soak --no-run gave no test binary"
+fi
+SHIP+=("$SOAK")
 names=()
 for entry in "${EXAMPLES[@]}"; do
     name=${entry%% *}
@@ -145,6 +155,8 @@ SCRIPT=$WORK/suite.sh
     if [ -n "$FAULTS" ]; then
         printf 'stage %s %s --include-ignored\n' "$(squote "fault-injection sweep ($MODE)")" "$(squote "/test/$(basename "$FAULTS")")"
     fi
+    printf 'export UVFIO_SOAK_SCALE=%s\n' "$(squote "${UVFIO_SOAK_SCALE:-10}")"
+    printf 'stage %s %s --include-ignored\n' "$(squote "soak ($MODE)")" "$(squote "/test/$(basename "$SOAK")")"
     # What VFIO reports for every device, in both views (opens each through the container).
     printf 'stage %s /test/uvfio ls -v\n' "$(squote "uvfio ls -v")"
     for entry in "${EXAMPLES[@]}"; do

@@ -20,6 +20,7 @@
 #   UVFIO_VM_SMP         guest CPUs (default 2)
 #   UVFIO_VM_CMDLINE     appended to the kernel command line (e.g. hugepages=64)
 #   UVFIO_VM_EXTRA_ARGS  appended to the QEMU command line (split on whitespace)
+#   UVFIO_VM_KEEP_DEBUG  1: ship binaries with their debug info (stripped by default: RAM)
 #   UVFIO_VM_SHIP        more files (colon-separated) to copy into the guest's /test beside the
 #                        binary, with their libraries (tests/vm/suite.sh runs several binaries
 #                        in one boot this way)
@@ -205,7 +206,16 @@ LIBDIRS=""
 ship() {
     local file=$1 lib LDD
     [ ! -e "$STAGE/test/$(basename "$file")" ] || die "two files to ship are named $(basename "$file")"
-    cp "$file" "$STAGE/test/$(basename "$file")"
+    # Debug builds carry tens of MB of DWARF each: the guest's initramfs lives in its RAM (a
+    # 384 MiB no-IOMMU guest could not unpack the suite's binaries), so ELF files go in
+    # without it. The symbol table stays: backtraces still name functions, not lines.
+    # UVFIO_VM_KEEP_DEBUG=1 ships them whole.
+    if [ -z "${UVFIO_VM_KEEP_DEBUG:-}" ] && command -v objcopy >/dev/null &&
+        [ "$(head -c 4 "$file" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+        objcopy --strip-debug "$file" "$STAGE/test/$(basename "$file")"
+    else
+        cp "$file" "$STAGE/test/$(basename "$file")"
+    fi
     LDD=$(ldd "$file" 2>/dev/null) || return 0
     while read -r lib; do
         [ -n "$lib" ] || continue

@@ -84,7 +84,7 @@ fn the_tag_wraps_around() {
     let s = SlotAllocator::new(4);
     // index_bits = 3: put the tag one step below its wrap-around, slot 0 on top.
     assert_eq!(s.index_bits, 3);
-    s.head.store(u64::MAX & !s.index_mask, Ordering::Relaxed);
+    s.head.store(!s.index_mask, Ordering::Relaxed);
     let a = s.acquire().unwrap();
     assert_eq!(a.index(), 0);
     // The tag went from all ones to 0 and the index field was not touched by the carry.

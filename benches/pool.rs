@@ -13,8 +13,8 @@
 //! then N spread over 2 threads, of a real `DmaPool` when a device is there
 //! (`UVFIO_TEST_EDU` or `UVFIO_BENCH_DEVICE`, i.e. in the VM) and of a `SlotAllocator`
 //! otherwise, and then the same with the mutex baseline, each phase between two marker
-//! writes to stderr, for `tests/pool-syscalls.sh` to count the system calls in between under
-//! `strace -f`.
+//! writes to stderr, for `tests/vm/pool-syscalls.sh` to count the system calls in between
+//! under `strace -f`; first a control phase of exactly 1000 `sched_yield` calls.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -222,25 +222,36 @@ fn mark(line: String) {
         .expect("stderr");
 }
 
-/// One phase of the syscall count: `n` pairs on one thread, then `n` spread over 2 threads
-/// started (and spinning, without a system call) before the begin marker.
+/// One phase of the syscall count: `n` pairs on one thread, then `n` spread over 2 threads.
+/// The threads are started before the begin marker and exit after the end marker, waiting in
+/// between by spinning (no system call), so that only the pairs run between the markers.
 fn syscall_phases<F: FreeList>(name: &str, list: &F, n: u64) {
     with_some_held(list, || {
         pairs(list, 1000); // steady state: everything touched once
         mark(format!("uvfio-syscalls-begin {name} 1-thread {n}"));
         pairs(list, n);
         mark(format!("uvfio-syscalls-end {name} 1-thread"));
-        let done = AtomicUsize::new(0);
-        let go = AtomicBool::new(false);
+        let (ready, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let (go, leave) = (AtomicBool::new(false), AtomicBool::new(false));
+        let spin_until = |flag: &AtomicBool| {
+            while !flag.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+        };
         std::thread::scope(|scope| {
-            for _ in 0..2 {
-                scope.spawn(|| {
-                    while !go.load(Ordering::Acquire) {
-                        std::hint::spin_loop();
-                    }
-                    pairs(list, n / 2);
-                    done.fetch_add(1, Ordering::AcqRel);
-                });
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        ready.fetch_add(1, Ordering::AcqRel);
+                        spin_until(&go);
+                        pairs(list, n / 2);
+                        done.fetch_add(1, Ordering::AcqRel);
+                        spin_until(&leave);
+                    })
+                })
+                .collect();
+            while ready.load(Ordering::Acquire) < 2 {
+                std::thread::yield_now();
             }
             mark(format!(
                 "uvfio-syscalls-begin {name} 2-threads {}",
@@ -251,11 +262,24 @@ fn syscall_phases<F: FreeList>(name: &str, list: &F, n: u64) {
                 std::hint::spin_loop();
             }
             mark(format!("uvfio-syscalls-end {name} 2-threads"));
+            leave.store(true, Ordering::Release);
+            // Joined here, not by the scope: the scope's own wait ends before the threads have
+            // left the kernel, whose exit calls would then land in the next phase.
+            for w in workers {
+                w.join().expect("worker");
+            }
         });
     });
 }
 
 fn count_syscalls(n: u64) {
+    // The control: exactly 1000 system calls (sched_yield) between two markers, which the
+    // script must count as 1000, or its count is not to be trusted.
+    mark("uvfio-syscalls-begin control 1-thread 1000".into());
+    for _ in 0..1000 {
+        std::thread::yield_now();
+    }
+    mark("uvfio-syscalls-end control 1-thread".into());
     match container() {
         Some(container) => {
             let pool =

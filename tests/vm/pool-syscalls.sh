@@ -3,16 +3,18 @@
 # with UVFIO_POOL_SYSCALLS=N under `strace -f` and counts every system call of every thread
 # between the bench's begin and end markers (a write to stderr each) of each phase:
 #
+#   - a control: exactly 1000 sched_yield calls, which must be counted as 1000;
 #   - N alloc+frees on one thread, then N over 2 threads at once, of `SlotAllocator` (on the
 #     host) or of a real `DmaPool` mapped in a container (in the VM, `--vm`);
-#   - the same with the bench's `Mutex<Vec<u32>>` baseline, whose contended phase may make
-#     `futex` calls: it shows that the count sees them.
+#   - the same with the bench's `Mutex<Vec<u32>>` baseline (its contended phase may make
+#     `futex` calls, or not: that depends on the scheduling).
 #
 #   tests/vm/pool-syscalls.sh [--vm] [N]      (N: default 1000000)
 #
 # Prints one line per phase, "syscalls: <phase> <count> in <N> alloc+free = <per alloc>", and
-# exits 1 when an uvfio phase (SlotAllocator or DmaPool) made any. The VM run ships the host's
-# strace (and its libraries) into the guest with the bench binary (tests/vm/runner.sh).
+# exits 1 when an uvfio phase (SlotAllocator or DmaPool) made any, or the control is
+# miscounted. The VM run ships the host's strace (and its libraries) into the guest with the
+# bench binary (tests/vm/runner.sh).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --vm) VM=1 ;;
     -h | --help)
-        sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *[!0-9]* | '') die "unknown argument $1 (want [--vm] [N])" ;;
@@ -48,12 +50,12 @@ BIN=$(grep -o '"executable":"[^"]*/pool-[0-9a-f]*"' "$OUT/build.json" | tail -n 
 if [ "$VM" = 1 ]; then
     "$HERE/provision.sh" >/dev/null || die "provisioning the VM failed (tests/vm/provision.sh)"
     where="in the VM ($(uname -m) guest, ${UVFIO_VM_FLAVOR:-debian} kernel)"
-    UVFIO_POOL_SYSCALLS=$N UVFIO_VM_SHIP=$BIN "$HERE/runner.sh" "$STRACE" -f -qq -o /dev/stdout \
+    UVFIO_POOL_SYSCALLS=$N UVFIO_VM_SHIP=$BIN "$HERE/runner.sh" "$STRACE" -f -qq -s 256 -o /dev/stdout \
         "/test/$(basename "$BIN")" >"$OUT/trace" 2>"$OUT/stderr" ||
         die "the VM run failed: $(tail -n 20 "$OUT/stderr")"
 else
     where="on the host"
-    UVFIO_POOL_SYSCALLS=$N "$STRACE" -f -qq -o "$OUT/trace" "$BIN" 2>"$OUT/stderr" ||
+    UVFIO_POOL_SYSCALLS=$N "$STRACE" -f -qq -s 256 -o "$OUT/trace" "$BIN" 2>"$OUT/stderr" ||
         die "the run failed: $(tail -n 20 "$OUT/stderr")"
 fi
 
@@ -68,9 +70,13 @@ awk -v where="$where" '
         if (!inside) next
         inside = 0; phases++
         if (!phases_shown++) print "pool-syscalls: system calls per alloc+free in steady state, " where
-        printf "syscalls: %-24s %8d in %d alloc+free = %.6f per alloc%s\n", phase, count, n,
-            count / n, calls == "" ? "" : " (" substr(calls, 2) ")"
-        if (phase !~ /^mutex_vec/ && count > 0) bad = 1
+        if (phase ~ /^control/)
+            printf "syscalls: %-24s %8d counted of the %d sched_yield it made\n", phase, count, n
+        else
+            printf "syscalls: %-24s %8d in %d alloc+free = %.6f per alloc%s\n", phase, count, n,
+                count / n, calls == "" ? "" : " (" substr(calls, 2) ")"
+        if (phase ~ /^control/) { if (count != n) { print "pool-syscalls: error: the control phase made " n " calls, counted " count > "/dev/stderr"; bad = 1 } }
+        else if (phase !~ /^mutex_vec/ && count > 0) bad = 1
         next
     }
     inside && !/ (---|\+\+\+) / && !/<\.\.\. [a-z0-9_]+ resumed>/ {
@@ -79,7 +85,7 @@ awk -v where="$where" '
         if (RSTART) { name = substr($0, RSTART, RLENGTH - 1); if (!(phase SUBSEP name in seen)) { seen[phase, name] = 1; calls = calls " " name } }
     }
     END {
-        if (phases != 4) { print "pool-syscalls: error: expected 4 phases, found " phases > "/dev/stderr"; exit 1 }
+        if (phases != 5) { print "pool-syscalls: error: expected 5 phases, found " phases > "/dev/stderr"; exit 1 }
         exit bad
     }
 ' "$OUT/trace" || {

@@ -20,7 +20,8 @@ use std::hint::black_box;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
 use uvfio::dma::{AddressLimit, DmaAccess, DmaBuffer, DmaPool, IovaAllocator};
 use uvfio::iommu::{DmaRun, IovaRange};
 use uvfio::uapi::vfio;
@@ -28,11 +29,13 @@ use uvfio::{Container, DmaOptions};
 
 #[path = "support/free_list.rs"]
 mod free_list;
-use free_list::{FreeList, MutexFreeList};
+use free_list::{pairs, FreeList, MutexFreeList, MutexFreeListWithArc, Pool};
 
 const PAGE: u64 = 4096;
 const HUGE: u64 = 2 << 20;
 const HUGE_TOTAL: u64 = 512 << 20;
+/// Alloc+frees per side and round in the pool's paired rounds.
+const POOL_PAIRS: u64 = 100_000;
 
 /// x86's valid IOVA ranges with a 39-bit IOMMU.
 fn x86_ranges() -> [IovaRange; 2] {
@@ -219,24 +222,17 @@ fn bench_device(c: &mut Criterion, container: &Container) {
     g.finish();
 
     // DmaPool::alloc + dropping the PoolBuffer beside the baseline free list, bare and with
-    // the Arc clone and drop a PoolBuffer makes on top of its free list.
-    let pool = DmaPool::new(container, 2048, 4096, DmaOptions::new()).expect("pool");
-    let mutex = MutexFreeList::new(4096);
-    let shared = std::sync::Arc::new(0u64);
+    // the Arc clone and drop a PoolBuffer makes on top of its free list; the same loop for each.
+    let pool = Pool(DmaPool::new(container, 2048, 4096, DmaOptions::new()).expect("pool"));
     let before = container.dma_stats();
     let mut g = c.benchmark_group("pool_alloc_free");
-    g.bench_function("mutex_vec", |b| {
-        b.iter(|| {
-            let i = mutex.take().expect("a free slot");
-            mutex.give(black_box(i));
-        })
-    });
-    g.bench_function("mutex_vec_with_arc", |b| {
-        b.iter(|| mutex_with_arc(&mutex, &shared))
-    });
-    g.bench_function("dma_pool", |b| {
-        b.iter(|| black_box(pool.alloc().expect("a free buffer")))
-    });
+    bench_pair(&mut g, "mutex_vec", &MutexFreeList::new(4096));
+    bench_pair(
+        &mut g,
+        "mutex_vec_with_arc",
+        &MutexFreeListWithArc::new(4096),
+    );
+    bench_pair(&mut g, "dma_pool", &pool);
     g.finish();
     let after = container.dma_stats();
     let ioctls =
@@ -245,13 +241,20 @@ fn bench_device(c: &mut Criterion, container: &Container) {
     assert_eq!(ioctls, 0, "the pool made ioctls after warm-up");
 }
 
-/// The baseline's alloc+free with what a `PoolBuffer` adds: the pool's `Arc` cloned and dropped.
-#[inline]
-fn mutex_with_arc(mutex: &MutexFreeList, shared: &std::sync::Arc<u64>) {
-    let i = mutex.take().expect("a free slot");
-    let handle = black_box(shared.clone());
-    drop(handle);
-    mutex.give(black_box(i));
+fn bench_pair<F: FreeList>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, list: &F) {
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            let held = list.take().expect("a free slot");
+            list.give(black_box(held));
+        })
+    });
+}
+
+/// `N` alloc+frees of `list`, timed.
+fn time_pairs<F: FreeList>(list: &F) -> f64 {
+    let t = Instant::now();
+    pairs(list, POOL_PAIRS);
+    t.elapsed().as_secs_f64()
 }
 
 /// 512 MiB of 2 MiB huge pages: one ioctl per contiguous run (here 1) against one per page.
@@ -351,33 +354,23 @@ fn summary_map(container: &Container) {
 }
 
 /// Paired rounds of `DmaPool` alloc+free against the baseline free list: per round, each side
-/// runs `N` alloc+frees, in rotating order; the median, min and max of the per-round ratios.
+/// runs `POOL_PAIRS` alloc+frees, in rotating order; the median, min and max of the per-round
+/// ratios.
 fn summary_pool(container: &Container) {
-    const N: u64 = 100_000;
     const ROUNDS: usize = 21;
-    let pool = DmaPool::new(container, 2048, 4096, DmaOptions::new()).expect("pool");
+    let pool = Pool(DmaPool::new(container, 2048, 4096, DmaOptions::new()).expect("pool"));
     let mutex = MutexFreeList::new(4096);
-    let shared = std::sync::Arc::new(0u64);
-    let time = |side: usize| {
-        let t = Instant::now();
-        for _ in 0..N {
-            match side {
-                0 => {
-                    let i = mutex.take().expect("a free slot");
-                    mutex.give(black_box(i));
-                }
-                1 => mutex_with_arc(&mutex, &shared),
-                _ => drop(black_box(pool.alloc().expect("a free buffer"))),
-            }
-        }
-        t.elapsed().as_secs_f64()
-    };
+    let with_arc = MutexFreeListWithArc::new(4096);
     let before = container.dma_stats();
     let mut secs: [Vec<f64>; 3] = Default::default();
     for round in 0..ROUNDS {
         for k in 0..3 {
             let side = (round + k) % 3;
-            secs[side].push(time(side));
+            secs[side].push(match side {
+                0 => time_pairs(&mutex),
+                1 => time_pairs(&with_arc),
+                _ => time_pairs(&pool),
+            });
         }
     }
     let after = container.dma_stats();
@@ -385,14 +378,14 @@ fn summary_pool(container: &Container) {
         v.sort_by(f64::total_cmp);
         (v[v.len() / 2], v[0], v[v.len() - 1])
     };
-    let ns = |v: &Vec<f64>| stats(v.clone()).0 * 1e9 / N as f64;
+    let ns = |v: &Vec<f64>| stats(v.clone()).0 * 1e9 / POOL_PAIRS as f64;
     let ratio = |base: &Vec<f64>| stats(base.iter().zip(&secs[2]).map(|(b, p)| b / p).collect());
     let (r0, min0, max0) = ratio(&secs[0]);
     let (r1, min1, max1) = ratio(&secs[1]);
     println!(
-        "summary DmaPool alloc+free, {ROUNDS} paired rounds of {N}: dma_pool {:.1} ns, mutex_vec \
-         {:.1} ns, mutex_vec_with_arc {:.1} ns; speed-up over mutex_vec {r0:.2}x ({min0:.2}-\
-         {max0:.2}), over mutex_vec_with_arc {r1:.2}x ({min1:.2}-{max1:.2}); {} ioctls",
+        "summary DmaPool alloc+free, {ROUNDS} paired rounds of {POOL_PAIRS}: dma_pool {:.1} ns, \
+         mutex_vec {:.1} ns, mutex_vec_with_arc {:.1} ns; speed-up over mutex_vec {r0:.2}x \
+         ({min0:.2}-{max0:.2}), over mutex_vec_with_arc {r1:.2}x ({min1:.2}-{max1:.2}); {} ioctls",
         ns(&secs[2]),
         ns(&secs[0]),
         ns(&secs[1]),

@@ -21,26 +21,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use uvfio::dma::{DmaPool, PoolBuffer, SlotAllocator};
+use uvfio::dma::{DmaPool, SlotAllocator};
 use uvfio::{Container, DmaOptions};
 
 #[path = "support/free_list.rs"]
 mod free_list;
-use free_list::{FreeList, MutexFreeList};
+use free_list::{pairs, FreeList, MutexFreeList, Pool};
 
 const CAPACITY: u32 = 4096;
 /// Slots kept taken while measuring, as in a running driver.
 const HELD: usize = 64;
 const THREADS: [usize; 4] = [1, 2, 4, 8];
-
-/// `n` alloc+free pairs on this thread.
-#[inline]
-fn pairs<F: FreeList>(list: &F, n: u64) {
-    for _ in 0..n {
-        let held = list.take().expect("a free slot");
-        list.give(black_box(held));
-    }
-}
 
 /// `threads` threads each doing `per_thread` alloc+free pairs on `list` at once; the time from
 /// the common start to the last thread's end (thread creation and exit not included).
@@ -198,19 +189,6 @@ fn container() -> Option<Container> {
     // The device is not needed once its group holds the container's IOMMU.
     std::mem::forget(device);
     Some(container)
-}
-
-/// A real pool as a [`FreeList`]: `take` is `DmaPool::alloc`, `give` drops the buffer.
-struct Pool(DmaPool);
-
-impl FreeList for Pool {
-    type Held = PoolBuffer;
-    fn take(&self) -> Option<PoolBuffer> {
-        self.0.alloc()
-    }
-    fn give(&self, held: PoolBuffer) {
-        drop(held);
-    }
 }
 
 /// Writes `line` to stderr in one system call (`eprintln!` may make one per piece), a marker

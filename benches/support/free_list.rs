@@ -1,10 +1,15 @@
-//! The baseline free list the pool benches measure `SlotAllocator` against: a plain
-//! `Mutex<Vec<u32>>` stack of slot numbers (what `SlotAllocator` was before it became
-//! lock-free), and one trait over both so that every loop is the same code for each side.
+//! The baseline free lists the pool benches measure `SlotAllocator` and `DmaPool` against: a
+//! plain `Mutex<Vec<u32>>` stack of slot numbers (what `SlotAllocator` was before it became
+//! lock-free), bare and with the `Arc` clone a `PoolBuffer` makes, and one trait over all of
+//! them so that every timed loop is the same code for each side.
 
-use std::sync::Mutex;
+// Each bench uses a part of this file.
+#![allow(dead_code)]
 
-use uvfio::dma::{Slot, SlotAllocator};
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+
+use uvfio::dma::{DmaPool, PoolBuffer, Slot, SlotAllocator};
 
 /// A free list of slot numbers: take one, give it back.
 pub trait FreeList: Sync {
@@ -14,6 +19,15 @@ pub trait FreeList: Sync {
     fn take(&self) -> Option<Self::Held>;
     /// Gives a slot back.
     fn give(&self, held: Self::Held);
+}
+
+/// `n` alloc+free pairs on this thread.
+#[inline]
+pub fn pairs<F: FreeList>(list: &F, n: u64) {
+    for _ in 0..n {
+        let held = list.take().expect("a free slot");
+        list.give(black_box(held));
+    }
 }
 
 /// The baseline: a LIFO stack of slot numbers behind a mutex.
@@ -38,6 +52,30 @@ impl FreeList for MutexFreeList {
     }
 }
 
+/// The baseline with what a `PoolBuffer` adds on top of its free list: a clone of the pool's
+/// `Arc`, held with the slot and dropped when it is given back.
+pub struct MutexFreeListWithArc(MutexFreeList, Arc<u64>);
+
+impl MutexFreeListWithArc {
+    /// `capacity` free slots, 0 on top.
+    pub fn new(capacity: u32) -> MutexFreeListWithArc {
+        MutexFreeListWithArc(MutexFreeList::new(capacity), Arc::new(0))
+    }
+}
+
+impl FreeList for MutexFreeListWithArc {
+    type Held = (u32, Arc<u64>);
+    #[inline]
+    fn take(&self) -> Option<(u32, Arc<u64>)> {
+        Some((self.0.take()?, self.1.clone()))
+    }
+    #[inline]
+    fn give(&self, (index, handle): (u32, Arc<u64>)) {
+        drop(handle);
+        self.0.give(index);
+    }
+}
+
 impl FreeList for SlotAllocator {
     type Held = Slot;
     #[inline]
@@ -47,5 +85,20 @@ impl FreeList for SlotAllocator {
     #[inline]
     fn give(&self, held: Slot) {
         self.release(held).expect("a slot of this allocator");
+    }
+}
+
+/// A real pool: `take` is `DmaPool::alloc`, `give` drops the buffer.
+pub struct Pool(pub DmaPool);
+
+impl FreeList for Pool {
+    type Held = PoolBuffer;
+    #[inline]
+    fn take(&self) -> Option<PoolBuffer> {
+        self.0.alloc()
+    }
+    #[inline]
+    fn give(&self, held: PoolBuffer) {
+        drop(held);
     }
 }

@@ -149,27 +149,34 @@ impl SlotAllocator {
         ((head & !self.index_mask).wrapping_add(1 << self.index_bits)) | top
     }
 
+    /// What taking the top slot of the stack whose head is `head` makes the head, and that
+    /// slot; `None` when the stack is empty. Only the compare-and-swap of `head` from `head`
+    /// to that value takes the slot.
+    #[inline]
+    fn plan_pop(&self, head: u64) -> Option<(u64, u32)> {
+        let top = head & self.index_mask;
+        if top == self.index_mask {
+            return None;
+        }
+        // Stale when another thread popped `top` in the meantime: the exchange then fails.
+        let below = link_below(self.links[top as usize].load(Ordering::Acquire));
+        // `top` < capacity <= u32::MAX: it was pushed as a slot number.
+        Some((self.next_head(head, below), top as u32))
+    }
+
     /// Takes a free slot, or `None` when all are in use.
     #[inline]
     pub fn acquire(&self) -> Option<Slot> {
         let mut head = self.head.load(Ordering::Acquire);
         loop {
-            let top = head & self.index_mask;
-            if top == self.index_mask {
-                return None;
-            }
-            // Stale when another thread popped `top` in the meantime: the exchange then fails.
-            let below = link_below(self.links[top as usize].load(Ordering::Acquire));
-            match self.head.compare_exchange_weak(
-                head,
-                self.next_head(head, below),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            let (next, index) = self.plan_pop(head)?;
+            match self
+                .head
+                .compare_exchange_weak(head, next, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => {
                     return Some(Slot {
-                        // `top` < capacity <= u32::MAX: it was pushed as a slot number.
-                        index: top as u32,
+                        index,
                         owner: self.id,
                     });
                 }

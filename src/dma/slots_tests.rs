@@ -118,6 +118,30 @@ fn every_change_moves_the_tag_on() {
     s.release(b).unwrap();
 }
 
+#[test]
+fn a_stalled_pop_fails_after_aba() {
+    // Stack 0, 1, 2. Thread 1 reads the head and slot 0's link (1 below it), and stalls before
+    // its compare-and-swap.
+    let s = SlotAllocator::new(3);
+    let seen = s.head.load(Ordering::Acquire);
+    let (planned, index) = s.plan_pop(seen).unwrap();
+    assert_eq!(index, 0);
+    // Thread 2 takes 0 and 1 and gives 0 back: 0 is on top again, now over 2.
+    let a = s.acquire().unwrap();
+    let b = s.acquire().unwrap();
+    s.release(a).unwrap();
+    assert_eq!(s.head.load(Ordering::Acquire) & s.index_mask, 0);
+    // Without the tag thread 1's exchange would succeed and put 1, which thread 2 holds, on
+    // top. With it, it fails, and thread 1 tries again with what is there now.
+    assert!(s
+        .head
+        .compare_exchange(seen, planned, Ordering::AcqRel, Ordering::Acquire)
+        .is_err());
+    let got: Vec<usize> = drain(&s).iter().map(Slot::index).collect();
+    assert_eq!(got, [0, 2]);
+    assert_eq!(b.index(), 1);
+}
+
 proptest! {
     /// Any sequence of takes and give-backs matches a plain LIFO stack of numbers.
     #[test]

@@ -1,6 +1,8 @@
 //! The pool's free list, `SlotAllocator` (lock-free), against a plain `Mutex<Vec<u32>>` free
-//! list of slot numbers measured in the same run: alloc+free from one thread, and the total
-//! rate of 1, 2, 4 and 8 threads sharing one list. Pure: it runs on the host, no VM needed.
+//! list of slot numbers measured in the same run: alloc+free from one thread (also with the
+//! `Arc` clone and drop a `PoolBuffer` adds, on both sides: what `DmaPool` does, without a
+//! mapping), and the total rate of 1, 2, 4 and 8 threads sharing one list. Pure: it runs on the
+//! host, no VM needed.
 //!
 //! ```text
 //! cargo bench --bench pool -- --warm-up-time 1 --measurement-time 3
@@ -20,13 +22,14 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use uvfio::dma::{DmaPool, SlotAllocator};
 use uvfio::{Container, DmaOptions};
 
 #[path = "support/free_list.rs"]
 mod free_list;
-use free_list::{pairs, FreeList, MutexFreeList, Pool};
+use free_list::{pairs, FreeList, MutexFreeList, MutexFreeListWithArc, Pool, SlotsWithArc};
 
 const CAPACITY: u32 = 4096;
 /// Slots kept taken while measuring, as in a running driver.
@@ -79,23 +82,29 @@ fn with_some_held<F: FreeList, R>(list: &F, f: impl FnOnce() -> R) -> R {
 fn bench_single(c: &mut Criterion, lock_free: &SlotAllocator, mutex: &MutexFreeList) {
     let mut g = c.benchmark_group("slot_alloc_free");
     g.throughput(Throughput::Elements(1));
-    with_some_held(mutex, || {
-        g.bench_function("mutex_vec", |b| {
-            b.iter(|| {
-                let i = mutex.take().expect("a free slot");
-                mutex.give(black_box(i));
-            })
-        });
-    });
-    with_some_held(lock_free, || {
-        g.bench_function("lock_free", |b| {
-            b.iter(|| {
-                let s = lock_free.take().expect("a free slot");
-                lock_free.give(black_box(s));
-            })
-        });
-    });
+    bench_side(&mut g, "mutex_vec", mutex);
+    bench_side(&mut g, "lock_free", lock_free);
+    // What DmaPool::alloc and dropping a PoolBuffer do on top of the free list: clone and drop
+    // the pool's Arc. On each side.
+    bench_side(
+        &mut g,
+        "mutex_vec_with_arc",
+        &MutexFreeListWithArc::new(CAPACITY),
+    );
+    bench_side(&mut g, "lock_free_with_arc", &SlotsWithArc::new(CAPACITY));
     g.finish();
+}
+
+/// One side's alloc+free, with `HELD` slots taken meanwhile.
+fn bench_side<F: FreeList>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, list: &F) {
+    with_some_held(list, || {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let held = list.take().expect("a free slot");
+                list.give(black_box(held));
+            })
+        });
+    });
 }
 
 fn bench_threads(c: &mut Criterion, lock_free: &SlotAllocator, mutex: &MutexFreeList) {
@@ -155,6 +164,24 @@ fn summary(lock_free: &SlotAllocator, mutex: &MutexFreeList) {
     println!(
         "summary alloc+free, one thread, 41 paired rounds of {N}: mutex_vec {m:.2} ns, \
          lock_free {l:.2} ns; speed-up {r:.2}x (min {min:.2}, max {max:.2}; target >= 1.5)"
+    );
+    let (mutex_arc, slots_arc) = (
+        MutexFreeListWithArc::new(CAPACITY),
+        SlotsWithArc::new(CAPACITY),
+    );
+    let [m, l, r, min, max] = paired(41, N as f64, |lf| {
+        let t = Instant::now();
+        if lf {
+            with_some_held(&slots_arc, || pairs(&slots_arc, N));
+        } else {
+            with_some_held(&mutex_arc, || pairs(&mutex_arc, N));
+        }
+        t.elapsed()
+    });
+    println!(
+        "summary alloc+free with the PoolBuffer's Arc, one thread, 41 paired rounds of {N}: \
+         mutex_vec_with_arc {m:.2} ns, lock_free_with_arc {l:.2} ns; speed-up {r:.2}x (min \
+         {min:.2}, max {max:.2})"
     );
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     for threads in THREADS {

@@ -88,6 +88,30 @@ impl FreeList for SlotAllocator {
     }
 }
 
+/// What `DmaPool::alloc` and dropping the `PoolBuffer` do, without a mapping (so anywhere):
+/// a slot of a `SlotAllocator` and a clone of an `Arc`, held together.
+pub struct SlotsWithArc(pub SlotAllocator, Arc<u64>);
+
+impl SlotsWithArc {
+    /// `capacity` free slots, 0 on top.
+    pub fn new(capacity: u32) -> SlotsWithArc {
+        SlotsWithArc(SlotAllocator::new(capacity), Arc::new(0))
+    }
+}
+
+impl FreeList for SlotsWithArc {
+    type Held = (Slot, Arc<u64>);
+    #[inline]
+    fn take(&self) -> Option<(Slot, Arc<u64>)> {
+        Some((self.0.acquire()?, self.1.clone()))
+    }
+    #[inline]
+    fn give(&self, (slot, handle): (Slot, Arc<u64>)) {
+        drop(handle);
+        self.0.give(slot);
+    }
+}
+
 /// A real pool: `take` is `DmaPool::alloc`, `give` drops the buffer.
 pub struct Pool(pub DmaPool);
 

@@ -1,6 +1,8 @@
-//! DMA benchmarks: the IOVA allocator and the pool's free list (anywhere), and, in the
-//! emulated IOMMU host, map+unmap against raw ioctls, pool allocation, and 512 MiB of huge
-//! pages mapped with one ioctl against one per page.
+//! DMA benchmarks: the IOVA allocator (anywhere), and, in the emulated IOMMU host, map+unmap
+//! against raw ioctls, `DmaPool` alloc+free against a `Mutex<Vec<u32>>` free list, and 512 MiB
+//! of huge pages mapped with one ioctl against one per page. Every uvfio figure has its
+//! baseline in the same criterion group; the pool's free list alone, with thread scaling, is
+//! `benches/pool.rs`.
 //!
 //! ```text
 //! # everything, in the VM (the huge page part needs the memory and the reservation):
@@ -18,15 +20,22 @@ use std::hint::black_box;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion};
-use uvfio::dma::{AddressLimit, DmaAccess, DmaBuffer, DmaPool, IovaAllocator, SlotAllocator};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
+use uvfio::dma::{AddressLimit, DmaAccess, DmaBuffer, DmaPool, IovaAllocator};
 use uvfio::iommu::{DmaRun, IovaRange};
 use uvfio::uapi::vfio;
 use uvfio::{Container, DmaOptions};
 
+#[path = "support/free_list.rs"]
+mod free_list;
+use free_list::{pairs, FreeList, MutexFreeList, MutexFreeListWithArc, Pool};
+
 const PAGE: u64 = 4096;
 const HUGE: u64 = 2 << 20;
 const HUGE_TOTAL: u64 = 512 << 20;
+/// Alloc+frees per side and round in the pool's paired rounds.
+const POOL_PAIRS: u64 = 100_000;
 
 /// x86's valid IOVA ranges with a 39-bit IOMMU.
 fn x86_ranges() -> [IovaRange; 2] {
@@ -88,32 +97,6 @@ fn bench_allocator(c: &mut Criterion) {
         });
     }
     g.finish();
-}
-
-fn bench_slots(c: &mut Criterion) {
-    let slots = SlotAllocator::new(4096);
-    // Warm: a few in use, as in a running driver.
-    let held: Vec<_> = (0..64).map(|_| slots.acquire().expect("slot")).collect();
-    c.bench_function("pool_free_list/acquire_release", |b| {
-        b.iter(|| {
-            let s = slots.acquire().expect("slot");
-            slots.release(black_box(s)).expect("release");
-        })
-    });
-    // What DmaPool::alloc and dropping a PoolBuffer do on top of the free list: clone and drop
-    // the pool's Arc. A stand-in for the real pool where no device exists.
-    let shared = std::sync::Arc::new(0u64);
-    c.bench_function("pool_free_list/acquire_release_with_arc", |b| {
-        b.iter(|| {
-            let s = slots.acquire().expect("slot");
-            let handle = black_box(shared.clone());
-            drop(handle);
-            slots.release(black_box(s)).expect("release");
-        })
-    });
-    for s in held {
-        slots.release(s).expect("release");
-    }
 }
 
 /// The device's container, or `None` (with a note) outside the VM.
@@ -238,16 +221,40 @@ fn bench_device(c: &mut Criterion, container: &Container) {
     });
     g.finish();
 
-    let pool = DmaPool::new(container, 2048, 4096, DmaOptions::new()).expect("pool");
+    // DmaPool::alloc + dropping the PoolBuffer beside the baseline free list, bare and with
+    // the Arc clone and drop a PoolBuffer makes on top of its free list; the same loop for each.
+    let pool = Pool(DmaPool::new(container, 2048, 4096, DmaOptions::new()).expect("pool"));
     let before = container.dma_stats();
-    c.bench_function("pool/alloc_free", |b| {
-        b.iter(|| black_box(pool.alloc().expect("a free buffer")))
-    });
+    let mut g = c.benchmark_group("pool_alloc_free");
+    bench_pair(&mut g, "mutex_vec", &MutexFreeList::new(4096));
+    bench_pair(
+        &mut g,
+        "mutex_vec_with_arc",
+        &MutexFreeListWithArc::new(4096),
+    );
+    bench_pair(&mut g, "dma_pool", &pool);
+    g.finish();
     let after = container.dma_stats();
     let ioctls =
         (after.map_ioctls - before.map_ioctls) + (after.unmap_ioctls - before.unmap_ioctls);
-    println!("pool/alloc_free: {ioctls} map/unmap ioctls during the benchmark");
+    println!("pool_alloc_free/dma_pool: {ioctls} map/unmap ioctls during the benchmark");
     assert_eq!(ioctls, 0, "the pool made ioctls after warm-up");
+}
+
+fn bench_pair<F: FreeList>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, list: &F) {
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            let held = list.take().expect("a free slot");
+            list.give(black_box(held));
+        })
+    });
+}
+
+/// `N` alloc+frees of `list`, timed.
+fn time_pairs<F: FreeList>(list: &F) -> f64 {
+    let t = Instant::now();
+    pairs(list, POOL_PAIRS);
+    t.elapsed().as_secs_f64()
 }
 
 /// 512 MiB of 2 MiB huge pages: one ioctl per contiguous run (here 1) against one per page.
@@ -304,10 +311,6 @@ fn bench_huge(c: &mut Criterion, container: &Container) {
     summary_huge(container, &runs, spot.start());
 }
 
-fn rate(n: u64, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64()
-}
-
 /// Alternates the two map paths in rounds and prints the ratio of their best rounds.
 fn summary_map(container: &Container) {
     let page = Pages::new(PAGE as usize, false).expect("a page");
@@ -347,18 +350,45 @@ fn summary_map(container: &Container) {
         ours.as_secs_f64() / raw.as_secs_f64()
     );
 
-    let pool = DmaPool::new(container, 2048, 4096, DmaOptions::new()).expect("pool");
+    summary_pool(container);
+}
+
+/// Paired rounds of `DmaPool` alloc+free against the baseline free list: per round, each side
+/// runs `POOL_PAIRS` alloc+frees, in rotating order; the median, min and max of the per-round
+/// ratios.
+fn summary_pool(container: &Container) {
+    const ROUNDS: usize = 21;
+    let pool = Pool(DmaPool::new(container, 2048, 4096, DmaOptions::new()).expect("pool"));
+    let mutex = MutexFreeList::new(4096);
+    let with_arc = MutexFreeListWithArc::new(4096);
     let before = container.dma_stats();
-    let n = 2_000_000u64;
-    let t = Instant::now();
-    for _ in 0..n {
-        black_box(pool.alloc().expect("a free buffer"));
+    let mut secs: [Vec<f64>; 3] = Default::default();
+    for round in 0..ROUNDS {
+        for k in 0..3 {
+            let side = (round + k) % 3;
+            secs[side].push(match side {
+                0 => time_pairs(&mutex),
+                1 => time_pairs(&with_arc),
+                _ => time_pairs(&pool),
+            });
+        }
     }
-    let d = t.elapsed();
     let after = container.dma_stats();
+    let stats = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let ns = |v: &Vec<f64>| stats(v.clone()).0 * 1e9 / POOL_PAIRS as f64;
+    let ratio = |base: &Vec<f64>| stats(base.iter().zip(&secs[2]).map(|(b, p)| b / p).collect());
+    let (r0, min0, max0) = ratio(&secs[0]);
+    let (r1, min1, max1) = ratio(&secs[1]);
     println!(
-        "summary DmaPool alloc+free: {:.1} M/s on one core, {} ioctls",
-        rate(n, d) / 1e6,
+        "summary DmaPool alloc+free, {ROUNDS} paired rounds of {POOL_PAIRS}: dma_pool {:.1} ns, \
+         mutex_vec {:.1} ns, mutex_vec_with_arc {:.1} ns; speed-up over mutex_vec {r0:.2}x \
+         ({min0:.2}-{max0:.2}), over mutex_vec_with_arc {r1:.2}x ({min1:.2}-{max1:.2}); {} ioctls",
+        ns(&secs[2]),
+        ns(&secs[0]),
+        ns(&secs[1]),
         (after.map_ioctls - before.map_ioctls) + (after.unmap_ioctls - before.unmap_ioctls)
     );
 }
@@ -388,27 +418,6 @@ fn summary_huge(container: &Container, runs: &[DmaRun], start: u64) {
 }
 
 fn summary_pure() {
-    let slots = SlotAllocator::new(4096);
-    let n = 20_000_000u64;
-    let t = Instant::now();
-    for _ in 0..n {
-        let s = slots.acquire().expect("slot");
-        slots.release(black_box(s)).expect("release");
-    }
-    let plain = rate(n, t.elapsed());
-    let shared = std::sync::Arc::new(0u64);
-    let t = Instant::now();
-    for _ in 0..n {
-        let s = slots.acquire().expect("slot");
-        drop(black_box(shared.clone()));
-        slots.release(black_box(s)).expect("release");
-    }
-    println!(
-        "summary pool free list acquire+release: {:.1} M/s on one core ({:.1} M/s with the \
-         PoolBuffer's Arc clone and drop)",
-        plain / 1e6,
-        rate(n, t.elapsed()) / 1e6
-    );
     let mut per_op = Vec::new();
     for live in [1_000usize, 10_000, 100_000] {
         let mut a = populated(live);
@@ -434,7 +443,6 @@ fn summary_pure() {
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench_allocator(&mut c);
-    bench_slots(&mut c);
     let device = container();
     match &device {
         Some(container) => {

@@ -9,7 +9,7 @@
 //! | `#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]` | the plain `#[repr(C)]` data that may travel through DMA memory, checked at compile time by [`zerocopy`] (see below) |
 //! | [`IovaAllocator`] | the pure IOVA allocator each container uses: valid ranges, never 0, naturally aligned, per-device address limits, O(log n) |
 //! | [`AddressLimit`] | a device's DMA address width (32-bit devices, QEMU's 28-bit `edu`) |
-//! | [`SlotAllocator`] | the pool's free list, usable on its own |
+//! | [`SlotAllocator`] | the pool's free list (lock-free, no system call), usable on its own |
 //!
 //! Every type here works the same on each IOMMU backend: it takes any [`DmaSpace`] (a legacy
 //! or compat container with a type1 model, or an iommufd IOAS; `&Container` and `&Ioas` convert).
@@ -111,12 +111,14 @@ mod memory;
 mod phys;
 mod pod;
 mod pool;
+mod slots;
 mod state;
 
 pub use access::{DmaAtomic, DmaMemory};
 pub use buffer::DmaBuffer;
 pub use iova::{AddressLimit, IovaAllocator, IovaBlock, IovaStats};
-pub use pool::{DmaPool, PoolBuffer, Slot, SlotAllocator};
+pub use pool::{DmaPool, PoolBuffer};
+pub use slots::{Slot, SlotAllocator};
 pub(crate) use state::DmaState;
 pub use state::DmaStats;
 

@@ -1,132 +1,23 @@
 //! [`DmaPool`]: many small DMA buffers (packet buffers, descriptor rings) carved out of one
 //! mapping, so that taking and returning one makes no system call at all.
 //!
-//! The pool is one [`DmaBuffer`] cut into equal chunks, plus a [`SlotAllocator`] (a LIFO stack
-//! of free chunk numbers behind a mutex: the most recently freed chunk, still warm in the
-//! cache, is handed out next). A [`PoolBuffer`] owns one chunk and gives it back when dropped;
+//! The pool is one [`DmaBuffer`] cut into equal chunks, plus a [`SlotAllocator`] (a lock-free
+//! LIFO stack of free chunk numbers: the most recently freed chunk, still warm in the cache,
+//! is handed out next). A [`PoolBuffer`] owns one chunk and gives it back when dropped;
 //! it keeps the pool (and thus the mapping) alive. Chunks are disjoint and each is owned by at
 //! most one `PoolBuffer`, so the [`DmaMemory`] rules hold per chunk exactly as for a whole
 //! buffer. The pool itself offers no access to chunk memory.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use super::access::{sealed, DmaMemory};
 use super::buffer::DmaBuffer;
+use super::slots::SlotAllocator;
 use super::DmaOptions;
-use crate::error::{Error, Object, Result};
+use crate::error::{Error, Result};
 use crate::iommu::DmaAccess;
 use crate::iommu::DmaSpace;
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A thread-safe allocator of `capacity` numbered slots, handing out the most recently freed
-/// first. It is the free list of [`DmaPool`], usable on its own to sub-allocate any fixed-size
-/// array (for example chunks of a [`DmaBuffer`] you manage yourself).
-///
-/// # Examples
-///
-/// ```
-/// use uvfio::dma::SlotAllocator;
-///
-/// let slots = SlotAllocator::new(2);
-/// let a = slots.acquire().unwrap();
-/// let b = slots.acquire().unwrap();
-/// assert!(slots.acquire().is_none());
-/// assert_ne!(a.index(), b.index());
-/// slots.release(a)?;
-/// assert_eq!(slots.available(), 1);
-/// # slots.release(b)?;
-/// # Ok::<(), uvfio::Error>(())
-/// ```
-pub struct SlotAllocator {
-    id: u64,
-    capacity: u32,
-    free: Mutex<Vec<u32>>,
-}
-
-/// A slot taken from a [`SlotAllocator`]; give it back with [`SlotAllocator::release`].
-#[must_use = "a dropped Slot is never handed out again; give it back with SlotAllocator::release"]
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct Slot {
-    index: u32,
-    owner: u64,
-}
-
-impl Slot {
-    /// The slot's number, below the allocator's capacity.
-    pub fn index(&self) -> usize {
-        self.index as usize
-    }
-}
-
-impl fmt::Debug for SlotAllocator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlotAllocator")
-            .field("capacity", &self.capacity)
-            .field("available", &self.available())
-            .finish()
-    }
-}
-
-impl SlotAllocator {
-    /// `capacity` free slots, numbered from 0; slot 0 is handed out first.
-    pub fn new(capacity: u32) -> SlotAllocator {
-        SlotAllocator {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            capacity,
-            free: Mutex::new((0..capacity).rev().collect()),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Vec<u32>> {
-        // A push or pop cannot be interrupted half way: a poisoned stack is still consistent.
-        self.free.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Takes a free slot, or `None` when all are in use.
-    #[inline]
-    pub fn acquire(&self) -> Option<Slot> {
-        self.lock().pop().map(|index| Slot {
-            index,
-            owner: self.id,
-        })
-    }
-
-    /// Gives a slot back.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidArgument`] (`EINVAL`) when the slot belongs to another allocator; it is
-    /// then dropped and nothing changes here.
-    pub fn release(&self, slot: Slot) -> Result<()> {
-        if slot.owner != self.id {
-            return Err(Error::invalid(
-                "SlotAllocator::release",
-                Object::Container,
-                format!("slot {} was not handed out by this allocator", slot.index),
-            ));
-        }
-        self.release_index(slot.index);
-        Ok(())
-    }
-
-    #[inline]
-    fn release_index(&self, index: u32) {
-        self.lock().push(index);
-    }
-
-    /// The number of free slots.
-    pub fn available(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// The number of slots.
-    pub fn capacity(&self) -> usize {
-        self.capacity as usize
-    }
-}
 
 struct PoolInner {
     buffer: DmaBuffer,
@@ -138,9 +29,9 @@ struct PoolInner {
 /// A pool of equal DMA buffers carved out of one mapping, so that taking and returning one
 /// makes no system call.
 ///
-/// The pool is one [`DmaBuffer`] cut into equal chunks plus a [`SlotAllocator`]: a LIFO
-/// stack of free chunk numbers (the most recently freed chunk, still warm in the cache, is
-/// handed out next). Chunks are disjoint and each is owned by at most one [`PoolBuffer`], so
+/// The pool is one [`DmaBuffer`] cut into equal chunks plus a [`SlotAllocator`]: a lock-free
+/// LIFO stack of free chunk numbers (the most recently freed chunk, still warm in the cache, is
+/// handed out next; taking and returning one never blocks). Chunks are disjoint and each is owned by at most one [`PoolBuffer`], so
 /// the [`DmaMemory`] rules hold per chunk as for a whole buffer; the pool itself gives no
 /// access to chunk memory.
 ///
@@ -378,68 +269,5 @@ impl Drop for PoolBuffer {
     #[inline]
     fn drop(&mut self) {
         self.pool.slots.release_index(self.index);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slots_are_unique_lifo_and_owned() {
-        let s = SlotAllocator::new(3);
-        let a = s.acquire().unwrap();
-        assert_eq!(a.index(), 0);
-        let b = s.acquire().unwrap();
-        let c = s.acquire().unwrap();
-        assert!(s.acquire().is_none());
-        assert_eq!((b.index(), c.index()), (1, 2));
-        s.release(b).unwrap();
-        let again = s.acquire().unwrap();
-        assert_eq!(again.index(), 1);
-        let other = SlotAllocator::new(3);
-        assert!(other.release(again).is_err());
-        assert_eq!(other.available(), 3);
-        s.release(a).unwrap();
-        s.release(c).unwrap();
-        assert_eq!((s.available(), s.capacity()), (2, 3));
-    }
-
-    #[test]
-    fn slots_survive_many_threads() {
-        let s = SlotAllocator::new(64);
-        let seen = Mutex::new(vec![0u32; 64]);
-        std::thread::scope(|scope| {
-            for _ in 0..8 {
-                scope.spawn(|| {
-                    for _ in 0..10_000 {
-                        let mut mine = Vec::new();
-                        for _ in 0..4 {
-                            if let Some(slot) = s.acquire() {
-                                mine.push(slot);
-                            }
-                        }
-                        {
-                            let mut seen = seen.lock().unwrap();
-                            for slot in &mine {
-                                seen[slot.index()] += 1;
-                                assert_eq!(seen[slot.index()], 1, "slot handed out twice");
-                            }
-                        }
-                        std::thread::yield_now();
-                        {
-                            let mut seen = seen.lock().unwrap();
-                            for slot in &mine {
-                                seen[slot.index()] -= 1;
-                            }
-                        }
-                        for slot in mine {
-                            s.release(slot).unwrap();
-                        }
-                    }
-                });
-            }
-        });
-        assert_eq!(s.available(), 64);
     }
 }

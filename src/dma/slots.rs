@@ -195,7 +195,7 @@ impl SlotAllocator {
         if slot.owner != self.id {
             return Err(Error::invalid(
                 "SlotAllocator::release",
-                Object::Container,
+                Object::DmaMemory,
                 format!("slot {} was not handed out by this allocator", slot.index),
             ));
         }

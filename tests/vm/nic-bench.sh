@@ -2,7 +2,12 @@
 # The NIC benchmark: the userspace e1000/e1000e driver of examples/nic against Linux's own e1000
 # and e1000e drivers, on the same emulated NICs, in one run of the emulated IOMMU host.
 #
-#   tests/vm/nic-bench.sh [options of `nic --bench`, e.g. --pair e1000e]
+#   tests/vm/nic-bench.sh [--boots N] [options of `nic --bench`, e.g. --pair e1000e]
+#
+# With --boots N (default 1) it boots N times and ends with one table per NIC model: for every
+# row of `nic --bench`'s table (uvfio and each Linux setting) and column (size, TX/RX), the
+# median over the boots with min-max, packets per second, and the ratio uvfio / best Linux of
+# each boot summarised the same way. Each boot's whole output is kept (the path is printed).
 #
 # The normal test VM ships no NIC drivers (every NIC is for vfio-pci). This script adds them for
 # one run: it takes e1000, e1000e and pktgen (plus dependencies, by modprobe --show-depends) from
@@ -28,12 +33,91 @@ die() {
     exit 1
 }
 
+BOOTS=1
+if [ "${1:-}" = --boots ]; then
+    [ $# -ge 2 ] || die "--boots needs a number"
+    BOOTS=$2
+    shift 2
+fi
+case $BOOTS in
+'' | *[!0-9]* | 0) die "--boots wants a positive number, not '$BOOTS'" ;;
+esac
+
+# run_boots <command...>: the bench once, or BOOTS times and the summary table.
+run_boots() {
+    if [ "$BOOTS" = 1 ]; then
+        exec "$@"
+    fi
+    local out boot
+    out=$(mktemp -d "${TMPDIR:-/tmp}/nic-bench.XXXXXX")
+    say "$BOOTS boots; each boot's output in $out"
+    for boot in $(seq 1 "$BOOTS"); do
+        say "boot $boot/$BOOTS"
+        "$@" >"$out/boot-$boot.log" 2>&1 || die "boot $boot failed:"$'\n'"$(tail -n 30 "$out/boot-$boot.log")"
+        grep -q 'ratio uvfio / best Linux' "$out/boot-$boot.log" ||
+            die "boot $boot printed no comparison table:"$'\n'"$(tail -n 30 "$out/boot-$boot.log")"
+    done
+    summarize "$out"/boot-*.log
+}
+
+# summarize <boot logs...>: "<model> pair, packets per second" tables -> median (min-max) per
+# row and column over the logs. Cells are "496.3 kpps", "1.23 Mpps", "812 pps" or a ratio.
+summarize() {
+    awk -v boots="$#" '
+        function val(c,   n) { n = c + 0; if (c ~ /Mpps/) n *= 1e6; else if (c ~ /kpps/) n *= 1e3; return n }
+        /^[a-z0-9]+ pair, packets per second/ { model = $1; head = 1; next }
+        head == 1 { cols = $0; head = 2; if (!(model in seen)) { seen[model] = 1; models[++nm] = model; colhead[model] = cols } next }
+        head == 2 && /^  [^ ]/ {
+            label = substr($0, 3, 38); sub(/ +$/, "", label)
+            if (label ~ /time in TDT/) { head = 0; next }   # the last row
+            rest = substr($0, 41); sub(/  (lost|DAMAGED).*$/, "", rest)
+            n = split(rest, cell, /  +/); k = 0
+            for (i = 1; i <= n; i++) {
+                if (cell[i] == "") continue
+                k++; key = model SUBSEP label SUBSEP k
+                if (!(key in cnt)) { if (!((model, label) in lseen)) { lseen[model, label] = 1; labels[model, ++nl[model]] = label } ncol[model] = k > ncol[model] ? k : ncol[model] }
+                v[key, ++cnt[key]] = val(cell[i])
+            }
+            next
+        }
+        head == 2 { head = 0 }
+        function fmt(x, ratio) {
+            if (ratio) return sprintf("%.2f", x)
+            if (x >= 1e6) return sprintf("%.2fM", x / 1e6)
+            return sprintf("%.0fk", x / 1e3)
+        }
+        END {
+            for (m = 1; m <= nm; m++) {
+                model = models[m]
+                printf "\n%s pair over %d boots, packets per second: median (min-max)\n", model, boots
+                printf "  %-38s", ""
+                nh = split(colhead[model], hcol, /  +/)
+                for (i = 1; i <= nh; i++) if (hcol[i] != "") printf " %-20s", hcol[i]
+                printf "\n"
+                for (l = 1; l <= nl[model]; l++) {
+                    label = labels[model, l]; ratio = (label ~ /^ratio/)
+                    printf "  %-38s", label
+                    for (k = 1; k <= ncol[model]; k++) {
+                        key = model SUBSEP label SUBSEP k; c = cnt[key]
+                        for (i = 1; i <= c; i++) a[i] = v[key, i]
+                        for (i = 2; i <= c; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+                        med = (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
+                        printf " %-20s", sprintf("%s (%s-%s)", fmt(med, ratio), fmt(a[1], ratio), fmt(a[c], ratio))
+                    }
+                    printf "\n"
+                }
+            }
+        }' "$@"
+}
+
 ENV_FILE=$("$HERE/provision.sh") || die "provisioning the VM failed (tests/vm/provision.sh)"
 # shellcheck source=/dev/null
 . "$ENV_FILE"
 if [ "$UVFIO_VM_FLAVOR" = full ]; then
     # The NIC drivers are built in; the runner keeps them from loading unless told.
-    UVFIO_VM_HOST_DRIVERS=1 exec "$HERE/cargo-vm" run --release --example nic -- --bench "$@"
+    export UVFIO_VM_HOST_DRIVERS=1
+    run_boots "$HERE/cargo-vm" run --release --example nic -- --bench "$@"
+    exit 0
 fi
 KDIR=$UVFIO_VM_KERNEL_DIR
 KVER=$UVFIO_VM_KVER
@@ -113,4 +197,4 @@ if [ ! -e "$OUT/.done" ]; then
 fi
 
 export UVFIO_VM_INITRD_EXTRA="$OUT/extra.cpio${UVFIO_VM_INITRD_EXTRA:+:$UVFIO_VM_INITRD_EXTRA}"
-exec "$HERE/cargo-vm" run --release --example nic -- --bench "$@"
+run_boots "$HERE/cargo-vm" run --release --example nic -- --bench "$@"

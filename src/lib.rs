@@ -238,6 +238,7 @@ pub mod mmio;
 pub mod pci;
 #[cfg(test)]
 mod test_alloc;
+mod trace;
 pub mod uapi;
 
 pub use container::{Container, Extension, Extensions, IommuType};

@@ -73,6 +73,28 @@ fn a_failing_ioctl_is_recorded_with_its_name_object_errno_and_duration() {
 }
 
 #[test]
+fn a_dma_map_is_recorded_with_its_iova_and_length() {
+    let file = std::fs::File::open("/dev/null").unwrap();
+    let raw = file.as_raw_fd();
+    // SAFETY: test only: /dev/null answers every VFIO request with ENOTTY and reads nothing.
+    let container = unsafe { ContainerFd::from_owned_unchecked(file.into()) };
+    let map = crate::uapi::vfio::vfio_iommu_type1_dma_map {
+        flags: 3,
+        vaddr: 0x7f00_0000_0000,
+        iova: 0x10_0000,
+        size: 0x2000,
+        ..Default::default()
+    };
+    // SAFETY: /dev/null maps nothing (ENOTTY), so no memory is handed to a device.
+    let records = capture(|| assert!(unsafe { container.map_dma(&map) }.is_err()));
+    let prefix = format!(
+        "VFIO_IOMMU_MAP_DMA on container fd {raw} (iova=0x100000 len=0x2000 \
+         vaddr=0x7f0000000000 flags=0x3) -> ENOTTY in "
+    );
+    assert!(records[0].1.starts_with(&prefix), "{records:?}");
+}
+
+#[test]
 fn a_query_records_every_round_and_an_open_its_path_and_fd() {
     let records = capture(|| {
         let group = GroupFd::open("/dev/null".as_ref()).unwrap();

@@ -68,11 +68,11 @@ impl DeviceFd {
             request.set.flags = action | vfio::VFIO_IRQ_SET_DATA_BOOL;
             request.set.count = count;
         }
+        let set = request.set;
         // SAFETY: kind: device fd; argument: a vfio_irq_set followed by its data array in one
         // #[repr(C)] struct (the data starts right after the 20-byte header, where the kernel
         // reads it), with argsz covering exactly the header and the entries used; read during
         // the call only.
-        let set = request.set;
         let result = unsafe {
             ioctl_ptr(
                 self.on(),
@@ -88,10 +88,10 @@ impl DeviceFd {
     /// `VFIO_DEVICE_SET_IRQS` with a request built by [`super::buf::irq_set`].
     pub(crate) fn set_irqs(&self, request: &ArgszBuf) -> Res<()> {
         let mut request = request.clone();
+        let set: vfio::vfio_irq_set = request.read(0).unwrap_or_default();
         // SAFETY: kind: device fd; argument: a vfio_irq_set whose argsz equals the buffer length
         // (built by `irq_set`), read during the call only. Eventfd numbers in it are only looked
         // up by the kernel; a wrong one is an EBADF/EINVAL, not memory unsafety.
-        let set: vfio::vfio_irq_set = request.read(0).unwrap_or_default();
         unsafe {
             ioctl_ptr(
                 self.on(),

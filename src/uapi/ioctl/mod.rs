@@ -186,13 +186,13 @@ pub(super) unsafe fn query_argsz(
         // len <= MAX_ARGSZ after the first round; a caller's huge `fixed` is refused here.
         let argsz = u32::try_from(len).map_err(|_| fail(ioctl)(Errno::E2BIG))?;
         buf.write(0, &argsz);
-        // SAFETY: (kind, argument) forwarded from the caller: the buffer is `len` bytes, aligned
-        // to 8, starts with a valid request and its argsz is `len`; (lifetime) `buf` outlives the
-        // call.
         let args = |f: &mut fmt::Formatter<'_>| match index {
             Some(index) => write!(f, "index={index} argsz={len}"),
             None => write!(f, "argsz={len}"),
         };
+        // SAFETY: (kind, argument) forwarded from the caller: the buffer is `len` bytes, aligned
+        // to 8, starts with a valid request and its argsz is `len`; (lifetime) `buf` outlives the
+        // call.
         match unsafe { ioctl_ptr(on, request, ioctl, buf.as_mut_ptr(), args) } {
             Ok(_) => {}
             Err(f) if f.errno() == Some(Errno::EINVAL) && !fell_back && len > min => {

@@ -128,3 +128,43 @@ fn nothing_is_recorded_when_no_logger_listens() {
     assert!(container.get_api_version().is_err());
     assert!(CAPTURED.with(|c| c.borrow().is_none()));
 }
+
+#[test]
+fn the_set_up_calls_and_region_accesses_are_recorded_too() {
+    let file = std::fs::File::open("/dev/null").unwrap();
+    let raw = file.as_raw_fd();
+    // SAFETY: test only: /dev/null reads as empty and swallows writes; no ioctl is issued.
+    let device = unsafe { crate::uapi::ioctl::DeviceFd::from_owned_unchecked(file.into()) };
+    let dir = std::env::temp_dir().join(format!("uvfio-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let attr = dir.join("bind");
+    std::fs::write(&attr, "").unwrap();
+    let records = capture(|| {
+        let mut buf = [0u8; 4];
+        assert_eq!(device.read_at(&mut buf, 0x40).unwrap(), 0);
+        assert!(device.write_at(&buf, 0x10).is_err()); // /dev/null was opened read-only.
+        let _eventfd = crate::irq::fd::new_eventfd().unwrap();
+        let _memory =
+            crate::dma::memory::Memory::allocate(4096, crate::dma::PageSize::Base, 4096, false)
+                .unwrap();
+        crate::pci::sysfs::Sysfs::with_root(&dir)
+            .write_attr(&attr, "0000:00:03.0\n")
+            .unwrap();
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines: Vec<&str> = records.iter().map(|(_, l)| l.as_str()).collect();
+    let want = [
+        format!("pread on device fd {raw} (offset=0x40 len=4) -> ok 0 bytes in "),
+        format!("pwrite on device fd {raw} (offset=0x10 len=4) -> EBADF in "),
+        "eventfd on a new eventfd (EFD_NONBLOCK|EFD_CLOEXEC) -> ok fd ".to_string(),
+        "mmap on anonymous memory (len=0x1000 flags=".to_string(),
+        format!("write on {} (\"0000:00:03.0\") -> ok in ", attr.display()),
+    ];
+    assert_eq!(lines.len(), want.len(), "{lines:?}");
+    for (line, want) in lines.iter().zip(&want) {
+        assert!(
+            line.starts_with(want.as_str()),
+            "{line} does not start with {want}"
+        );
+    }
+}

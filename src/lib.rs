@@ -206,6 +206,32 @@
 //! Every fallible call returns [`Error`], which names the ioctl or operation, the object (group,
 //! device, region or IRQ index) and carries the errno; see [`error`].
 //!
+//! # Tracing kernel calls
+//!
+//! With the `trace` feature (off by default), every kernel call the crate makes is a record of
+//! the [`log`](https://docs.rs/log) facade, target `uvfio::kernel`: every ioctl (level `trace`),
+//! region and config-space `pread`/`pwrite` (`trace`), and the set-up calls, `open` of a VFIO
+//! node, `mmap` of a region, DMA memory or dma-buf, `eventfd` and sysfs writes (`debug`). A
+//! record reads `OP on OBJECT (ARGS) -> RESULT in DURATION`:
+//!
+//! ```text
+//! open on /dev/vfio/vfio -> ok fd 3 in 9.1µs
+//! VFIO_IOMMU_MAP_DMA on container fd 3 (iova=0x100000 len=0x1000 vaddr=0x7f3a9c000000 flags=0x3) -> ok 0 in 14.2µs
+//! VFIO_DEVICE_GET_REGION_INFO on device fd 6 (index=7 argsz=256) -> EINVAL in 1.3µs
+//! ```
+//!
+//! The object of an ioctl is the kind of file ([`error::Object`]'s words: container, group,
+//! device, iommufd) and its fd, which the `open` record (or `VFIO_GROUP_GET_DEVICE_FD`'s result)
+//! ties to a node; a failed call shows the errno's name. Records are built only when a logger
+//! takes them (`log::log_enabled!`), and without the feature the hook is the call itself:
+//! nothing is formatted, timed or even compiled in. Any `log` logger shows them, e.g.
+//! `env_logger` with `RUST_LOG=uvfio::kernel=trace`; the `uvfio` command prints them with
+//! `--trace` (`-t` the set-up calls, `-tt` every ioctl too).
+//!
+//! ```toml
+//! uvfio = { version = "0.1", features = ["trace"] }
+//! ```
+//!
 //! # References
 //!
 //! - Kernel documentation, "VFIO - Virtual Function I/O":
@@ -238,6 +264,7 @@ pub mod mmio;
 pub mod pci;
 #[cfg(test)]
 mod test_alloc;
+mod trace;
 pub mod uapi;
 
 pub use container::{Container, Extension, Extensions, IommuType};

@@ -14,6 +14,7 @@ use std::ptr::NonNull;
 
 use super::PageSize;
 use crate::error::{Errno, Error, Object, Result};
+use crate::trace::{self, Level};
 
 /// An owned, page-aligned, zero-filled, populated anonymous mapping.
 #[derive(Debug)]
@@ -108,25 +109,30 @@ impl Memory {
             PageSize::Huge2M => libc::MAP_HUGETLB | libc::MAP_HUGE_2MB,
             PageSize::Huge1G => libc::MAP_HUGETLB | libc::MAP_HUGE_1GB,
         };
-        // SAFETY: a fresh private anonymous mapping at an address of the kernel's choosing
-        // (null hint, no MAP_FIXED): it cannot alias any existing memory.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                total,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            let errno = Errno::last();
-            return Err(match page_size {
-                PageSize::Base => syscall("mmap", errno),
-                _ => syscall(HUGE_HINT, errno),
-            });
-        }
+        let args = |f: &mut std::fmt::Formatter<'_>| write!(f, "len={total:#x} flags={flags:#x}");
+        let base = trace::call(Level::Debug, "mmap", "anonymous memory", args, || {
+            // SAFETY: a fresh private anonymous mapping at an address of the kernel's choosing
+            // (null hint, no MAP_FIXED): it cannot alias any existing memory.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    total,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    flags,
+                    -1,
+                    0,
+                )
+            };
+            if base == libc::MAP_FAILED {
+                Err(Errno::last())
+            } else {
+                Ok(base)
+            }
+        })
+        .map_err(|errno| match page_size {
+            PageSize::Base => syscall("mmap", errno),
+            _ => syscall(HUGE_HINT, errno),
+        })?;
         let base = base as usize;
         let start = base.next_multiple_of(align);
         let head = start - base;

@@ -107,7 +107,7 @@
 mod access;
 mod buffer;
 pub mod iova;
-mod memory;
+pub(crate) mod memory;
 mod phys;
 mod pod;
 mod pool;

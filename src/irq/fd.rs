@@ -16,6 +16,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use crate::error::Errno;
+use crate::trace::{self, Level};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
@@ -44,7 +45,11 @@ pub fn borrow_eventfd(eventfd: &EventFd) -> BorrowedFd<'_> {
 /// A new eventfd with a zero counter, non-blocking and close-on-exec: the kind every handle of
 /// this module creates for itself.
 pub(crate) fn new_eventfd() -> Result<EventFd, Errno> {
-    EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC).map_err(|e| io_errno(&e))
+    let args = |f: &mut std::fmt::Formatter<'_>| f.write_str("EFD_NONBLOCK|EFD_CLOEXEC");
+    trace::call(Level::Debug, "eventfd", "a new eventfd", args, || {
+        EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC)
+    })
+    .map_err(|e| io_errno(&e))
 }
 
 /// Whether the eventfd's open file description is non-blocking (one `fcntl(F_GETFL)`).

@@ -48,6 +48,7 @@ use crate::device::Device;
 use crate::error::{Errno, Error, Result};
 use crate::iommu::DmaSpace;
 use crate::pci::sysfs::{link_name, read_attr, sysfs_error, unparsable};
+use crate::trace::{self, Level};
 
 #[cfg(test)]
 mod tests;
@@ -360,12 +361,14 @@ fn list_names(dir: &Path) -> Result<Vec<String>> {
 
 /// Writes `value` to an existing sysfs attribute (never creating it), in one `write`.
 fn write_attr(path: &Path, value: &str) -> Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| sysfs_error("writing", path, &e))?;
-    f.write_all(value.as_bytes())
-        .map_err(|e| sysfs_error("writing", path, &e))
+    let args = |f: &mut fmt::Formatter<'_>| write!(f, "{:?}", value.trim_end());
+    trace::call(Level::Debug, "write", path.display(), args, || {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .write_all(value.as_bytes())
+    })
+    .map_err(|e| sysfs_error("writing", path, &e))
 }
 
 /// A mediated device instance. Made by [`Mdevs::create`] (or [`MdevInstance::create`]), it is

@@ -48,6 +48,8 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 
+use crate::trace::{self, Level};
+
 /// A primitive integer the accessors read and write: `u8`, `u16`, `u32`, `u64`.
 pub(crate) trait Word: Copy + sealed::Sealed {
     /// The access size in bytes (a power of two).
@@ -118,6 +120,16 @@ enum Owner {
     Raw(memmap2::MmapRaw),
     /// `PROT_WRITE` only.
     WriteOnly(WriteOnly),
+}
+
+impl trace::OkValue for Owner {
+    fn ok_value(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Raw(m) => write!(f, " at {:p}", m.as_ptr()),
+            Owner::WriteOnly(w) => write!(f, " at {:p}", w.ptr),
+            Owner::None => Ok(()),
+        }
+    }
 }
 
 /// One mapped window of a file, with checked volatile accessors.
@@ -196,21 +208,38 @@ impl Mapping {
         if len == 0 || !(read || write) || offset % page_size() != 0 {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
-        let owner = match (read, write) {
-            (true, true) => Owner::Raw(
-                memmap2::MmapOptions::new()
-                    .offset(offset)
-                    .len(len)
-                    .map_raw(&fd)?,
-            ),
-            (true, false) => Owner::Raw(
-                memmap2::MmapOptions::new()
-                    .offset(offset)
-                    .len(len)
-                    .map_raw_read_only(&fd)?,
-            ),
-            _ => Owner::WriteOnly(WriteOnly::new(fd, offset, len)?),
+        let raw_fd = fd.as_raw_fd();
+        let prot = match (read, write) {
+            (true, true) => "rw",
+            (true, false) => "r",
+            _ => "w",
         };
+        let args = |f: &mut std::fmt::Formatter<'_>| {
+            write!(f, "offset={offset:#x} len={len:#x} prot={prot}")
+        };
+        let owner = trace::call(
+            Level::Debug,
+            "mmap",
+            format_args!("device fd {raw_fd}"),
+            args,
+            || {
+                io::Result::Ok(match (read, write) {
+                    (true, true) => Owner::Raw(
+                        memmap2::MmapOptions::new()
+                            .offset(offset)
+                            .len(len)
+                            .map_raw(&fd)?,
+                    ),
+                    (true, false) => Owner::Raw(
+                        memmap2::MmapOptions::new()
+                            .offset(offset)
+                            .len(len)
+                            .map_raw_read_only(&fd)?,
+                    ),
+                    _ => Owner::WriteOnly(WriteOnly::new(fd, offset, len)?),
+                })
+            },
+        )?;
         let raw = match &owner {
             Owner::Raw(m) => m.as_mut_ptr(),
             Owner::WriteOnly(w) => w.ptr.as_ptr(),

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Errno, Error, GroupMember, Result};
 use crate::pci::PciAddress;
+use crate::trace::{self, Level};
 
 /// The name of the driver VFIO needs.
 const VFIO_PCI: &str = "vfio-pci";
@@ -186,13 +187,15 @@ impl Sysfs {
     pub(crate) fn write_attr(&self, path: &Path, value: &str) -> Result<()> {
         // No O_CREAT: a missing attribute is an error, not a file to create. O_TRUNC is ignored
         // by sysfs and keeps a fake tree readable.
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| sysfs_error("writing", path, &e))?;
-        file.write_all(value.as_bytes())
-            .map_err(|e| sysfs_error("writing", path, &e))?;
+        let args = |f: &mut fmt::Formatter<'_>| write!(f, "{:?}", value.trim_end());
+        trace::call(Level::Debug, "write", path.display(), args, || {
+            fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(path)?
+                .write_all(value.as_bytes())
+        })
+        .map_err(|e| sysfs_error("writing", path, &e))?;
         #[cfg(test)]
         if let Some(hook) = &self.on_write {
             hook(path, value);

@@ -11,7 +11,8 @@
 #   - `uvfio bind/unbind/restore`: --dry-run changes nothing; a bridge is refused; a device on a
 #     host driver goes to vfio-pci and back to exactly that driver, through the state file; a
 #     device in use (its group open) is refused and left alone; --group; a driverless device;
-#   - `uvfio mdev` (full flavour): types, create, remove, and their errors.
+#   - `uvfio mdev` (full flavour): types, create, remove, and their errors;
+#   - `--trace`: `-tt` prints the library's ioctls, `-t` only its opens and other set-up calls.
 # Prints "ok: ..." or "FAILED: ..." per check and exits with the number of failures.
 
 U=/test/uvfio
@@ -115,6 +116,14 @@ has "pass  iommu " "pass  viability" "pass  driver" "pass  group-node" "pass  op
 if [ "$UVFIO_VM_FLAVOR" = full ]; then has "pass  iommufd" "opened through VFIO (iommufd)"; fi
 run 0 "diagnose --json" "$U" diagnose "$EDU" --json
 has '"usable": true' '"name": "open"' '"verdict": "pass"' '"fix": null'
+# --trace: the library's kernel calls on stderr (-t set-up calls, -tt every ioctl too).
+run 0 "diagnose -tt traces every kernel call" "$U" -tt diagnose "$EDU"
+has "open on /dev/vfio/" " -> ok fd " "VFIO_DEVICE_GET_INFO on device fd " "TRACE" "DEBUG"
+run 0 "diagnose -t traces the opens" "$U" diagnose "$EDU" --trace
+has "open on /dev/vfio/" "DEBUG"
+case $OUT in
+*VFIO_DEVICE_GET_INFO*) echo "FAILED: $NAME: -t printed ioctls"; fails=$((fails + 1)) ;;
+esac
 run 1 "diagnose a device in a non-viable group" "$U" diagnose "$NV"
 has "FAIL  viability" "is not viable: $HOSTDEV (on $HOSTDRV)" "fix: uvfio bind --group $NV" \
     "skip  open" "cannot be used through VFIO"

@@ -51,6 +51,23 @@ die() {
     exit 1
 }
 
+# apt_download <dir> <pkg=ver>: `apt-get download` into dir, with a line every 30 s saying how
+# many MB have arrived, so a slow mirror is never minutes of silence.
+apt_download() {
+    local dir=$1 start=$SECONDS next pid
+    (cd "$dir" && apt-get -qq download "$2" >&2) &
+    pid=$!
+    next=$((SECONDS + 30))
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 1
+        if [ "$SECONDS" -ge "$next" ]; then
+            say "still downloading $2 after $((SECONDS - start)) s: $(du -sm "$dir" | cut -f1) MB so far"
+            next=$((SECONDS + 30))
+        fi
+    done
+    wait "$pid"
+}
+
 mkdir -p "$CACHE" "$CACHE/env" || die "cannot create the cache $CACHE (set UVFIO_VM_CACHE)"
 # One lock per flavour: a 6-minute kernel build does not hold up a run of another flavour.
 exec 9>"$CACHE/.provision-$FLAVOR.lock"
@@ -214,7 +231,7 @@ provision_debian_kernel() {
     fi
     say "fetching $pkg $ver"
     tmp=$(mktemp -d "$TMP_PREFIX.XXXXXX")
-    (cd "$tmp" && apt-get -qq download "$pkg=$ver" >&2) || die "apt-get download $pkg=$ver failed"
+    apt_download "$tmp" "$pkg=$ver" || die "apt-get download $pkg=$ver failed"
     deb=$(echo "$tmp"/*.deb)
     [ -f "$deb" ] || die "apt-get download produced no .deb in $tmp"
     say "extracting $(basename "$deb")"
@@ -265,7 +282,7 @@ provision_full_kernel() {
     if [ ! -s "$deb" ]; then
         say "fetching $pkg $ver (about 150 MB)"
         tmp=$(mktemp -d "$TMP_PREFIX.XXXXXX")
-        (cd "$tmp" && apt-get -qq download "$pkg=$ver" >&2) || die "apt-get download $pkg=$ver failed (network? apt lists? disk full in $CACHE?)"
+        apt_download "$tmp" "$pkg=$ver" || die "apt-get download $pkg=$ver failed (network? apt lists? disk full in $CACHE?)"
         compgen -G "$tmp/*.deb" >/dev/null || die "apt-get download $pkg=$ver produced no .deb"
         mv "$tmp"/*.deb "$deb"
         rm -rf "$tmp"

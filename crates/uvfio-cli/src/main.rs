@@ -12,12 +12,17 @@
 //! uvfio mdev types|create|remove             mediated devices
 //! ```
 //!
+//! `-t`/`--trace` (any subcommand): every kernel call the library makes, one line each on
+//! stderr: `-t` the opens, mmaps, eventfds and sysfs writes, `-tt` every ioctl and region access
+//! too (`-v` stays `ls`'s: what VFIO reports for each device).
+//!
 //! Exit status: 0 on success (for `diagnose`: the device can be used; it was opened); 1 when
 //! the operation failed or was refused, or `diagnose` found the device unusable; 2 for a usage
 //! error.
 
 mod cmd;
 mod lsvfio;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -33,6 +38,11 @@ use uvfio::pci::PciAddress;
 #[derive(Debug, Parser)]
 #[command(name = "uvfio", version)]
 struct Cli {
+    /// Print every kernel call the library makes on stderr, with its arguments, result and
+    /// duration: -t the opens, mmaps, eventfds and sysfs writes; -tt every ioctl and region
+    /// access too.
+    #[arg(short = 't', long = "trace", action = clap::ArgAction::Count, global = true)]
+    trace: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -137,6 +147,7 @@ enum MdevCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    trace::init(cli.trace);
     let result = match cli.command {
         Command::Ls {
             json,

@@ -129,6 +129,33 @@ fn ls_json_has_every_function_with_its_fields() {
 }
 
 #[test]
+fn trace_is_a_global_flag_that_leaves_stdout_alone() {
+    // Before or after the subcommand, once or twice.
+    for args in [
+        &["-t", "ls", "--json"][..],
+        &["ls", "--json", "-tt"],
+        &["--trace", "--trace", "ls", "--json"],
+    ] {
+        let out = uvfio(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        // The records go to stderr: stdout is still one JSON document.
+        let _: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        // Every stderr line is a record: `uvfio: SECONDS LEVEL ...`.
+        for line in String::from_utf8_lossy(&out.stderr).lines() {
+            let mut words = line.split_whitespace();
+            assert_eq!(words.next(), Some("uvfio:"), "{line}");
+            assert!(words.next().unwrap().parse::<f64>().is_ok(), "{line}");
+            assert!(
+                ["DEBUG", "TRACE"].contains(&words.next().unwrap()),
+                "{line}"
+            );
+        }
+    }
+    let help = text(&uvfio(&["--help"]));
+    assert!(help.contains("-t, --trace"), "{help}");
+}
+
+#[test]
 fn bind_and_unbind_of_a_missing_device_fail_and_change_nothing() {
     let state = TempPath::new("missing");
     for cmd in ["bind", "unbind"] {

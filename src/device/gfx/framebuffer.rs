@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use super::{DrmFourcc, GfxPlane};
 use crate::error::{Errno, Error, Object, Result};
 use crate::mmio::Region;
+use crate::trace::{self, Level};
 
 /// A read-only mapping of a dma-buf ([`GfxDmaBuf::map`](super::GfxDmaBuf::map)), unmapped on
 /// drop.
@@ -30,10 +31,12 @@ impl fmt::Debug for DmaBufMap {
 impl DmaBufMap {
     /// Maps `len` bytes of `fd` read-only and shared.
     pub(crate) fn new(fd: BorrowedFd<'_>, len: usize, object: Object) -> Result<DmaBufMap> {
-        match memmap2::MmapOptions::new()
-            .len(len)
-            .map_raw_read_only(fd.as_raw_fd())
-        {
+        let args = |f: &mut fmt::Formatter<'_>| write!(f, "len={len:#x} prot=r");
+        match trace::call(Level::Debug, "mmap", &object, args, || {
+            memmap2::MmapOptions::new()
+                .len(len)
+                .map_raw_read_only(fd.as_raw_fd())
+        }) {
             Ok(map) => Ok(DmaBufMap { map, object }),
             Err(e) => {
                 let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));

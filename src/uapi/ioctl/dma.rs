@@ -12,9 +12,8 @@
 //!   length: the kernel writes at most that many bytes, during the call only.
 #![allow(unsafe_code)]
 
-use std::os::fd::AsFd;
-
-use super::{fail, ioctl_int, ioctl_ptr, ContainerFd, Res};
+use super::{ioctl_int, ioctl_ptr, ContainerFd, Res};
+use crate::trace;
 use crate::uapi::buf::argsz_of;
 use crate::uapi::vfio;
 
@@ -55,17 +54,24 @@ impl ContainerFd {
     pub(crate) unsafe fn map_dma(&self, map: &vfio::vfio_iommu_type1_dma_map) -> Res<()> {
         let mut map = *map;
         map.argsz = argsz_of::<vfio::vfio_iommu_type1_dma_map>();
+        let (iova, size, vaddr, flags) = (map.iova, map.size, map.vaddr, map.flags);
         // SAFETY: kind: container fd; argument: a vfio_iommu_type1_dma_map with a matching argsz,
         // read by the kernel during the call only; the caller takes on the mapped memory.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_IOMMU_MAP_DMA,
+                "VFIO_IOMMU_MAP_DMA",
                 (&raw mut map).cast(),
+                move |f| {
+                    write!(
+                        f,
+                        "iova={iova:#x} len={size:#x} vaddr={vaddr:#x} flags={flags:#x}"
+                    )
+                },
             )
         }
         .map(drop)
-        .map_err(fail("VFIO_IOMMU_MAP_DMA"))
     }
 
     /// `VFIO_IOMMU_UNMAP_DMA`: returns the number of bytes the kernel unmapped.
@@ -74,17 +80,19 @@ impl ContainerFd {
         unmap.argsz = argsz_of::<vfio::vfio_iommu_type1_dma_unmap>();
         // The bitmap flag would make the kernel read a vfio_bitmap past the struct: never here.
         unmap.flags &= !vfio::VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+        let (iova, size, flags) = (unmap.iova, unmap.size, unmap.flags);
         // SAFETY: kind: container fd; argument: a vfio_iommu_type1_dma_unmap with a matching argsz
         // and without the dirty bitmap flag, so the kernel reads no further; it writes back `size`
         // during the call only.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_IOMMU_UNMAP_DMA,
+                "VFIO_IOMMU_UNMAP_DMA",
                 (&raw mut unmap).cast(),
+                move |f| write!(f, "iova={iova:#x} len={size:#x} flags={flags:#x}"),
             )
-        }
-        .map_err(fail("VFIO_IOMMU_UNMAP_DMA"))?;
+        }?;
         Ok(unmap.size)
     }
 
@@ -113,12 +121,18 @@ impl ContainerFd {
         // call.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_IOMMU_UNMAP_DMA,
+                "VFIO_IOMMU_UNMAP_DMA",
                 (&raw mut arg).cast(),
+                move |f| {
+                    write!(
+                        f,
+                        "iova={iova:#x} len={size:#x} dirty bitmap pgsize={pgsize:#x}"
+                    )
+                },
             )
-        }
-        .map_err(fail("VFIO_IOMMU_UNMAP_DMA"))?;
+        }?;
         Ok(arg.unmap.size)
     }
 
@@ -128,17 +142,19 @@ impl ContainerFd {
             argsz: argsz_of::<vfio::vfio_iommu_type1_dirty_bitmap>(),
             flags: flags & !vfio::VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
         };
+        let flags = arg.flags;
         // SAFETY: kind: container fd; argument: the 8-byte header with a matching argsz and
         // without GET_BITMAP, so the kernel reads nothing after it.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_IOMMU_DIRTY_PAGES,
+                "VFIO_IOMMU_DIRTY_PAGES",
                 (&raw mut arg).cast(),
+                move |f| write!(f, "flags={flags:#x}"),
             )
         }
         .map(drop)
-        .map_err(fail("VFIO_IOMMU_DIRTY_PAGES"))
     }
 
     /// `VFIO_IOMMU_DIRTY_PAGES` with `FLAG_GET_BITMAP`: fills `bitmap` for `iova..+size`.
@@ -165,29 +181,47 @@ impl ContainerFd {
         // its exact size in bytes; nothing is kept after the call.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_IOMMU_DIRTY_PAGES,
+                "VFIO_IOMMU_DIRTY_PAGES",
                 (&raw mut arg).cast(),
+                move |f| {
+                    write!(
+                        f,
+                        "get bitmap iova={iova:#x} len={size:#x} pgsize={pgsize:#x}"
+                    )
+                },
             )
         }
         .map(drop)
-        .map_err(fail("VFIO_IOMMU_DIRTY_PAGES"))
     }
 
     /// `VFIO_IOMMU_ENABLE` (sPAPR).
     pub(crate) fn iommu_enable(&self) -> Res<()> {
         // SAFETY: kind: container fd; argument: none.
-        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_IOMMU_ENABLE, 0) }
-            .map(drop)
-            .map_err(fail("VFIO_IOMMU_ENABLE"))
+        unsafe {
+            ioctl_int(
+                self.on(),
+                vfio::VFIO_IOMMU_ENABLE,
+                "VFIO_IOMMU_ENABLE",
+                ("", 0),
+            )
+        }
+        .map(drop)
     }
 
     /// `VFIO_IOMMU_DISABLE` (sPAPR).
     pub(crate) fn iommu_disable(&self) -> Res<()> {
         // SAFETY: kind: container fd; argument: none.
-        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_IOMMU_DISABLE, 0) }
-            .map(drop)
-            .map_err(fail("VFIO_IOMMU_DISABLE"))
+        unsafe {
+            ioctl_int(
+                self.on(),
+                vfio::VFIO_IOMMU_DISABLE,
+                "VFIO_IOMMU_DISABLE",
+                ("", 0),
+            )
+        }
+        .map(drop)
     }
 
     /// `VFIO_IOMMU_SPAPR_TCE_GET_INFO`.
@@ -201,12 +235,13 @@ impl ContainerFd {
         // bytes of it as its own info struct and fails or writes within them).
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_IOMMU_SPAPR_TCE_GET_INFO,
+                "VFIO_IOMMU_SPAPR_TCE_GET_INFO",
                 (&raw mut info).cast(),
+                trace::no_args,
             )
-        }
-        .map_err(fail("VFIO_IOMMU_SPAPR_TCE_GET_INFO"))?;
+        }?;
         Ok(info)
     }
 
@@ -232,9 +267,12 @@ impl ContainerFd {
         // SAFETY: kind: container fd; argument: a vfio_iommu_spapr_register_memory with a matching
         // argsz, read during the call only. Registering pins and accounts pages but gives no
         // device access to them (only VFIO_IOMMU_MAP_DMA does), so no memory contract arises.
-        unsafe { ioctl_ptr(self.as_fd(), request, (&raw mut arg).cast()) }
-            .map(drop)
-            .map_err(fail(name))
+        unsafe {
+            ioctl_ptr(self.on(), request, name, (&raw mut arg).cast(), move |f| {
+                write!(f, "vaddr={vaddr:#x} len={size:#x}")
+            })
+        }
+        .map(drop)
     }
 
     /// `VFIO_IOMMU_SPAPR_TCE_CREATE`: returns the request with `start_addr` filled in.
@@ -244,16 +282,24 @@ impl ContainerFd {
     ) -> Res<vfio::vfio_iommu_spapr_tce_create> {
         let mut create = *create;
         create.argsz = argsz_of::<vfio::vfio_iommu_spapr_tce_create>();
+        let (page_shift, window_size, levels) =
+            (create.page_shift, create.window_size, create.levels);
         // SAFETY: kind: container fd; argument: a vfio_iommu_spapr_tce_create with a matching
         // argsz, read and written (start_addr) during the call only.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_IOMMU_SPAPR_TCE_CREATE,
+                "VFIO_IOMMU_SPAPR_TCE_CREATE",
                 (&raw mut create).cast(),
+                move |f| {
+                    write!(
+                        f,
+                        "page_shift={page_shift} window_size={window_size:#x} levels={levels}"
+                    )
+                },
             )
-        }
-        .map_err(fail("VFIO_IOMMU_SPAPR_TCE_CREATE"))?;
+        }?;
         Ok(create)
     }
 
@@ -268,13 +314,14 @@ impl ContainerFd {
         // argsz, read during the call only.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_IOMMU_SPAPR_TCE_REMOVE,
+                "VFIO_IOMMU_SPAPR_TCE_REMOVE",
                 (&raw mut remove).cast(),
+                move |f| write!(f, "start_addr={start_addr:#x}"),
             )
         }
         .map(drop)
-        .map_err(fail("VFIO_IOMMU_SPAPR_TCE_REMOVE"))
     }
 
     /// `VFIO_EEH_PE_OP`: returns the ioctl's non-negative result (the PE state for
@@ -282,10 +329,18 @@ impl ContainerFd {
     pub(crate) fn eeh_pe_op(&self, op: &vfio::vfio_eeh_pe_op) -> Res<i32> {
         let mut op = *op;
         op.argsz = argsz_of::<vfio::vfio_eeh_pe_op>();
+        let code = op.op;
         // SAFETY: kind: container fd; argument: a whole vfio_eeh_pe_op (including the error
         // union) with a matching argsz, read during the call only.
-        unsafe { ioctl_ptr(self.as_fd(), vfio::VFIO_EEH_PE_OP, (&raw mut op).cast()) }
-            .map_err(fail("VFIO_EEH_PE_OP"))
+        unsafe {
+            ioctl_ptr(
+                self.on(),
+                vfio::VFIO_EEH_PE_OP,
+                "VFIO_EEH_PE_OP",
+                (&raw mut op).cast(),
+                move |f| write!(f, "op={code}"),
+            )
+        }
     }
 }
 

@@ -5,13 +5,15 @@
 //! size here; the kernel reads and writes only that many bytes during the call. See the Safety
 //! essay of the parent module for the three facts each `unsafe` block rests on.
 
+use std::fmt;
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use crate::error::Errno;
 
-use super::{fail, ioctl_ptr, open_vfio_node, DeviceFd, IommufdFd, Res};
+use super::{fail, ioctl_ptr, open_vfio_node, DeviceFd, IommufdFd, On, Res};
+use crate::trace;
 use crate::uapi::iommufd as uapi;
 use crate::uapi::vfio;
 
@@ -27,14 +29,15 @@ fn size32<T>() -> u32 {
 /// `fd` must be of the kind `request` is meant for, and `T` the request's argument type, holding
 /// no pointer the kernel would follow other than those the caller vouches for.
 unsafe fn call<T>(
-    fd: BorrowedFd<'_>,
+    on: On<'_>,
     request: vfio::IoctlRequest,
     name: &'static str,
     arg: &mut T,
+    args: impl Fn(&mut fmt::Formatter<'_>) -> fmt::Result,
 ) -> Res<libc::c_int> {
     // SAFETY: forwarded to the caller; `arg` is a live, aligned `T` for the whole call and the
     // kernel keeps no pointer to it afterwards.
-    unsafe { ioctl_ptr(fd, request, (arg as *mut T).cast()) }.map_err(fail(name))
+    unsafe { ioctl_ptr(on, request, name, (arg as *mut T).cast(), args) }
 }
 
 impl IommufdFd {
@@ -54,10 +57,11 @@ impl IommufdFd {
         // SAFETY: kind: iommufd; argument: iommu_ioas_alloc, no pointers.
         unsafe {
             call(
-                self.as_fd(),
+                self.on(),
                 uapi::IOMMU_IOAS_ALLOC,
                 "IOMMU_IOAS_ALLOC",
                 &mut arg,
+                trace::no_args,
             )
         }?;
         Ok(arg.out_ioas_id)
@@ -70,7 +74,16 @@ impl IommufdFd {
             id,
         };
         // SAFETY: kind: iommufd; argument: iommu_destroy, no pointers.
-        unsafe { call(self.as_fd(), uapi::IOMMU_DESTROY, "IOMMU_DESTROY", &mut arg) }.map(drop)
+        unsafe {
+            call(
+                self.on(),
+                uapi::IOMMU_DESTROY,
+                "IOMMU_DESTROY",
+                &mut arg,
+                move |f| write!(f, "id={id}"),
+            )
+        }
+        .map(drop)
     }
 
     /// `IOMMU_IOAS_MAP`: maps `length` bytes at `user_va`; returns the IOVA (the given one with
@@ -101,10 +114,13 @@ impl IommufdFd {
         // SAFETY: kind: iommufd; argument: iommu_ioas_map whose user_va the caller vouches for.
         unsafe {
             call(
-                self.as_fd(),
+                self.on(),
                 uapi::IOMMU_IOAS_MAP,
                 "IOMMU_IOAS_MAP",
                 &mut arg,
+                move |f| {
+                    write!(f, "ioas={ioas_id} iova={iova:#x} len={length:#x} user_va={user_va:#x} flags={flags:#x}")
+                },
             )
         }?;
         Ok(arg.iova)
@@ -122,10 +138,11 @@ impl IommufdFd {
         // SAFETY: kind: iommufd; argument: iommu_ioas_unmap, no pointers.
         unsafe {
             call(
-                self.as_fd(),
+                self.on(),
                 uapi::IOMMU_IOAS_UNMAP,
                 "IOMMU_IOAS_UNMAP",
                 &mut arg,
+                move |f| write!(f, "ioas={ioas_id} iova={iova:#x} len={length:#x}"),
             )
         }?;
         Ok(arg.length)
@@ -155,10 +172,13 @@ impl IommufdFd {
         // source IOAS pinned already, kept pinned by the kernel for the new mapping).
         unsafe {
             call(
-                self.as_fd(),
+                self.on(),
                 uapi::IOMMU_IOAS_COPY,
                 "IOMMU_IOAS_COPY",
                 &mut arg,
+                move |f| {
+                    write!(f, "dst ioas={dst_ioas_id} iova={dst_iova:#x} src ioas={src_ioas_id} iova={src_iova:#x} len={length:#x} flags={flags:#x}")
+                },
             )
         }?;
         Ok(arg.dst_iova)
@@ -170,6 +190,7 @@ impl IommufdFd {
         // The kernel says how many there are (EMSGSIZE with num_iovas set) when the array is too
         // small; the count can change between calls when devices attach, hence the loop.
         for _ in 0..4 {
+            let room = ranges.len();
             let mut arg = uapi::iommu_ioas_iova_ranges {
                 size: size32::<uapi::iommu_ioas_iova_ranges>(),
                 ioas_id,
@@ -182,10 +203,11 @@ impl IommufdFd {
             // to `num_iovas` writable, aligned iommu_iova_range elements, live for the call.
             match unsafe {
                 call(
-                    self.as_fd(),
+                    self.on(),
                     uapi::IOMMU_IOAS_IOVA_RANGES,
                     "IOMMU_IOAS_IOVA_RANGES",
                     &mut arg,
+                    move |f| write!(f, "ioas={ioas_id} room for {room} ranges"),
                 )
             } {
                 Ok(_) => {
@@ -226,10 +248,11 @@ impl IommufdFd {
         // `num_iovas` readable elements, live for the call (the kernel copies them).
         unsafe {
             call(
-                self.as_fd(),
+                self.on(),
                 uapi::IOMMU_IOAS_ALLOW_IOVAS,
                 "IOMMU_IOAS_ALLOW_IOVAS",
                 &mut arg,
+                |f| write!(f, "ioas={ioas_id} {} ranges", ranges.len()),
             )
         }
         .map(drop)
@@ -246,7 +269,20 @@ impl IommufdFd {
             val64,
         };
         // SAFETY: kind: iommufd; argument: iommu_option, no pointers.
-        unsafe { call(self.as_fd(), uapi::IOMMU_OPTION, "IOMMU_OPTION", &mut arg) }?;
+        unsafe {
+            call(
+                self.on(),
+                uapi::IOMMU_OPTION,
+                "IOMMU_OPTION",
+                &mut arg,
+                move |f| {
+                    write!(
+                        f,
+                        "option={option_id} op={op} object={object_id} val={val64}"
+                    )
+                },
+            )
+        }?;
         Ok(arg.val64)
     }
 
@@ -265,10 +301,11 @@ impl IommufdFd {
         // 0) and no fault queue: no pointers.
         unsafe {
             call(
-                self.as_fd(),
+                self.on(),
                 uapi::IOMMU_HWPT_ALLOC,
                 "IOMMU_HWPT_ALLOC",
                 &mut arg,
+                move |f| write!(f, "dev={dev_id} pt={pt_id} flags={flags:#x}"),
             )
         }?;
         Ok(arg.out_hwpt_id)
@@ -289,10 +326,11 @@ impl IommufdFd {
         // SAFETY: kind: iommufd; argument: iommu_hwpt_set_dirty_tracking, no pointers.
         unsafe {
             call(
-                self.as_fd(),
+                self.on(),
                 uapi::IOMMU_HWPT_SET_DIRTY_TRACKING,
                 "IOMMU_HWPT_SET_DIRTY_TRACKING",
                 &mut arg,
+                move |f| write!(f, "hwpt={hwpt_id} enable={enable}"),
             )
         }
         .map(drop)
@@ -328,12 +366,7 @@ impl IommufdFd {
         // `words`, live and writable for the call and (checked above) at least as long as the
         // bitmap of `length / page_size` bits the kernel writes.
         unsafe {
-            call(
-                self.as_fd(),
-                uapi::IOMMU_HWPT_GET_DIRTY_BITMAP,
-                "IOMMU_HWPT_GET_DIRTY_BITMAP",
-                &mut arg,
-            )
+            call(self.on(), uapi::IOMMU_HWPT_GET_DIRTY_BITMAP, "IOMMU_HWPT_GET_DIRTY_BITMAP", &mut arg, move |f| write!(f, "hwpt={hwpt_id} iova={iova:#x} len={length:#x} pgsize={page_size:#x} flags={flags:#x}"))
         }
         .map(drop)
     }
@@ -355,10 +388,11 @@ impl IommufdFd {
         // writable bytes (`vtd`, live for the call; the kernel writes at most data_len bytes).
         unsafe {
             call(
-                self.as_fd(),
+                self.on(),
                 uapi::IOMMU_GET_HW_INFO,
                 "IOMMU_GET_HW_INFO",
                 &mut arg,
+                move |f| write!(f, "dev={dev_id}"),
             )
         }?;
         Ok((arg, vtd))
@@ -375,20 +409,22 @@ impl DeviceFd {
 
     /// `VFIO_DEVICE_BIND_IOMMUFD`: binds the cdev to an iommufd; returns the device's id there.
     pub(crate) fn bind_iommufd(&self, iommufd: &IommufdFd) -> Res<u32> {
+        let iommufd_fd = iommufd.as_raw_fd();
         let mut arg = vfio::vfio_device_bind_iommufd {
             argsz: size32::<vfio::vfio_device_bind_iommufd>(),
             flags: 0,
-            iommufd: iommufd.as_raw_fd(),
+            iommufd: iommufd_fd,
             out_devid: 0,
         };
         // SAFETY: kind: device cdev; argument: vfio_device_bind_iommufd (an fd number, no
         // pointers).
         unsafe {
             call(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_BIND_IOMMUFD,
                 "VFIO_DEVICE_BIND_IOMMUFD",
                 &mut arg,
+                move |f| write!(f, "iommufd=fd {iommufd_fd}"),
             )
         }?;
         Ok(arg.out_devid)
@@ -405,10 +441,11 @@ impl DeviceFd {
         // SAFETY: kind: device cdev; argument: vfio_device_attach_iommufd_pt, no pointers.
         unsafe {
             call(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_ATTACH_IOMMUFD_PT,
                 "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
                 &mut arg,
+                move |f| write!(f, "pt={pt_id}"),
             )
         }?;
         Ok(arg.pt_id)
@@ -423,10 +460,11 @@ impl DeviceFd {
         // SAFETY: kind: device cdev; argument: vfio_device_detach_iommufd_pt, no pointers.
         unsafe {
             call(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_DETACH_IOMMUFD_PT,
                 "VFIO_DEVICE_DETACH_IOMMUFD_PT",
                 &mut arg,
+                trace::no_args,
             )
         }
         .map(drop)

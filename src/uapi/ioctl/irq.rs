@@ -1,10 +1,10 @@
 //! Interrupt ioctls on the device; the Safety section of the parent module applies.
 #![allow(unsafe_code)]
 
+use std::fmt;
 use std::mem::size_of;
-use std::os::fd::AsFd;
 
-use super::{fail, ioctl_ptr, DeviceFd, Res};
+use super::{ioctl_ptr, DeviceFd, Res};
 use crate::uapi::buf::argsz_of;
 use crate::uapi::buf::ArgszBuf;
 use crate::uapi::vfio;
@@ -21,6 +21,15 @@ struct SmallIrqSet {
 
 // The data array starts right after the header, as in the kernel's struct.
 const _: () = assert!(std::mem::offset_of!(SmallIrqSet, data) == size_of::<vfio::vfio_irq_set>());
+
+/// A `VFIO_DEVICE_SET_IRQS` request in a trace record.
+fn irq_set_args(f: &mut fmt::Formatter<'_>, set: &vfio::vfio_irq_set) -> fmt::Result {
+    write!(
+        f,
+        "index={} start={} count={} flags={:#x}",
+        set.index, set.start, set.count, set.flags
+    )
+}
 
 impl DeviceFd {
     /// `VFIO_DEVICE_SET_IRQS` without a heap buffer, for the hot requests: `DATA_NONE`
@@ -59,51 +68,64 @@ impl DeviceFd {
             request.set.flags = action | vfio::VFIO_IRQ_SET_DATA_BOOL;
             request.set.count = count;
         }
+        let set = request.set;
         // SAFETY: kind: device fd; argument: a vfio_irq_set followed by its data array in one
         // #[repr(C)] struct (the data starts right after the 20-byte header, where the kernel
         // reads it), with argsz covering exactly the header and the entries used; read during
         // the call only.
         let result = unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_SET_IRQS,
+                "VFIO_DEVICE_SET_IRQS",
                 (&raw mut request).cast(),
+                |f| irq_set_args(f, &set),
             )
         };
-        Some(result.map(drop).map_err(fail("VFIO_DEVICE_SET_IRQS")))
+        Some(result.map(drop))
     }
 
     /// `VFIO_DEVICE_SET_IRQS` with a request built by [`super::buf::irq_set`].
     pub(crate) fn set_irqs(&self, request: &ArgszBuf) -> Res<()> {
         let mut request = request.clone();
+        let set: vfio::vfio_irq_set = request.read(0).unwrap_or_default();
         // SAFETY: kind: device fd; argument: a vfio_irq_set whose argsz equals the buffer length
         // (built by `irq_set`), read during the call only. Eventfd numbers in it are only looked
         // up by the kernel; a wrong one is an EBADF/EINVAL, not memory unsafety.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_SET_IRQS,
+                "VFIO_DEVICE_SET_IRQS",
                 request.as_mut_ptr(),
+                |f| irq_set_args(f, &set),
             )
         }
         .map(drop)
-        .map_err(fail("VFIO_DEVICE_SET_IRQS"))
     }
 
     /// `VFIO_DEVICE_IOEVENTFD`.
     pub(crate) fn ioeventfd(&self, request: &vfio::vfio_device_ioeventfd) -> Res<()> {
         let mut request = *request;
         request.argsz = argsz_of::<vfio::vfio_device_ioeventfd>();
+        // The record's arguments are copies: nothing borrows the struct the kernel is handed.
+        let (offset, flags, data, fd) = (request.offset, request.flags, request.data, request.fd);
         // SAFETY: kind: device fd; argument: a vfio_device_ioeventfd with a matching argsz, read
         // during the call only.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_IOEVENTFD,
+                "VFIO_DEVICE_IOEVENTFD",
                 (&raw mut request).cast(),
+                move |f| {
+                    write!(
+                        f,
+                        "offset={offset:#x} flags={flags:#x} data={data:#x} fd={fd}",
+                    )
+                },
             )
         }
         .map(drop)
-        .map_err(fail("VFIO_DEVICE_IOEVENTFD"))
     }
 }

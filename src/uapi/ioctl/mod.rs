@@ -20,6 +20,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;
+use std::fmt;
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -36,6 +37,7 @@ mod region;
 use super::buf::{argsz_of, ArgszBuf, MAX_ARGSZ};
 use super::vfio::{self, IoctlRequest};
 use crate::error::{Errno, Error, Malformation, Object};
+use crate::trace::{self, Level};
 
 /// An ioctl that failed, with its kernel name; the object layer adds what it was issued on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,36 +89,64 @@ pub(super) fn fail(ioctl: &'static str) -> impl FnOnce(Errno) -> Failed {
     }
 }
 
-/// `ioctl(fd, request, arg)` with an integer (or no) argument.
+/// The fd a request goes to, with the kind of VFIO file it is: what a trace record names as
+/// the call's object (`container fd 5`; the `open` record before it says which node fd 5 is).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct On<'a> {
+    fd: BorrowedFd<'a>,
+    /// The kind, as [`Object`] words it: `container`, `group`, `device`, `iommufd`.
+    kind: &'static str,
+}
+
+impl fmt::Display for On<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} fd {}", self.kind, self.fd.as_raw_fd())
+    }
+}
+
+/// `ioctl(fd, request, arg)` with an integer (or no) argument: the argument is the trace
+/// record's (`name=arg`, or nothing for a `name` of `""`).
 ///
 /// # Safety
 ///
 /// `request` must be a request that the driver behind `fd` reads as an integer argument (or
 /// ignores), so that the kernel dereferences no memory.
 pub(super) unsafe fn ioctl_int(
-    fd: BorrowedFd<'_>,
+    on: On<'_>,
     request: IoctlRequest,
-    arg: libc::c_ulong,
-) -> Result<libc::c_int, Errno> {
-    // SAFETY: the caller guarantees the request takes an integer; `fd` is a live borrowed fd.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request, arg) };
-    errno_result(ret)
+    ioctl: &'static str,
+    (name, arg): (&str, libc::c_ulong),
+) -> Res<libc::c_int> {
+    let args = |f: &mut fmt::Formatter<'_>| match name {
+        "" => Ok(()),
+        _ => write!(f, "{name}={arg}"),
+    };
+    trace::call(Level::Trace, ioctl, on, args, || {
+        // SAFETY: the caller guarantees the request takes an integer; `fd` is a live borrowed
+        // fd.
+        errno_result(unsafe { libc::ioctl(on.fd.as_raw_fd(), request, arg) })
+    })
+    .map_err(fail(ioctl))
 }
 
-/// `ioctl(fd, request, ptr)`.
+/// `ioctl(fd, request, ptr)`; `args` writes the trace record's summary of the argument.
 ///
 /// # Safety
 ///
 /// `request` on the driver behind `fd` must read and/or write at most the bytes `ptr` points to,
 /// which must be live, writable and aligned for the request's struct for the whole call.
 pub(super) unsafe fn ioctl_ptr(
-    fd: BorrowedFd<'_>,
+    on: On<'_>,
     request: IoctlRequest,
+    ioctl: &'static str,
     ptr: *mut libc::c_void,
-) -> Result<libc::c_int, Errno> {
-    // SAFETY: forwarded to the caller's contract.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request, ptr) };
-    errno_result(ret)
+    args: impl Fn(&mut fmt::Formatter<'_>) -> fmt::Result,
+) -> Res<libc::c_int> {
+    trace::call(Level::Trace, ioctl, on, args, || {
+        // SAFETY: forwarded to the caller's contract.
+        errno_result(unsafe { libc::ioctl(on.fd.as_raw_fd(), request, ptr) })
+    })
+    .map_err(fail(ioctl))
 }
 
 /// Runs an info query whose struct starts with `argsz` and may be followed by a capability chain:
@@ -136,12 +166,14 @@ pub(super) unsafe fn ioctl_ptr(
 ///
 /// `request` on `fd` must be a VFIO info request whose argument starts with `u32 argsz` and whose
 /// kernel handler writes at most `argsz` bytes; `init` must be a valid request (prefix).
+/// `index` (the region's) is for the trace records.
 pub(super) unsafe fn query_argsz(
-    fd: BorrowedFd<'_>,
+    on: On<'_>,
     request: IoctlRequest,
     ioctl: &'static str,
     fixed: usize,
     init: &[u8],
+    index: Option<u32>,
 ) -> Res<ArgszBuf> {
     let min = fixed.max(init.len());
     let mut len = min.max(256);
@@ -154,17 +186,21 @@ pub(super) unsafe fn query_argsz(
         // len <= MAX_ARGSZ after the first round; a caller's huge `fixed` is refused here.
         let argsz = u32::try_from(len).map_err(|_| fail(ioctl)(Errno::E2BIG))?;
         buf.write(0, &argsz);
+        let args = |f: &mut fmt::Formatter<'_>| match index {
+            Some(index) => write!(f, "index={index} argsz={len}"),
+            None => write!(f, "argsz={len}"),
+        };
         // SAFETY: (kind, argument) forwarded from the caller: the buffer is `len` bytes, aligned
         // to 8, starts with a valid request and its argsz is `len`; (lifetime) `buf` outlives the
         // call.
-        match unsafe { ioctl_ptr(fd, request, buf.as_mut_ptr()) } {
+        match unsafe { ioctl_ptr(on, request, ioctl, buf.as_mut_ptr(), args) } {
             Ok(_) => {}
-            Err(Errno::EINVAL) if !fell_back && len > min => {
+            Err(f) if f.errno() == Some(Errno::EINVAL) && !fell_back && len > min => {
                 fell_back = true;
                 len = min;
                 continue;
             }
-            Err(errno) => return Err(fail(ioctl)(errno)),
+            Err(f) => return Err(f),
         }
         let want_argsz = buf.argsz();
         let want = want_argsz as usize;
@@ -201,11 +237,14 @@ fn errno_result(ret: libc::c_int) -> Result<libc::c_int, Errno> {
 }
 
 fn open_vfio_node(path: &Path) -> Result<OwnedFd, Errno> {
-    nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).map_err(Errno::from_nix)
+    trace::call(Level::Debug, "open", path.display(), trace::no_args, || {
+        nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(Errno::from_nix)
+    })
 }
 
 macro_rules! fd_newtype {
-    ($(#[$m:meta])* $name:ident) => {
+    ($(#[$m:meta])* $name:ident, $kind:literal) => {
         $(#[$m])*
         #[derive(Debug)]
         pub(crate) struct $name(OwnedFd);
@@ -220,6 +259,16 @@ macro_rules! fd_newtype {
             #[allow(dead_code)] // Not every kind is adopted from outside yet.
             pub(crate) unsafe fn from_owned_unchecked(fd: OwnedFd) -> Self {
                 $name(fd)
+            }
+        }
+
+        impl $name {
+            /// This fd as the object of a request.
+            fn on(&self) -> On<'_> {
+                On {
+                    fd: self.0.as_fd(),
+                    kind: $kind,
+                }
             }
         }
 
@@ -246,25 +295,30 @@ macro_rules! fd_newtype {
 fd_newtype!(
     /// An open `/dev/vfio/vfio`, or an open `/dev/iommu` used as one: iommufd serves the VFIO
     /// container ioctls on its own fd (its VFIO compatibility layer).
-    ContainerFd
+    ContainerFd,
+    "container"
 );
 fd_newtype!(
     /// An open `/dev/vfio/N` group node.
-    GroupFd
+    GroupFd,
+    "group"
 );
 fd_newtype!(
     /// A VFIO device fd: returned by `VFIO_GROUP_GET_DEVICE_FD`, or an open device cdev
     /// (`/dev/vfio/devices/vfioN`, checked by its sysfs class when opened).
-    DeviceFd
+    DeviceFd,
+    "device"
 );
 fd_newtype!(
     /// An open `/dev/iommu` (checked by its sysfs class when opened).
-    IommufdFd
+    IommufdFd,
+    "iommufd"
 );
 fd_newtype!(
     /// A migration data transfer fd: returned by `VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE` SET
     /// for an arc that starts a data transfer session (the migration driver's anon-inode file).
-    MigDataFd
+    MigDataFd,
+    "migration data"
 );
 
 impl ContainerFd {
@@ -282,23 +336,41 @@ impl ContainerFd {
     /// `VFIO_GET_API_VERSION`.
     pub(crate) fn get_api_version(&self) -> Res<i32> {
         // SAFETY: kind: container fd; argument: none.
-        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_GET_API_VERSION, 0) }
-            .map_err(fail("VFIO_GET_API_VERSION"))
+        unsafe {
+            ioctl_int(
+                self.on(),
+                vfio::VFIO_GET_API_VERSION,
+                "VFIO_GET_API_VERSION",
+                ("", 0),
+            )
+        }
     }
 
     /// `VFIO_CHECK_EXTENSION`: the kernel's answer (0 = unsupported, >0 = supported).
     pub(crate) fn check_extension(&self, extension: u32) -> Res<i32> {
         // SAFETY: kind: container fd; argument: an integer.
-        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_CHECK_EXTENSION, extension.into()) }
-            .map_err(fail("VFIO_CHECK_EXTENSION"))
+        unsafe {
+            ioctl_int(
+                self.on(),
+                vfio::VFIO_CHECK_EXTENSION,
+                "VFIO_CHECK_EXTENSION",
+                ("extension", extension.into()),
+            )
+        }
     }
 
     /// `VFIO_SET_IOMMU`.
     pub(crate) fn set_iommu(&self, iommu_type: u32) -> Res<()> {
         // SAFETY: kind: container fd; argument: an integer.
-        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_SET_IOMMU, iommu_type.into()) }
-            .map(drop)
-            .map_err(fail("VFIO_SET_IOMMU"))
+        unsafe {
+            ioctl_int(
+                self.on(),
+                vfio::VFIO_SET_IOMMU,
+                "VFIO_SET_IOMMU",
+                ("type", iommu_type.into()),
+            )
+        }
+        .map(drop)
     }
 
     /// `VFIO_IOMMU_GET_INFO` (type1), with its capability chain.
@@ -307,12 +379,13 @@ impl ContainerFd {
         // errno otherwise and writes nothing); the argument starts with argsz.
         unsafe {
             query_argsz(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_IOMMU_GET_INFO,
                 "VFIO_IOMMU_GET_INFO",
                 // Padded (bytes 20..24): sent as zeroes, argsz written into them.
                 size_of::<vfio::vfio_iommu_type1_info>(),
                 &[],
+                None,
             )
         }
     }
@@ -334,37 +407,46 @@ impl GroupFd {
         // the kernel during the call only.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_GROUP_GET_STATUS,
+                "VFIO_GROUP_GET_STATUS",
                 (&raw mut status).cast(),
+                trace::no_args,
             )
-        }
-        .map_err(fail("VFIO_GROUP_GET_STATUS"))?;
+        }?;
         Ok(status.flags)
     }
 
     /// `VFIO_GROUP_SET_CONTAINER`.
     pub(crate) fn set_container(&self, container: &ContainerFd) -> Res<()> {
         let mut fd: i32 = container.as_raw_fd();
+        let container_fd = fd;
         // SAFETY: kind: group fd; argument: a pointer to an int holding the container's fd, read
         // during the call only.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_GROUP_SET_CONTAINER,
+                "VFIO_GROUP_SET_CONTAINER",
                 (&raw mut fd).cast(),
+                move |f| write!(f, "container=fd {container_fd}"),
             )
         }
         .map(drop)
-        .map_err(fail("VFIO_GROUP_SET_CONTAINER"))
     }
 
     /// `VFIO_GROUP_UNSET_CONTAINER`.
     pub(crate) fn unset_container(&self) -> Res<()> {
         // SAFETY: kind: group fd; argument: none.
-        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_GROUP_UNSET_CONTAINER, 0) }
-            .map(drop)
-            .map_err(fail("VFIO_GROUP_UNSET_CONTAINER"))
+        unsafe {
+            ioctl_int(
+                self.on(),
+                vfio::VFIO_GROUP_UNSET_CONTAINER,
+                "VFIO_GROUP_UNSET_CONTAINER",
+                ("", 0),
+            )
+        }
+        .map(drop)
     }
 
     /// `VFIO_GROUP_GET_DEVICE_FD`.
@@ -373,12 +455,13 @@ impl GroupFd {
         // call only.
         let fd = unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_GROUP_GET_DEVICE_FD,
+                "VFIO_GROUP_GET_DEVICE_FD",
                 name.as_ptr().cast_mut().cast(),
+                |f| write!(f, "name={}", name.to_string_lossy()),
             )
-        }
-        .map_err(fail("VFIO_GROUP_GET_DEVICE_FD"))?;
+        }?;
         // SAFETY: on success the kernel returns a new fd (opened O_CLOEXEC by the kernel's
         // anon-inode code) that nothing else owns: it is a VFIO device fd.
         Ok(DeviceFd(unsafe { OwnedFd::from_raw_fd(fd) }))
@@ -391,11 +474,12 @@ impl DeviceFd {
         // SAFETY: kind: device fd; the argument starts with argsz.
         unsafe {
             query_argsz(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_GET_INFO,
                 "VFIO_DEVICE_GET_INFO",
                 size_of::<vfio::vfio_device_info>(),
                 vfio::vfio_device_info::default().as_bytes(),
+                None,
             )
         }
     }
@@ -409,11 +493,12 @@ impl DeviceFd {
         // SAFETY: kind: device fd; the argument starts with argsz.
         unsafe {
             query_argsz(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_GET_REGION_INFO,
                 "VFIO_DEVICE_GET_REGION_INFO",
                 size_of::<vfio::vfio_region_info>(),
                 init.as_bytes(),
+                Some(index),
             )
         }
     }
@@ -429,20 +514,27 @@ impl DeviceFd {
         // the call only.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_GET_IRQ_INFO,
+                "VFIO_DEVICE_GET_IRQ_INFO",
                 (&raw mut info).cast(),
+                move |f| write!(f, "index={index}"),
             )
-        }
-        .map_err(fail("VFIO_DEVICE_GET_IRQ_INFO"))?;
+        }?;
         Ok(info)
     }
 
     /// `VFIO_DEVICE_RESET`.
     pub(crate) fn reset(&self) -> Res<()> {
         // SAFETY: kind: device fd; argument: none.
-        unsafe { ioctl_int(self.as_fd(), vfio::VFIO_DEVICE_RESET, 0) }
-            .map(drop)
-            .map_err(fail("VFIO_DEVICE_RESET"))
+        unsafe {
+            ioctl_int(
+                self.on(),
+                vfio::VFIO_DEVICE_RESET,
+                "VFIO_DEVICE_RESET",
+                ("", 0),
+            )
+        }
+        .map(drop)
     }
 }

@@ -3,11 +3,12 @@
 #![allow(unsafe_code)]
 
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use crate::error::Errno;
 
 use super::{fail, ioctl_ptr, Cause, DeviceFd, Failed, MigDataFd, Res};
+use crate::trace::{self, Level};
 use crate::uapi::buf::argsz_of;
 use crate::uapi::buf::{ArgszBuf, MAX_ARGSZ};
 use crate::uapi::vfio;
@@ -34,22 +35,25 @@ impl DeviceFd {
             // for `count` entries, argsz = buffer length; written during the call only.
             let ret = unsafe {
                 ioctl_ptr(
-                    self.as_fd(),
+                    self.on(),
                     vfio::VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
+                    IOCTL,
                     buf.as_mut_ptr(),
+                    move |f| write!(f, "room for {count} devices"),
                 )
             };
             let info: vfio::vfio_pci_hot_reset_info = buf.read(0).unwrap_or_default();
             match ret {
                 Ok(_) => return Ok(buf),
                 // The kernel reports the count it needs with ENOSPC.
-                Err(Errno::ENOSPC)
-                    if (info.count as usize) > count
+                Err(f)
+                    if f.errno() == Some(Errno::ENOSPC)
+                        && (info.count as usize) > count
                         && (info.count as usize) * entry <= MAX_ARGSZ =>
                 {
                     count = info.count as usize;
                 }
-                Err(e) => return Err(fail(IOCTL)(e)),
+                Err(f) => return Err(f),
             }
         }
         Err(fail(IOCTL)(Errno::ENOSPC))
@@ -64,13 +68,14 @@ impl DeviceFd {
         // read during the call only; the fds are borrowed, so open for the call.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_PCI_HOT_RESET,
+                "VFIO_DEVICE_PCI_HOT_RESET",
                 buf.as_mut_ptr(),
+                |f| write!(f, "group fds={fds:?}"),
             )
         }
         .map(drop)
-        .map_err(fail("VFIO_DEVICE_PCI_HOT_RESET"))
     }
 
     /// `VFIO_DEVICE_QUERY_GFX_PLANE`: `flags` and `drm_plane_type` in, the plane out, with the
@@ -86,16 +91,20 @@ impl DeviceFd {
             drm_plane_type,
             ..Default::default()
         };
+        let args = move |f: &mut std::fmt::Formatter<'_>| {
+            write!(f, "flags={flags:#x} plane_type={drm_plane_type}")
+        };
         // SAFETY: kind: device fd; argument: a vfio_device_gfx_plane_info with a matching argsz,
         // read and written during the call only.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_QUERY_GFX_PLANE,
+                "VFIO_DEVICE_QUERY_GFX_PLANE",
                 (&raw mut plane).cast(),
+                args,
             )
-        }
-        .map_err(fail("VFIO_DEVICE_QUERY_GFX_PLANE"))?;
+        }?;
         // SAFETY: both union members are u32 covering the whole union, initialised (zeroed by
         // Default, then possibly written by the kernel); any bit pattern is a valid u32.
         let id = unsafe { plane.u.dmabuf_id };
@@ -109,12 +118,13 @@ impl DeviceFd {
         // call only.
         let fd = unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_DEVICE_GET_GFX_DMABUF,
+                "VFIO_DEVICE_GET_GFX_DMABUF",
                 (&raw mut id).cast(),
+                move |f| write!(f, "dmabuf_id={dmabuf_id}"),
             )
-        }
-        .map_err(fail("VFIO_DEVICE_GET_GFX_DMABUF"))?;
+        }?;
         // SAFETY: on success the kernel returns a new dma-buf fd (dma_buf_fd, O_CLOEXEC) that
         // nothing else owns.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -162,25 +172,41 @@ impl DeviceFd {
             len,
         );
         buf.bytes_mut()[header..].copy_from_slice(data);
+        let payload = data.len();
         // SAFETY: kind: device fd; argument: a vfio_device_feature header followed by
         // `data.len()` bytes, argsz = buffer length; read/written during the call only; user
         // pointers inside the payload are valid per this function's contract.
-        unsafe { ioctl_ptr(self.as_fd(), vfio::VFIO_DEVICE_FEATURE, buf.as_mut_ptr()) }
-            .map_err(fail("VFIO_DEVICE_FEATURE"))?;
+        unsafe {
+            ioctl_ptr(
+                self.on(),
+                vfio::VFIO_DEVICE_FEATURE,
+                "VFIO_DEVICE_FEATURE",
+                buf.as_mut_ptr(),
+                move |f| write!(f, "flags={flags:#x} payload={payload} bytes"),
+            )
+        }?;
         data.copy_from_slice(&buf.bytes()[header..]);
         Ok(())
     }
 
     /// `pread(2)` on the device fd (region access at `offset` = region offset + position).
     pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        let len = buf.len();
+        let args = move |f: &mut std::fmt::Formatter<'_>| write!(f, "offset={offset:#x} len={len}");
         let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
-        nix::sys::uio::pread(self, buf, offset).map_err(Errno::from_nix)
+        trace::call(Level::Trace, "pread", self.on(), args, || {
+            nix::sys::uio::pread(self, buf, offset).map_err(Errno::from_nix)
+        })
     }
 
     /// `pwrite(2)` on the device fd.
     pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        let len = buf.len();
+        let args = move |f: &mut std::fmt::Formatter<'_>| write!(f, "offset={offset:#x} len={len}");
         let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
-        nix::sys::uio::pwrite(self, buf, offset).map_err(Errno::from_nix)
+        trace::call(Level::Trace, "pwrite", self.on(), args, || {
+            nix::sys::uio::pwrite(self, buf, offset).map_err(Errno::from_nix)
+        })
     }
 }
 
@@ -314,12 +340,13 @@ impl MigDataFd {
         // RESUMING fd); argument: `info`, live, aligned and written during the call only.
         unsafe {
             ioctl_ptr(
-                self.as_fd(),
+                self.on(),
                 vfio::VFIO_MIG_GET_PRECOPY_INFO,
+                "VFIO_MIG_GET_PRECOPY_INFO",
                 std::ptr::addr_of_mut!(info).cast(),
+                trace::no_args,
             )
-        }
-        .map_err(fail("VFIO_MIG_GET_PRECOPY_INFO"))?;
+        }?;
         Ok((info.initial_bytes, info.dirty_bytes))
     }
 }

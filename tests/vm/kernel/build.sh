@@ -65,6 +65,31 @@ run() { # run <what> <command...>: output to the log; on failure its tail and th
     fi
 }
 
+# run_progress <what> <command...>: `run` for a step of minutes (make bzImage), with a line every
+# minute saying how far it is (the objects compiled so far: the log's CC lines since the step
+# began), so a build is never minutes of silence.
+run_progress() {
+    local what=$1 from start=$SECONDS next pid n
+    shift
+    from=$(($(wc -l <"$LOG") + 1))
+    "$@" >>"$LOG" 2>&1 &
+    pid=$!
+    next=$((SECONDS + 60))
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 2
+        if [ "$SECONDS" -ge "$next" ]; then
+            n=$(tail -n +"$from" "$LOG" | grep -c '^ *CC ' || true)
+            say "$what: still building after $((SECONDS - start)) s, $n files compiled"
+            next=$((SECONDS + 60))
+        fi
+    done
+    if ! wait "$pid"; then
+        tail -n 30 "$LOG" | sed 's/^/  | /' >&2
+        die "$what failed (whole log: $LOG)"
+    fi
+    say "$what: done in $((SECONDS - start)) s"
+}
+
 say "unpacking $(basename "$SRC")"
 case $SRC in
 *.deb)
@@ -112,7 +137,7 @@ fi
 
 say "make -j$JOBS bzImage (about 6 minutes on 2 cores)"
 start=$SECONDS
-run "make bzImage" make -C "$TREE" -j"$JOBS" bzImage
+run_progress "make bzImage" make -C "$TREE" -j"$JOBS" bzImage
 say "built in $((SECONDS - start)) s"
 run "make headers_install" make -C "$TREE" headers_install INSTALL_HDR_PATH="$OUT/headers"
 make -s -C "$TREE" kernelrelease >"$OUT/release" 2>>"$LOG" || die "make kernelrelease failed"

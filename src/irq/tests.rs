@@ -463,7 +463,11 @@ fn waits_on_many_threads_count_every_signal_from_many_threads() {
         }
     });
     for v in 0..VECTORS {
-        assert_eq!(irqs.try_wait(v).unwrap(), None, "vector {v}: nothing left over");
+        assert_eq!(
+            irqs.try_wait(v).unwrap(),
+            None,
+            "vector {v}: nothing left over"
+        );
     }
     // One waiter for all vectors (`wait_any`) against a signaller per vector.
     let mut seen = [0u64; VECTORS as usize];
@@ -486,6 +490,10 @@ fn waits_on_many_threads_count_every_signal_from_many_threads() {
     });
     assert_eq!(seen, [SIGNALS; VECTORS as usize]);
     for v in 0..VECTORS {
-        assert_eq!(irqs.try_wait(v).unwrap(), None, "vector {v}: nothing left over");
+        assert_eq!(
+            irqs.try_wait(v).unwrap(),
+            None,
+            "vector {v}: nothing left over"
+        );
     }
 }

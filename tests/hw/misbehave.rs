@@ -352,3 +352,79 @@ fn reset_in_the_middle_of_a_dma_does_not_hang_and_the_device_works_after() {
         dev.pci_config().unwrap().set_bus_master(false).unwrap();
     }
 }
+
+#[test]
+#[ignore = "needs the emulated IOMMU host"]
+fn mapped_reads_racing_a_hot_reset_get_values_never_sigbus() {
+    const TEST: &str = "mapped_reads_racing_a_hot_reset_get_values_never_sigbus";
+    if !common::needs_iommu(TEST, "the shared-group edus exist only with an IOMMU") {
+        return;
+    }
+    let space = common::space();
+    let open = |var: &str| {
+        space
+            .open_pci_device(&device(var).parse().unwrap())
+            .unwrap_or_else(|e| panic!("{var}: {e}"))
+    };
+    let (a, b) = (open("UVFIO_TEST_SHARED_A"), open("UVFIO_TEST_SHARED_B"));
+    enable(&a);
+    enable(&b);
+    let bar0 = a.region(RegionIndex::BAR0).unwrap();
+    assert!(bar0.is_mapped(0), "{bar0:?}");
+    let id = bar0.read_u32(0).unwrap();
+    // vfio-pci zaps the mappings and holds its memory lock across the reset; a fault in that
+    // window waits for the lock and maps again once config space is restored. The hot reset
+    // only *tries* each device's lock (`vfio_pci_dev_set_hot_reset`: "Locking multiple
+    // devices is prone to deadlock, runaway and unwind if we hit contention"), so while this
+    // process's own threads fault the mapping in (or pread/pwrite) it may fail with EBUSY:
+    // a typed error, and the next try once the readers stop succeeds. Readers on two threads
+    // hammer the mapping while the bus is reset three times; in a forked child, so that a
+    // SIGBUS fails the test instead of killing the binary.
+    let ended = in_child(|| {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = AtomicBool::new(false);
+        let groups: Vec<_> = a.group().into_iter().collect();
+        let (resets, reads) = std::thread::scope(|s| {
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut n = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            if !matches!(bar0.read_u32(0), Ok(v) if v == id) {
+                                return Err(n);
+                            }
+                            n += 1;
+                        }
+                        Ok(n)
+                    })
+                })
+                .collect();
+            let resets: Vec<_> = (0..3)
+                .map(|_| a.pci_hot_reset(&groups).map_err(|e| e.errno()))
+                .collect();
+            stop.store(true, Ordering::Relaxed);
+            let reads: Vec<_> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+            (resets, reads)
+        });
+        let quiet = a.pci_hot_reset(&groups);
+        say(&format!(
+            "{TEST}: resets under reads {resets:?}, reads per thread {reads:?}, reset after {quiet:?}"
+        ));
+        let typed = resets
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(Errno::EBUSY)));
+        match (typed, reads.iter().all(Result::is_ok), quiet) {
+            (true, true, Ok(())) => 0,
+            _ => 1,
+        }
+    });
+    assert_eq!(
+        ended,
+        Ok(0),
+        "the child ended with {ended:?} (Err(7): killed by SIGBUS; Ok(1): see the line above)"
+    );
+    assert_eq!(bar0.read_u32(0).unwrap(), id);
+    for dev in [&a, &b] {
+        dev.pci_config().unwrap().set_bus_master(false).unwrap();
+    }
+}

@@ -388,14 +388,16 @@ fn mapped_reads_racing_a_hot_reset_get_values_never_sigbus() {
             let readers: Vec<_> = (0..2)
                 .map(|_| {
                     s.spawn(|| {
-                        let mut n = 0u64;
+                        // Reads that gave the ID, and every other outcome with its count.
+                        let mut good = 0u64;
+                        let mut other = std::collections::BTreeMap::<String, u64>::new();
                         while !stop.load(Ordering::Relaxed) {
-                            if !matches!(bar0.read_u32(0), Ok(v) if v == id) {
-                                return Err(n);
+                            match bar0.read_u32(0) {
+                                Ok(v) if v == id => good += 1,
+                                r => *other.entry(format!("{r:?}")).or_default() += 1,
                             }
-                            n += 1;
                         }
-                        Ok(n)
+                        (good, other)
                     })
                 })
                 .collect();
@@ -413,7 +415,15 @@ fn mapped_reads_racing_a_hot_reset_get_values_never_sigbus() {
         let typed = resets
             .iter()
             .all(|r| matches!(r, Ok(()) | Err(Errno::EBUSY)));
-        match (typed, reads.iter().all(Result::is_ok), quiet) {
+        // A read that lands while the bus is in reset gets what the bus answers for an
+        // absent device (see the report line); what matters is that it returns.
+        let answered = reads.iter().all(|(good, other)| {
+            *good > 0
+                && other
+                    .keys()
+                    .all(|k| k == "Ok(0)" || k == &format!("Ok({})", u32::MAX))
+        });
+        match (typed, answered, quiet) {
             (true, true, Ok(())) => 0,
             _ => 1,
         }

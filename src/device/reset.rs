@@ -235,7 +235,11 @@ impl Device {
     ///   (and the functions in them) whose fds are missing;
     /// - [`Error::NotSupported`] (`ENODEV`) when the device cannot be hot reset;
     /// - [`Error::Ioctl`] when the kernel refuses (`EINVAL` when a group does not own every
-    ///   device the kernel resets, `EBUSY` when a device is busy elsewhere).
+    ///   device the kernel resets, `EBUSY` when a device is busy elsewhere, and also when
+    ///   another thread is accessing a BAR of an affected device at that moment, through a
+    ///   mapping fault or `pread`/`pwrite`: the kernel only tries each device's memory lock
+    ///   and gives up on contention, so such an `EBUSY` is transient and a retry once the
+    ///   accesses pause succeeds; see `tests/hw/misbehave.rs`).
     #[doc(alias = "VFIO_DEVICE_PCI_HOT_RESET")]
     pub fn pci_hot_reset(&self, groups: &[&Group]) -> Result<()> {
         const OP: &str = "pci_hot_reset";

@@ -428,3 +428,72 @@ fn a_callers_blocking_eventfd_is_refused_and_left_as_it_was() {
         "only the enable reached the kernel"
     );
 }
+
+/// A host stress test of the wait path (issue 14.3): signallers write each vector's eventfd
+/// from threads of their own while waiters on other threads read the counts. An eventfd adds
+/// up what it is written, so the counts must sum to the writes exactly: a lost wake-up times
+/// a waiter out (the timeout only turns that hang into a failure), a double count overshoots.
+#[test]
+fn waits_on_many_threads_count_every_signal_from_many_threads() {
+    use std::time::Duration;
+    const VECTORS: u32 = 4;
+    const SIGNALS: u64 = 5_000;
+    const HANG: Duration = Duration::from_secs(30);
+    let (_kernel, irqs) = handle("stress", msix_info(VECTORS, true), VECTORS as usize);
+    let irqs = &irqs;
+    // One waiter per vector (`wait`), each against its own signaller.
+    std::thread::scope(|s| {
+        for v in 0..VECTORS {
+            s.spawn(move || {
+                for i in 0..SIGNALS {
+                    irqs.eventfd(v).unwrap().write(1).unwrap();
+                    if i % 97 == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+            s.spawn(move || {
+                let mut seen = 0;
+                while seen < SIGNALS {
+                    let n = irqs.wait(v, Some(HANG)).unwrap();
+                    seen += n.unwrap_or_else(|| panic!("vector {v}: lost wake-up at {seen}"));
+                }
+                assert_eq!(seen, SIGNALS, "vector {v}");
+            });
+        }
+    });
+    for v in 0..VECTORS {
+        assert_eq!(
+            irqs.try_wait(v).unwrap(),
+            None,
+            "vector {v}: nothing left over"
+        );
+    }
+    // One waiter for all vectors (`wait_any`) against a signaller per vector.
+    let mut seen = [0u64; VECTORS as usize];
+    std::thread::scope(|s| {
+        for v in 0..VECTORS {
+            s.spawn(move || {
+                for _ in 0..SIGNALS {
+                    irqs.eventfd(v).unwrap().write(1).unwrap();
+                }
+            });
+        }
+        while seen.iter().sum::<u64>() < SIGNALS * u64::from(VECTORS) {
+            let fired = irqs.wait_any(Some(HANG)).unwrap();
+            assert!(!fired.is_empty(), "lost wake-up at {seen:?}");
+            for f in fired {
+                assert!(f.count >= 1);
+                seen[f.key as usize] += f.count;
+            }
+        }
+    });
+    assert_eq!(seen, [SIGNALS; VECTORS as usize]);
+    for v in 0..VECTORS {
+        assert_eq!(
+            irqs.try_wait(v).unwrap(),
+            None,
+            "vector {v}: nothing left over"
+        );
+    }
+}

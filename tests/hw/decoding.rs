@@ -36,7 +36,7 @@ const EDU_ID: u32 = 0xed;
 
 /// Runs `f` in a forked child; `Ok(exit code)` when it exits, `Err(signal)` when a signal
 /// ends it. `f` returns the exit code (a panic is 101).
-fn in_child(f: impl FnOnce() -> i32) -> Result<i32, i32> {
+pub(crate) fn in_child(f: impl FnOnce() -> i32) -> Result<i32, i32> {
     // SAFETY: the child only runs `f` (this test's own accesses, no lock another thread can
     // hold: glibc's malloc is fork-safe) and leaves with `_exit`, running no destructor and
     // no atexit handler of the parent's state.

@@ -13,6 +13,7 @@
 #[path = "../../src/test_alloc.rs"]
 mod alloc;
 mod common;
+mod concurrency;
 mod core;
 mod decoding;
 mod discover;
@@ -27,6 +28,7 @@ mod irq;
 mod kernel;
 mod mdev;
 mod migration;
+mod misbehave;
 mod noiommu;
 mod pci;
 mod regions;

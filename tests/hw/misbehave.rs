@@ -416,12 +416,14 @@ fn mapped_reads_racing_a_hot_reset_get_values_never_sigbus() {
             .iter()
             .all(|r| matches!(r, Ok(()) | Err(Errno::EBUSY)));
         // A read that lands while the bus is in reset gets what the bus answers for an
-        // absent device (see the report line); what matters is that it returns.
-        let answered = reads.iter().all(|(good, other)| {
-            *good > 0
-                && other
-                    .keys()
-                    .all(|k| k == "Ok(0)" || k == &format!("Ok({})", u32::MAX))
+        // absent device (see the report line); what matters is that it returns. How many
+        // reads land before, inside or after the resets is up to the scheduler (under TCG a
+        // thread may see nothing but the reset window), so no count is asserted; the read
+        // after the child checks the device answers again.
+        let answered = reads.iter().all(|(_good, other)| {
+            other
+                .keys()
+                .all(|k| k == "Ok(0)" || k == &format!("Ok({})", u32::MAX))
         });
         match (typed, answered, quiet) {
             (true, true, Ok(())) => 0,

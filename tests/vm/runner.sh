@@ -20,6 +20,8 @@
 #   UVFIO_VM_SMP         guest CPUs (default 2)
 #   UVFIO_VM_CMDLINE     appended to the kernel command line (e.g. hugepages=64)
 #   UVFIO_VM_EXTRA_ARGS  appended to the QEMU command line (split on whitespace)
+#   UVFIO_VM_CRASH_FILE  where to write QEMU's exit status when QEMU itself crashed
+#                        (SIGSEGV/SIGABRT) before the guest reported (suite.sh boots again)
 #   UVFIO_VM_KEEP_DEBUG  1: ship binaries with their debug info (stripped by default: RAM)
 #   UVFIO_VM_SHIP        more files (colon-separated) to copy into the guest's /test beside the
 #                        binary, with their libraries (tests/vm/suite.sh runs several binaries
@@ -424,5 +426,9 @@ if [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
     report_failure "TIMEOUT: the guest did not report an exit status within UVFIO_VM_TIMEOUT=${TIMEOUT}s; QEMU was killed"
 else
     report_failure "QEMU exited with status $QRC after ${ELAPSED}s before the guest reported an exit status (crash, hw_error, kernel panic?)"
+    # QEMU itself killed by a signal (SIGSEGV 139, SIGABRT 134): said to the caller that asked.
+    if [ -n "${UVFIO_VM_CRASH_FILE:-}" ] && { [ "$QRC" = 139 ] || [ "$QRC" = 134 ]; }; then
+        echo "$QRC" >"$UVFIO_VM_CRASH_FILE"
+    fi
 fi
 exit 125

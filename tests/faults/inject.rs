@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
-use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -212,31 +211,7 @@ impl Footprint {
     }
 }
 
-/// The kernel log so far (`/dev/kmsg`, read without blocking); empty when it cannot be read.
-pub fn kernel_log() -> Vec<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let Ok(mut f) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg")
-    else {
-        return Vec::new();
-    };
-    let mut lines = Vec::new();
-    let mut buf = vec![0u8; 8192];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_owned()),
-            // EPIPE: records were overwritten while reading; go on from the next.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(_) => break,
-        }
-    }
-    lines
-}
+pub use crate::common::kernel_log;
 
 /// The lines of `log` past the first `from` that report a kernel problem: a WARN, a BUG, an
 /// oops, a sanitizer or refcount report, a lockdep splat, a corrupted list.

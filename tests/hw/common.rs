@@ -297,3 +297,29 @@ pub fn edu_dma(device: &uvfio::Device, iova: u64, len: u64, to_ram: bool) {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
+
+/// The kernel log so far (`/dev/kmsg`, read without blocking), one record a line; empty when
+/// it cannot be read (then a test looking for a record fails on its absence).
+pub fn kernel_log() -> Vec<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+    else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_owned()),
+            // EPIPE: records were overwritten while reading; go on from the next.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+            Err(_) => break, // WouldBlock: the end; anything else: what was read so far
+        }
+    }
+    lines
+}

@@ -5,7 +5,6 @@
 //!
 //! Timeouts only turn a hang into a failure.
 
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
@@ -25,31 +24,9 @@ const ARRIVES: Duration = Duration::from_secs(10);
 const EDU_DMA_CMD: u64 = 0x98;
 const EDU_BUF: u64 = 0x40000;
 
-/// The kernel log so far (`/dev/kmsg`, read without blocking), one record a line.
-fn kernel_log() -> Vec<String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg")
-        .expect("/dev/kmsg");
-    let mut lines = Vec::new();
-    let mut buf = vec![0u8; 8192];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_owned()),
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-            Err(e) => panic!("read /dev/kmsg: {e}"),
-        }
-    }
-    lines
-}
-
 /// The message part of the kernel log records past `from` that contain every one of `words`.
 fn log_lines_with(from: usize, words: &[&str]) -> Vec<String> {
-    kernel_log()
+    common::kernel_log()
         .into_iter()
         .skip(from)
         .map(|l| l.split_once(';').map_or(l.clone(), |(_, t)| t.to_owned()))
@@ -62,6 +39,19 @@ fn edu() -> (DmaSpace, Device) {
     let (space, d) = common::open_in_space(&device("UVFIO_TEST_EDU"));
     enable(&d);
     (space, d)
+}
+
+/// The two edus of one IOMMU group behind a bridge, opened in `space` and enabled.
+fn shared_edus(space: &DmaSpace) -> (Device, Device) {
+    let open = |var: &str| {
+        space
+            .open_pci_device(&device(var).parse().unwrap())
+            .unwrap_or_else(|e| panic!("{var}: {e}"))
+    };
+    let (a, b) = (open("UVFIO_TEST_SHARED_A"), open("UVFIO_TEST_SHARED_B"));
+    enable(&a);
+    enable(&b);
+    (a, b)
 }
 
 fn enable(d: &Device) {
@@ -108,7 +98,7 @@ fn dma_to_an_unmapped_iova_faults_and_touches_no_buffer() {
     // can be placed there while the reservation lives.
     let hole = space.allocate_iova(0x2000, AddressLimit::bits(28)).unwrap();
     let guard_b = filled(&space, 0xa5);
-    let from = kernel_log().len();
+    let from = common::kernel_log().len();
 
     // Device to RAM (a DMA write) and RAM to device (a DMA read) at the hole: every call
     // returns, and edu finishes the command (its engine ignores the failed access).
@@ -305,14 +295,7 @@ fn reset_in_the_middle_of_a_dma_does_not_hang_and_the_device_works_after() {
         return;
     }
     let space = common::space();
-    let open = |var: &str| {
-        space
-            .open_pci_device(&device(var).parse().unwrap())
-            .unwrap_or_else(|e| panic!("{var}: {e}"))
-    };
-    let (a, b) = (open("UVFIO_TEST_SHARED_A"), open("UVFIO_TEST_SHARED_B"));
-    enable(&a);
-    enable(&b);
+    let (a, b) = shared_edus(&space);
     round_trip(&space, &a, 2);
     let mut dst = filled(&space, 0x22);
     start_dma_to_ram(&a, dst.iova(), 256);
@@ -361,14 +344,7 @@ fn mapped_reads_racing_a_hot_reset_get_values_never_sigbus() {
         return;
     }
     let space = common::space();
-    let open = |var: &str| {
-        space
-            .open_pci_device(&device(var).parse().unwrap())
-            .unwrap_or_else(|e| panic!("{var}: {e}"))
-    };
-    let (a, b) = (open("UVFIO_TEST_SHARED_A"), open("UVFIO_TEST_SHARED_B"));
-    enable(&a);
-    enable(&b);
+    let (a, b) = shared_edus(&space);
     let bar0 = a.region(RegionIndex::BAR0).unwrap();
     assert!(bar0.is_mapped(0), "{bar0:?}");
     let id = bar0.read_u32(0).unwrap();

@@ -311,44 +311,51 @@ fn bench_huge(c: &mut Criterion, container: &Container) {
     summary_huge(container, &runs, spot.start());
 }
 
-/// Alternates the two map paths in rounds and prints the ratio of their best rounds.
+/// Paired rounds of the two map paths: per round, 200 map+unmaps each, in alternating order;
+/// the median per-round ratio, and each side's median time.
 fn summary_map(container: &Container) {
+    const ROUNDS: usize = 41;
+    const PER_ROUND: u32 = 200;
     let page = Pages::new(PAGE as usize, false).expect("a page");
     let spot = container
         .allocate_iova(PAGE, AddressLimit::NONE)
         .expect("an IOVA");
     let fd = container.as_raw_fd();
-    let (mut raw, mut ours) = (Duration::MAX, Duration::MAX);
     let time_raw = || {
         let t = Instant::now();
-        for _ in 0..500 {
+        for _ in 0..PER_ROUND {
             raw_map_unmap(fd, page.ptr, spot.start(), PAGE);
         }
-        t.elapsed()
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(PER_ROUND)
     };
     let time_ours = || {
         let t = Instant::now();
-        for _ in 0..500 {
+        for _ in 0..PER_ROUND {
             uvfio_map_unmap(container, page.ptr, spot.start(), PAGE);
         }
-        t.elapsed()
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(PER_ROUND)
     };
-    // Alternate which goes first, and keep each side's best round.
-    for round in 0..20 {
-        if round % 2 == 0 {
-            raw = raw.min(time_raw());
-            ours = ours.min(time_ours());
+    let (mut raw, mut ours, mut ratio) = (vec![], vec![], vec![]);
+    for round in 0..ROUNDS {
+        let (r, o) = if round % 2 == 0 {
+            let r = time_raw();
+            (r, time_ours())
         } else {
-            ours = ours.min(time_ours());
-            raw = raw.min(time_raw());
-        }
+            let o = time_ours();
+            (time_raw(), o)
+        };
+        raw.push(r);
+        ours.push(o);
+        ratio.push(o / r);
     }
+    let (raw_us, ours_us, r) = (median(&mut raw), median(&mut ours), median(&mut ratio));
     println!(
-        "summary map+unmap 4 KiB: raw {:.2} us, uvfio {:.2} us, ratio {:.3} (must be <= 1.05)",
-        raw.as_secs_f64() * 1e6 / 500.0,
-        ours.as_secs_f64() * 1e6 / 500.0,
-        ours.as_secs_f64() / raw.as_secs_f64()
+        "summary map+unmap 4 KiB, {ROUNDS} paired rounds of {PER_ROUND}: raw {raw_us:.2} us, \
+         uvfio {ours_us:.2} us, median per-round ratio {r:.3} (must be <= 1.05)"
     );
+    println!("result dma/map_unmap_4k/raw_us {raw_us:.3}");
+    println!("result dma/map_unmap_4k/uvfio_us {ours_us:.3}");
+    println!("result dma/map_unmap_4k/uvfio_over_raw {r:.4}");
 
     summary_pool(container);
 }
@@ -391,6 +398,9 @@ fn summary_pool(container: &Container) {
         ns(&secs[1]),
         (after.map_ioctls - before.map_ioctls) + (after.unmap_ioctls - before.unmap_ioctls)
     );
+    println!("result dma/pool/dma_pool_ns {:.2}", ns(&secs[2]));
+    println!("result dma/pool/mutex_vec_ns {:.2}", ns(&secs[0]));
+    println!("result dma/pool/speedup_over_mutex_vec {r0:.3}");
 }
 
 fn summary_huge(container: &Container, runs: &[DmaRun], start: u64) {
@@ -438,6 +448,18 @@ fn summary_pure() {
         per_op[2],
         per_op[2] / per_op[0]
     );
+    println!("result dma/iova/alloc_free_1k_ns {:.1}", per_op[0]);
+    println!("result dma/iova/alloc_free_100k_ns {:.1}", per_op[2]);
+    println!(
+        "result dma/iova/growth_1k_to_100k {:.3}",
+        per_op[2] / per_op[0]
+    );
+}
+
+/// The median of `v` (sorted in place).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn main() {

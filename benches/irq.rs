@@ -324,6 +324,18 @@ fn summary() {
                  {floor:.1?} = {:.2}x",
                 dev.as_secs_f64() / floor.as_secs_f64()
             );
+            println!(
+                "result irq/{kind}/edu_msi_us {:.2}",
+                dev.as_secs_f64() * 1e6
+            );
+            println!(
+                "result irq/{kind}/eventfd_floor_us {:.2}",
+                floor.as_secs_f64() * 1e6
+            );
+            println!(
+                "result irq/{kind}/msi_over_floor {:.4}",
+                dev.as_secs_f64() / floor.as_secs_f64()
+            );
         }
     }
 }

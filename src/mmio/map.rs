@@ -45,6 +45,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
+use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 
@@ -301,6 +302,67 @@ impl Mapping {
         // SAFETY: as in `read`, with the store limits (non-zero only for a PROT_WRITE mapping).
         unsafe { self.ptr.as_ptr().cast::<T>().add(i).write_volatile(value) };
         true
+    }
+}
+
+/// One element of a [`Mapping`], checked once when made: its address is in bounds, aligned, and
+/// both readable and writable, so each access is a bare volatile load or store. It borrows the
+/// mapping, which therefore outlives every access (the **validity** fact of the module).
+pub(crate) struct Slot<'a, T> {
+    ptr: NonNull<T>,
+    _map: PhantomData<&'a Mapping>,
+}
+
+impl<T> Clone for Slot<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Slot<'_, T> {}
+
+impl<T> std::fmt::Debug for Slot<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Slot").field(&self.ptr).finish()
+    }
+}
+
+// SAFETY: a `Slot` is a checked address inside a `Mapping` it borrows, which is `Send + Sync`;
+// all accesses through it are volatile through `&self`, as the `Mapping`'s own.
+unsafe impl<T> Send for Slot<'_, T> {}
+// SAFETY: as for `Send`.
+unsafe impl<T> Sync for Slot<'_, T> {}
+
+impl Mapping {
+    /// The `T` at `offset`, checked once: `None` unless the access is in bounds, aligned and
+    /// allowed for both loads and stores.
+    pub(crate) fn slot<T: Word>(&self, offset: usize) -> Option<Slot<'_, T>> {
+        let i = self.check::<T>(offset, false)?;
+        self.check::<T>(offset, true)?;
+        // SAFETY: `check` proved `(i + 1) * SIZE <= len` for a mapping that is readable and
+        // writable; `ptr` is page-aligned, so element `i` is aligned and in the mapping.
+        let ptr = unsafe { self.ptr.cast::<T>().add(i) };
+        Some(Slot {
+            ptr,
+            _map: PhantomData,
+        })
+    }
+}
+
+impl<T: Word> Slot<'_, T> {
+    /// A volatile load, in the device's byte order.
+    #[inline(always)]
+    pub(crate) fn read(self) -> T {
+        // SAFETY: `slot` proved the element in bounds, aligned and readable; the borrowed
+        // mapping is live; no reference is created.
+        unsafe { self.ptr.as_ptr().read_volatile() }
+    }
+
+    /// A volatile store of `value`, already in the device's byte order.
+    #[inline(always)]
+    pub(crate) fn write(self, value: T) {
+        // SAFETY: as in `read`, with writability.
+        unsafe { self.ptr.as_ptr().write_volatile(value) }
     }
 }
 

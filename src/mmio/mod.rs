@@ -93,9 +93,11 @@ mod options;
 mod plan;
 mod raw;
 mod region;
+mod register;
 
 pub use options::MapOptions;
 pub use region::Region;
+pub use register::Register;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::backing::Backing;
 use super::copy::{copy_from_mapping, copy_to_mapping};
-use super::map::{self, Mapping, Word};
+use super::map::{self, Mapping, Slot, Word};
 use super::options::{MapOptions, Policy};
 use super::plan;
 use crate::device::{RegionFlags, RegionIndex, RegionInfo};
@@ -238,6 +238,37 @@ impl<B: Backing> RawRegion<B> {
 
     fn area(&self, offset: u64, len: u64) -> Option<&Area> {
         self.areas().find(|a| a.contains(offset, len))
+    }
+
+    /// The `T` at `offset` as a [`Slot`], checked once: readable and writable region, inside
+    /// it, aligned, and inside one read-write mapping.
+    ///
+    /// # Errors
+    ///
+    /// As the accessors for range, alignment and permissions, and [`Error::NotSupported`]
+    /// (`ENXIO`) when `offset` is served by `pread`/`pwrite`, not by a mapping.
+    pub(crate) fn slot<T: Word>(&self, offset: u64) -> Result<Slot<'_, T>> {
+        let op = "register";
+        let size = T::SIZE as u64;
+        self.check(op, offset, size, size, false)?;
+        self.check(op, offset, size, size, true)?;
+        self.area(offset, size)
+            .and_then(|a| {
+                usize::try_from(offset - a.start)
+                    .ok()
+                    .and_then(|rel| a.map.slot::<T>(rel))
+            })
+            .ok_or_else(|| Error::NotSupported {
+                op,
+                object: self.object().into(),
+                reason: format!(
+                    "offset {offset:#x} is not mapped read-write (the kernel does not let \
+                     userspace map it, or it is the MSI-X table, or the region was made with \
+                     MapOptions::never_map): use the accessors, which fall back to pread/pwrite"
+                )
+                .into(),
+                errno: Errno::ENXIO,
+            })
     }
 
     /// Reads the byte at `offset`.

@@ -377,3 +377,61 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn slots_are_checked_once_and_then_access_the_same_bytes() {
+    // Mapped pages 0 and 2, page 1 cut out (as an MSI-X table would be).
+    let r = region(rw_mmap(), 3 * PAGE, None, &[0x1000..0x1010]);
+    for base in [0u64, 0x2000] {
+        let s32 = r.slot::<u32>(base + 4).unwrap();
+        assert_eq!(u32::from_le(s32.read()), 0x0706_0504);
+        s32.write(0xa1b2_c3d4_u32.to_le());
+        assert_eq!(r.read_u32(base + 4).unwrap(), 0xa1b2_c3d4);
+        let s8 = r.slot::<u8>(base + 0xfff).unwrap();
+        assert_eq!(s8.read(), 0xff);
+        let s64 = r.slot::<u64>(base + 0xff8).unwrap();
+        r.write_u64(base + 0xff8, 0x1122_3344_5566_7788).unwrap();
+        assert_eq!(u64::from_le(s64.read()), 0x1122_3344_5566_7788);
+    }
+    let errno = |offset: u64| r.slot::<u32>(offset).unwrap_err().errno();
+    // The page served by pread/pwrite has no slot; the accessors still reach it.
+    assert_eq!(errno(0x1000), Errno::ENXIO);
+    assert_eq!(errno(0x1ffc), Errno::ENXIO);
+    assert_eq!(r.read_u32(0x1ffc).unwrap(), 0xfffe_fdfc);
+    assert_eq!(errno(3 * PAGE), Errno::ERANGE);
+    assert_eq!(errno(3 * PAGE - 6), Errno::EINVAL);
+    assert_eq!(errno(2), Errno::EINVAL);
+    assert_eq!(
+        r.slot::<u64>(u64::MAX - 3).unwrap_err().errno(),
+        Errno::EOVERFLOW
+    );
+    assert!(r.slot::<u64>(3 * PAGE - 8).is_ok());
+    assert_eq!(
+        r.slot::<u64>(3 * PAGE - 4).unwrap_err().errno(),
+        Errno::ERANGE
+    );
+    let e = r.slot::<u32>(0x1000).unwrap_err();
+    assert!(e.to_string().contains("register"), "{e}");
+    assert!(e.to_string().contains("pread"), "{e}");
+}
+
+#[test]
+fn slots_need_a_read_write_mapping() {
+    for flags in [
+        RegionFlags::READ | RegionFlags::MMAP,
+        RegionFlags::WRITE | RegionFlags::MMAP,
+    ] {
+        let r = region(flags, PAGE, None, &[]);
+        assert_eq!(r.slot::<u32>(0).unwrap_err().errno(), Errno::EACCES);
+    }
+    let at = 2 * PAGE;
+    let never = Region::new(
+        TestFile(file(at, PAGE)),
+        info(rw_mmap(), PAGE, at, None),
+        MapOptions::new().never_map(),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(never.slot::<u32>(0).unwrap_err().errno(), Errno::ENXIO);
+    assert_eq!(never.read_u32(4).unwrap(), 0x0706_0504);
+}

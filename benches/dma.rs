@@ -27,6 +27,9 @@ use uvfio::iommu::{DmaRun, IovaRange};
 use uvfio::uapi::vfio;
 use uvfio::{Container, DmaOptions};
 
+#[path = "support/first_fit.rs"]
+mod first_fit;
+use first_fit::FirstFit;
 #[path = "support/free_list.rs"]
 mod free_list;
 use free_list::{pairs, FreeList, MutexFreeList, MutexFreeListWithArc, Pool};
@@ -84,17 +87,45 @@ fn populated(live: usize) -> IovaAllocator {
     a
 }
 
+/// The baseline with the same `live` blocks as [`populated`] (same sizes, same frees).
+fn populated_first_fit(live: usize) -> FirstFit {
+    let mut a = FirstFit::new(1 << 39, PAGE);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut blocks = Vec::with_capacity(2 * live);
+    for _ in 0..2 * live {
+        let size = rng.size();
+        blocks.push((a.allocate(size).expect("space"), size));
+    }
+    for &(at, size) in blocks.iter().step_by(2) {
+        a.free(at, size);
+    }
+    a
+}
+
 fn bench_allocator(c: &mut Criterion) {
     let mut g = c.benchmark_group("iova_alloc_free");
     for live in [1_000usize, 10_000, 100_000] {
         let mut a = populated(live);
         let mut rng = Rng(42);
-        g.bench_with_input(BenchmarkId::from_parameter(live), &live, |b, _| {
+        g.bench_with_input(BenchmarkId::new("uvfio", live), &live, |b, _| {
             b.iter(|| {
                 let block = a.allocate(rng.size(), AddressLimit::NONE).expect("space");
                 a.free(black_box(block)).expect("free");
             })
         });
+        let mut f = populated_first_fit(live);
+        let mut rng = Rng(42);
+        g.bench_with_input(
+            BenchmarkId::new("btreemap_first_fit", live),
+            &live,
+            |b, _| {
+                b.iter(|| {
+                    let size = rng.size();
+                    let at = f.allocate(size).expect("space");
+                    f.free(black_box(at), size);
+                })
+            },
+        );
     }
     g.finish();
 }
@@ -427,29 +458,60 @@ fn summary_huge(container: &Container, runs: &[DmaRun], start: u64) {
     );
 }
 
+/// Paired rounds of the IOVA allocator against the first-fit baseline at 1k, 10k and 100k live
+/// blocks: per round, `PER_ROUND` alloc+frees each, alternating which goes first.
 fn summary_pure() {
+    const ROUNDS: usize = 21;
+    const PER_ROUND: u32 = 20_000;
     let mut per_op = Vec::new();
     for live in [1_000usize, 10_000, 100_000] {
         let mut a = populated(live);
-        let mut rng = Rng(7);
-        let n = 1_000_000u64;
-        let t = Instant::now();
-        for _ in 0..n {
-            let block = a.allocate(rng.size(), AddressLimit::NONE).expect("space");
-            a.free(black_box(block)).expect("free");
+        let mut f = populated_first_fit(live);
+        let (mut ra, mut rf) = (Rng(7), Rng(7));
+        let mut ours = || {
+            let t = Instant::now();
+            for _ in 0..PER_ROUND {
+                let block = a.allocate(ra.size(), AddressLimit::NONE).expect("space");
+                a.free(black_box(block)).expect("free");
+            }
+            t.elapsed().as_secs_f64() * 1e9 / f64::from(PER_ROUND)
+        };
+        let mut base = || {
+            let t = Instant::now();
+            for _ in 0..PER_ROUND {
+                let size = rf.size();
+                let at = f.allocate(size).expect("space");
+                f.free(black_box(at), size);
+            }
+            t.elapsed().as_secs_f64() * 1e9 / f64::from(PER_ROUND)
+        };
+        let (mut t_ours, mut t_base, mut ratio) = (vec![], vec![], vec![]);
+        for round in 0..ROUNDS {
+            let (o, b) = if round % 2 == 0 {
+                let o = ours();
+                (o, base())
+            } else {
+                let b = base();
+                (ours(), b)
+            };
+            t_ours.push(o);
+            t_base.push(b);
+            ratio.push(o / b);
         }
-        per_op.push(t.elapsed().as_secs_f64() * 1e9 / n as f64);
+        let (o, b, r) = (median(&mut t_ours), median(&mut t_base), median(&mut ratio));
+        println!(
+            "summary IOVA alloc+free at {live} live, {ROUNDS} paired rounds of {PER_ROUND}: \
+             uvfio {o:.0} ns, BTreeMap first fit {b:.0} ns, median per-round ratio {r:.3}"
+        );
+        println!("result dma/iova/{live}_live/uvfio_ns {o:.1}");
+        println!("result dma/iova/{live}_live/first_fit_ns {b:.1}");
+        println!("result dma/iova/{live}_live/uvfio_over_first_fit {r:.4}");
+        per_op.push(o);
     }
     println!(
-        "summary IOVA alloc+free: {:.0} ns at 1k, {:.0} ns at 10k, {:.0} ns at 100k live; \
-         growth 1k -> 100k {:.2}x (must be <= 2)",
-        per_op[0],
-        per_op[1],
-        per_op[2],
+        "summary IOVA alloc+free: growth 1k -> 100k live {:.2}x (must be <= 2)",
         per_op[2] / per_op[0]
     );
-    println!("result dma/iova/alloc_free_1k_ns {:.1}", per_op[0]);
-    println!("result dma/iova/alloc_free_100k_ns {:.1}", per_op[2]);
     println!(
         "result dma/iova/growth_1k_to_100k {:.3}",
         per_op[2] / per_op[0]

@@ -52,7 +52,9 @@
 //!   is the cost of moving a packet end to end, the TX figure that of the sending half. For
 //!   Linux, the CPU time of the thread that samples B's counter is taken off. `/proc/stat`
 //!   counts in 10 ms ticks, sampled at the scheduler tick: a measurement of a few tenths of a
-//!   second is known to a few per cent;
+//!   second is known to a few per cent. Under TCG a timer tick that arrives late (its vCPU
+//!   inside a long device emulation) still counts as one: busy time can come out lower than
+//!   the wall time of a CPU that never idled (seen for pktgen, up to about 15 %);
 //! - **lost**: sent and never received. QEMU does a NIC's work inside the register write that
 //!   asks for it: a TDT write sends the batch and writes the frames into B's ring right away;
 //!   a frame that finds B's ring full waits in the hub until B's next RDT write, and on the

@@ -98,10 +98,11 @@
 //!
 //! # Benchmark mode
 //!
-//! `--bench` measures TX and RX packet rates for 60-byte (64 on the wire) and 1514-byte
-//! frames, alternately with this driver and with Linux's `e1000`/`e1000e` driver on the same
-//! two NICs (handed to the kernel through sysfs; `pktgen` sends, the interface counters count;
-//! once with the IOMMU translating, once in passthrough). That needs the NIC drivers and
+//! `--bench` measures TX and RX packet rates and the guest CPU time per packet for 60-byte
+//! (64 on the wire) and 1514-byte frames, alternately with this driver (polling, and on
+//! interrupts) and with Linux's `e1000`/`e1000e` driver on the same two NICs (handed to the
+//! kernel through sysfs; `pktgen` sends, the interface counters count; with the IOMMU
+//! translating and in passthrough, interrupt moderation off and on). That needs the NIC drivers and
 //! pktgen in the VM: `tests/vm/nic-bench.sh` provides them; without them only this driver is
 //! measured. See `bench` for the method.
 
@@ -384,6 +385,7 @@ fn test_once(args: &Args, addrs: &[PciAddress; 2]) -> device::Result<bool> {
         },
         idle_timeout: Duration::from_secs(3),
         progress: !args.quiet,
+        cpu: false,
     };
     let o = traffic::run(
         &mut a,

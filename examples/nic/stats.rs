@@ -147,6 +147,55 @@ pub fn mbit_per_s(frames: u64, bytes: u64, t: Duration) -> f64 {
     }
 }
 
+/// The guest's CPU time spent busy so far, all CPUs together, from the `cpu` line of
+/// `/proc/stat`: user + nice + system + irq + softirq (idle, iowait and steal left out).
+/// The kernel counts in `USER_HZ` ticks (100 a second on x86): 10 ms per tick, and the
+/// accounting itself samples at the scheduler tick, so a window of a few tenths of a second
+/// is known to a few per cent; medians over repetitions and boots even that out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTimes {
+    busy_ticks: u64,
+}
+
+/// `USER_HZ`, the unit of `/proc/stat`: fixed at 100 on x86.
+const USER_HZ: u64 = 100;
+
+impl CpuTimes {
+    /// Reads `/proc/stat` now; `None` when it cannot be read or parsed.
+    pub fn now() -> Option<CpuTimes> {
+        CpuTimes::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// Parses the `cpu` line (the sum over all CPUs) of `/proc/stat`'s text.
+    pub fn parse(stat: &str) -> Option<CpuTimes> {
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|w| w.parse().ok())
+            .collect::<Option<_>>()?;
+        // user nice system idle iowait irq softirq [steal guest guest_nice]
+        let get = |i: usize| f.get(i).copied();
+        let busy = get(0)? + get(1)? + get(2)? + get(5)? + get(6)?;
+        Some(CpuTimes { busy_ticks: busy })
+    }
+
+    /// The busy CPU time between `earlier` and this reading.
+    pub fn busy_since(&self, earlier: &CpuTimes) -> Duration {
+        let ticks = self.busy_ticks.saturating_sub(earlier.busy_ticks);
+        Duration::from_millis(ticks * 1000 / USER_HZ)
+    }
+}
+
+/// Nanoseconds of CPU per packet (0 when no packet moved).
+pub fn ns_per_packet(cpu: Duration, packets: u64) -> f64 {
+    if packets == 0 {
+        0.0
+    } else {
+        cpu.as_nanos() as f64 / packets as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +212,20 @@ mod tests {
         assert_eq!((t.corrupted, t.ignored, t.frames), (1, 1, 8));
         assert_eq!(t.lost(6), 1);
         assert!(!t.perfect(5));
+    }
+
+    #[test]
+    fn cpu_times_sum_the_busy_fields() {
+        let stat = "cpu  100 5 50 9000 7 3 2 11 0 0\ncpu0 50 2 25 4500 3 1 1 5 0 0\n";
+        let a = CpuTimes::parse(stat).expect("parses");
+        let later = "cpu  130 5 60 9100 9 4 3 20 0 0\n";
+        let b = CpuTimes::parse(later).expect("parses");
+        // (30 user + 10 system + 1 irq + 1 softirq) ticks of 10 ms; idle, iowait, steal left out
+        assert_eq!(b.busy_since(&a), Duration::from_millis(420));
+        assert_eq!(a.busy_since(&b), Duration::ZERO);
+        assert_eq!(CpuTimes::parse("cpu0 1 2 3\n"), None);
+        assert_eq!(CpuTimes::parse("cpu  1 2 x 4 5 6 7\n"), None);
+        assert_eq!(ns_per_packet(Duration::from_millis(1), 1000), 1000.0);
+        assert_eq!(ns_per_packet(Duration::from_millis(1), 0), 0.0);
     }
 }

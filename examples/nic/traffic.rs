@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::device::{Nic, NicError, NicIrq, Result};
 use crate::packets::{FrameBuilder, FrameChecker, Verdict};
 use crate::rings::RxFrame;
-use crate::stats::{mbit_per_s, Rate, RxTally};
+use crate::stats::{mbit_per_s, CpuTimes, Rate, RxTally};
 
 /// How the loop learns that there is work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,19 @@ pub struct TrafficConfig {
     pub idle_timeout: Duration,
     /// Print a progress line every second.
     pub progress: bool,
+    /// Read the guest's CPU times (`/proc/stat`) at the start, when the last frame was sent
+    /// and when the last one arrived: [`Outcome::cpu`].
+    pub cpu: bool,
+}
+
+/// Busy CPU time of the whole guest (all CPUs) from the start of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSpans {
+    /// Until the last frame was handed to NIC A.
+    pub tx: Duration,
+    /// Until the last frame arrived at NIC B (what was sent meanwhile included: one loop
+    /// does both, and under TCG both NICs' work happens inside its register writes).
+    pub rx: Duration,
 }
 
 /// What happened.
@@ -63,6 +76,8 @@ pub struct Outcome {
     pub irqs: (u64, u64),
     /// Whether the loop stopped because nothing arrived for the idle timeout.
     pub timed_out: bool,
+    /// With [`TrafficConfig::cpu`], the CPU time used (`None` when `/proc/stat` is unreadable).
+    pub cpu: Option<CpuSpans>,
 }
 
 impl Outcome {
@@ -190,6 +205,7 @@ pub fn run(
         rx_doorbells: 0,
         irqs: (0, 0),
         timed_out: false,
+        cpu: None,
     };
     let window = if cfg.window == 0 {
         u64::MAX
@@ -217,6 +233,11 @@ pub fn run(
         error: None,
     };
 
+    // CPU readings: at the start, when the last frame is sent, and at each receive after that
+    // (a few ring's worth at most), the last of which is when the last frame arrived.
+    let cpu_start = if cfg.cpu { CpuTimes::now() } else { None };
+    let mut cpu_tx = None;
+    let mut cpu_rx = None;
     let start = Instant::now();
     let mut last_rx = start;
     let mut next_progress = start + Duration::from_secs(1);
@@ -243,6 +264,9 @@ pub fn run(
             o.tx_doorbells += 1;
             if o.sent == cfg.count {
                 o.tx_time = start.elapsed();
+                if cpu_start.is_some() {
+                    cpu_tx = CpuTimes::now();
+                }
             }
         }
 
@@ -305,6 +329,9 @@ pub fn run(
         let now = Instant::now();
         if progress {
             last_rx = now;
+            if cpu_start.is_some() && o.sent == cfg.count {
+                cpu_rx = CpuTimes::now();
+            }
         }
         if o.sent == cfg.count && sink.tally.accounted() >= cfg.count {
             break;
@@ -325,6 +352,18 @@ pub fn run(
                 o.sent.saturating_sub(sink.tally.accounted()),
                 sink.tally.corrupted + sink.tally.duplicated + sink.tally.rx_errors,
             );
+        }
+    }
+    if let Some(t0) = cpu_start {
+        let end = CpuTimes::now();
+        let tx = cpu_tx.or(end);
+        // Nothing arrived after the last send: the receive side was done before it.
+        let rx = cpu_rx.or(tx);
+        if let (Some(tx), Some(rx)) = (tx, rx) {
+            o.cpu = Some(CpuSpans {
+                tx: tx.busy_since(&t0),
+                rx: rx.busy_since(&t0),
+            });
         }
     }
     o.tally = sink.tally;

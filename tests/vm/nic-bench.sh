@@ -4,10 +4,16 @@
 #
 #   tests/vm/nic-bench.sh [--boots N] [options of `nic --bench`, e.g. --pair e1000e]
 #
-# With --boots N (default 1) it boots N times and ends with one table per NIC model: for every
-# row of `nic --bench`'s table (uvfio and each Linux setting) and column (size, TX/RX), the
-# median over the boots with min-max, packets per second, and the ratio uvfio / best Linux of
-# each boot summarised the same way. Each boot's whole output is kept (the path is printed).
+# With --boots N (default 1) it boots N times and ends with two tables per NIC model, packets
+# per second and guest CPU ns per packet: for every row of `nic --bench`'s tables (uvfio polling
+# and on interrupts, and each Linux setting: IOMMU DMA or passthrough x pktgen burst 1 or 32 x
+# interrupt moderation off or on) and column (size, TX/RX), the median over the boots with
+# min-max, and the ratios uvfio (polling, interrupts) / best Linux of each boot summarised the
+# same way. Each boot's whole output is kept (the path is printed).
+#
+# ethtool goes into the guest too (UVFIO_VM_SHIP): the host's, or Debian's package unpacked
+# once into the VM cache (nic-bench-ethtool/); the bench sets Linux's rings to uvfio's size and
+# switches the interrupt moderation with it.
 #
 # The normal test VM ships no NIC drivers (every NIC is for vfio-pci). This script adds them for
 # one run: it takes e1000, e1000e and pktgen (plus dependencies, by modprobe --show-depends) from
@@ -54,55 +60,64 @@ run_boots() {
     for boot in $(seq 1 "$BOOTS"); do
         say "boot $boot/$BOOTS"
         "$@" >"$out/boot-$boot.log" 2>&1 || die "boot $boot failed:"$'\n'"$(tail -n 30 "$out/boot-$boot.log")"
-        grep -q 'ratio uvfio / best Linux' "$out/boot-$boot.log" ||
+        grep -q 'ratio uvfio polling / best Linux' "$out/boot-$boot.log" ||
             die "boot $boot printed no comparison table:"$'\n'"$(tail -n 30 "$out/boot-$boot.log")"
     done
     summarize "$out"/boot-*.log
 }
 
-# summarize <boot logs...>: "<model> pair, packets per second" tables -> median (min-max) per
-# row and column over the logs. Cells are "496.3 kpps", "1.23 Mpps", "812 pps" or a ratio.
+# summarize <boot logs...>: the tables of each log ("<model> pair, packets per second ..." and
+# "<model> pair, CPU ns per packet ...", each ended by an empty line) -> median (min-max) per
+# table, row and column over the logs. Cells are "496.3 kpps", "1.23 Mpps", "812 pps", "1234 ns",
+# a ratio, or "-" (no figure). The "time in TDT / RDT writes" row is left out.
 summarize() {
     awk -v boots="$#" '
         function val(c,   n) { n = c + 0; if (c ~ /Mpps/) n *= 1e6; else if (c ~ /kpps/) n *= 1e3; return n }
-        /^[a-z0-9]+ pair, packets per second/ { model = $1; head = 1; next }
-        head == 1 { cols = $0; head = 2; if (!(model in seen)) { seen[model] = 1; models[++nm] = model; colhead[model] = cols } next }
+        /^[a-z0-9]+ pair, / {
+            title = $0; sub(/^[a-z0-9]+ pair, /, "", title); sub(/ *[(:].*$/, "", title)
+            t = $1 " pair" SUBSEP title; head = 1; next
+        }
+        head == 1 { cols = $0; head = 2; if (!(t in seen)) { seen[t] = 1; tables[++nt] = t; colhead[t] = cols } next }
         head == 2 && /^  [^ ]/ {
             label = substr($0, 3, 38); sub(/ +$/, "", label)
-            if (label ~ /time in TDT/) { head = 0; next }   # the last row
+            if (label ~ /time in TDT/) next
             rest = substr($0, 41); sub(/  (lost|DAMAGED).*$/, "", rest)
             n = split(rest, cell, /  +/); k = 0
             for (i = 1; i <= n; i++) {
                 if (cell[i] == "") continue
-                k++; key = model SUBSEP label SUBSEP k
-                if (!(key in cnt)) { if (!((model, label) in lseen)) { lseen[model, label] = 1; labels[model, ++nl[model]] = label } ncol[model] = k > ncol[model] ? k : ncol[model] }
-                v[key, ++cnt[key]] = val(cell[i])
+                k++; key = t SUBSEP label SUBSEP k
+                if (!((t, label) in lseen)) { lseen[t, label] = 1; labels[t, ++nl[t]] = label }
+                if (k > ncol[t]) ncol[t] = k
+                if (cell[i] != "-") v[key, ++cnt[key]] = val(cell[i])
             }
             next
         }
         head == 2 { head = 0 }
-        function fmt(x, ratio) {
-            if (ratio) return sprintf("%.2f", x)
+        function fmt(x, kind) {
+            if (kind == "ratio") return sprintf("%.2f", x)
+            if (kind == "ns") return sprintf("%.0f", x)
             if (x >= 1e6) return sprintf("%.2fM", x / 1e6)
             return sprintf("%.0fk", x / 1e3)
         }
         END {
-            for (m = 1; m <= nm; m++) {
-                model = models[m]
-                printf "\n%s pair over %d boots, packets per second: median (min-max)\n", model, boots
+            for (m = 1; m <= nt; m++) {
+                t = tables[m]; split(t, part, SUBSEP)
+                printf "\n%s over %d boots, %s: median (min-max)\n", part[1], boots, part[2]
                 printf "  %-38s", ""
-                nh = split(colhead[model], hcol, /  +/)
+                nh = split(colhead[t], hcol, /  +/)
                 for (i = 1; i <= nh; i++) if (hcol[i] != "") printf " %-20s", hcol[i]
                 printf "\n"
-                for (l = 1; l <= nl[model]; l++) {
-                    label = labels[model, l]; ratio = (label ~ /^ratio/)
+                for (l = 1; l <= nl[t]; l++) {
+                    label = labels[t, l]
+                    kind = (label ~ /^ratio/) ? "ratio" : (part[2] ~ /ns per packet/) ? "ns" : "pps"
                     printf "  %-38s", label
-                    for (k = 1; k <= ncol[model]; k++) {
-                        key = model SUBSEP label SUBSEP k; c = cnt[key]
+                    for (k = 1; k <= ncol[t]; k++) {
+                        key = t SUBSEP label SUBSEP k; c = cnt[key] + 0
+                        if (c == 0) { printf " %-20s", "-"; continue }
                         for (i = 1; i <= c; i++) a[i] = v[key, i]
                         for (i = 2; i <= c; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
                         med = (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
-                        printf " %-20s", sprintf("%s (%s-%s)", fmt(med, ratio), fmt(a[1], ratio), fmt(a[c], ratio))
+                        printf " %-20s", sprintf("%s (%s-%s)", fmt(med, kind), fmt(a[1], kind), fmt(a[c], kind))
                     }
                     printf "\n"
                 }
@@ -110,12 +125,64 @@ summarize() {
         }' "$@"
 }
 
+# ethtool_binary: prints the path of an ethtool for the guest (Linux's ring size and interrupt
+# moderation): the host's, else Debian's package unpacked once into the cache; nothing when
+# neither can be had (the bench then runs Linux with its defaults only, and says so).
+ethtool_binary() {
+    local dir="$CACHE/nic-bench-ethtool" tmp
+    if command -v ethtool >/dev/null; then
+        command -v ethtool
+        return
+    fi
+    if [ ! -x "$dir/ethtool" ]; then
+        if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+            say "no ethtool (install it, or run once as root on Debian): Linux keeps its default settings"
+            return
+        fi
+        say "fetching Debian's ethtool package (once)"
+        tmp=$(mktemp -d "$CACHE/tmp-ethtool.XXXXXX")
+        if ! (cd "$tmp" && apt-get -qq download ethtool >&2); then
+            rm -rf "$tmp"
+            die "apt-get download ethtool failed"
+        fi
+        dpkg-deb -x "$tmp"/ethtool_*.deb "$tmp/root"
+        mkdir -p "$tmp/out"
+        find "$tmp/root" -name ethtool -type f -perm -u+x -exec cp {} "$tmp/out/ethtool" \;
+        [ -x "$tmp/out/ethtool" ] || {
+            rm -rf "$tmp"
+            die "no ethtool binary in Debian's ethtool package"
+        }
+        rm -rf "$dir"
+        mv "$tmp/out" "$dir"
+        rm -rf "$tmp"
+    fi
+    echo "$dir/ethtool"
+}
+
 ENV_FILE=$("$HERE/provision.sh") || die "provisioning the VM failed (tests/vm/provision.sh)"
 # shellcheck source=/dev/null
 . "$ENV_FILE"
+# One boot measures for several minutes (both pairs, every setting, REPS times); the guest's
+# hang report would land in the middle of a measurement (it reads every task's stack).
+export UVFIO_VM_TIMEOUT=${UVFIO_VM_TIMEOUT:-1800}
+export UVFIO_VM_HANG_REPORT=${UVFIO_VM_HANG_REPORT:-1750}
+ETHTOOL=$(ethtool_binary)
+if [ -n "$ETHTOOL" ]; then
+    export UVFIO_VM_SHIP="$ETHTOOL${UVFIO_VM_SHIP:+:$UVFIO_VM_SHIP}"
+fi
 if [ "$UVFIO_VM_FLAVOR" = full ]; then
     # The NIC drivers are built in; the runner keeps them from loading unless told.
     export UVFIO_VM_HOST_DRIVERS=1
+    # QEMU's e1000 is an 82540EM, whose interrupt moderation the e1000 driver will not change
+    # through ethtool (EOPNOTSUPP): it takes InterruptThrottleRate per probe, in probe order,
+    # from the kernel command line. The boot probes both NICs (3, the default), then each of the
+    # bench's repetitions binds the pair four times: moderation off on both IOMMU domains (0),
+    # then on (3). The driver has 32 entries (E1000_MAX_NIC): enough for --runs 3; later
+    # repetitions get the default, and the bench (which reads the setting back with ethtool)
+    # skips their "ITR off" rows and says so.
+    itr=3,3
+    for _ in 1 2 3; do itr="$itr,0,0,0,0,3,3,3,3"; done
+    export UVFIO_VM_CMDLINE="${UVFIO_VM_CMDLINE:+$UVFIO_VM_CMDLINE }e1000.InterruptThrottleRate=$itr,3,3,3,3,3,3"
     run_boots "$HERE/cargo-vm" run --release --example nic -- --bench "$@"
     exit 0
 fi

@@ -23,21 +23,28 @@ pub struct Engine {
     ioengine: &'static str,
     /// io_uring's `hipri`: polled completions, on the driver's poll queues.
     hipri: bool,
+    /// The IOMMU domain type of the controller's group while Linux drives it: `None` as the
+    /// kernel set it up (DMA translation, every I/O mapped and unmapped), `Some("identity")`
+    /// for passthrough (no IOMMU work per I/O, the fairer match for a driver that maps its
+    /// buffers once).
+    pub domain: Option<&'static str>,
 }
 
-/// The engines to run: io_uring and libaio (interrupts), and io_uring with `hipri` when the
-/// driver has poll queues.
+/// The engines to run: io_uring and libaio (interrupts), io_uring with `hipri` when the
+/// driver has poll queues, and io_uring again with the IOMMU in passthrough.
 pub fn engines(poll_queues: u32) -> Vec<Engine> {
     let mut engines = vec![
         Engine {
             label: "Linux io_uring, IRQ",
             ioengine: "io_uring",
             hipri: false,
+            domain: None,
         },
         Engine {
             label: "Linux libaio, IRQ",
             ioengine: "libaio",
             hipri: false,
+            domain: None,
         },
     ];
     if poll_queues > 0 {
@@ -45,8 +52,15 @@ pub fn engines(poll_queues: u32) -> Vec<Engine> {
             label: "Linux io_uring hipri, polled",
             ioengine: "io_uring",
             hipri: true,
+            domain: None,
         });
     }
+    engines.push(Engine {
+        label: "Linux io_uring, IRQ, IOMMU passthrough",
+        ioengine: "io_uring",
+        hipri: false,
+        domain: Some("identity"),
+    });
     engines
 }
 
@@ -77,13 +91,10 @@ pub fn poll_queues() -> u32 {
 
 /// fio's version line.
 pub fn version(fio: &Path) -> String {
-    Command::new(fio)
-        .arg("--version")
-        .output()
-        .map_or_else(
-            |e| format!("no version: {e}"),
-            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        )
+    Command::new(fio).arg("--version").output().map_or_else(
+        |e| format!("no version: {e}"),
+        |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+    )
 }
 
 /// Whether the Linux half can run: returns fio's path, or why not.
@@ -116,21 +127,34 @@ pub struct Kernel {
     address: PciAddress,
     /// `/dev/nvmeXnY`.
     disk: PathBuf,
+    /// The group's type file and the type to put back.
+    restore: Option<(PathBuf, String)>,
 }
 
 impl Kernel {
     /// Moves the controller from vfio-pci to the nvme driver and waits for its first
-    /// namespace's block device.
-    pub fn bind(address: PciAddress) -> Res<Kernel> {
+    /// namespace's block device. With `domain` (`"identity"`), the controller's IOMMU group
+    /// is switched to that default-domain type while no driver holds it, and switched back
+    /// by [`Kernel::release`].
+    pub fn bind(address: PciAddress, domain: Option<&str>) -> Res<Kernel> {
         let dev = PathBuf::from(format!("/sys/bus/pci/devices/{address}"));
         write(dev.join("driver_override"), "\n")?;
         if dev.join("driver").exists() {
             write(dev.join("driver/unbind"), &address.to_string())?;
         }
+        let mut restore = None;
+        if let Some(domain) = domain {
+            let group = Sysfs::new().iommu_group(&address)?;
+            let type_file = PathBuf::from(format!("/sys/kernel/iommu_groups/{group}/type"));
+            let old = read(&type_file)?.trim().to_string();
+            write(&type_file, domain)?;
+            restore = Some((type_file, old));
+        }
         write("/sys/bus/pci/drivers_probe", &address.to_string())?;
         let mut kernel = Kernel {
             address,
             disk: PathBuf::new(),
+            restore,
         };
         match kernel.wait_disk(&dev) {
             Ok(disk) => {
@@ -183,6 +207,9 @@ impl Kernel {
         let dev = PathBuf::from(format!("/sys/bus/pci/devices/{}", self.address));
         if dev.join("driver").exists() {
             write(dev.join("driver/unbind"), &self.address.to_string())?;
+        }
+        if let Some((file, old)) = &self.restore {
+            write(file, old)?;
         }
         Sysfs::new().bind_vfio_pci(&self.address)?.keep();
         Ok(())

@@ -8,7 +8,8 @@
 # writes at queue depths 1, 8, 32 and 128, on one and on two I/O queue pairs, for this driver
 # (polled completions) and for Linux with fio's io_uring and libaio engines (interrupts) and
 # io_uring with hipri (polled, on the driver's poll queue: the guest boots with
-# nvme.poll_queues=1). Within a boot the two sides alternate and each figure is the median of
+# nvme.poll_queues=1), all with the IOMMU translating as the kernel set it up, and io_uring
+# once more with the controller's IOMMU group in passthrough (identity). Within a boot the two sides alternate and each figure is the median of
 # the repetitions; the boot prints one table (IOPS, latency p50/p99/p99.9, CPU time per I/O,
 # and the ratio uvfio / best Linux per cell). With --boots N (default 1) it boots N times,
 # prints each boot's table as it ends, and at the end one table of the median (min-max) over
@@ -71,9 +72,9 @@ export UVFIO_VM_MEM=${UVFIO_VM_MEM:-2G}
 export UVFIO_VM_TIMEOUT=${UVFIO_VM_TIMEOUT:-1800}
 export UVFIO_VM_HANG_REPORT=${UVFIO_VM_HANG_REPORT:-1500}
 
-# each_boot <log>: that boot's table.
+# each_boot <log>: that boot's setup lines and table.
 each_boot() {
-    sed -n '/^nvme bench table:/,/^goal:/p' "$1"
+    sed -n -e '/^nvme bench: /p' -e '/^  Linux: /p' -e '/^  wrote the span/p' -e '/^nvme bench table:/,/^goal:/p' "$1"
 }
 
 # summarize <boot logs...>: the "nvme bench table" rows (cell | side | IOPS | p50 | p99 |
@@ -97,17 +98,18 @@ summarize() {
             return sprintf("%.1f", x)
         }
         END {
+            w[3] = 22; w[4] = 22; w[5] = 24; w[6] = 26; w[7] = 22
             printf "\nnvme bench over %d boot(s): median (min-max) of each figure; latency and CPU in us, IOPS per second\n", boots
-            printf "  %-20s | %-34s | %-20s | %-20s | %-20s | %-20s | %-20s\n", "cell", "side", "IOPS", "p50", "p99", "p99.9", "CPU us/IO"
+            printf "  %-20s | %-38s | %-22s | %-22s | %-24s | %-26s | %-22s\n", "cell", "side", "IOPS", "p50", "p99", "p99.9", "CPU us/IO"
             for (k = 1; k <= nk; k++) {
                 key = keys[k]; ratio = (side[k] ~ /^ratio/)
-                printf "  %-20s | %-34s", cell[k], side[k]
+                printf "  %-20s | %-38s", cell[k], side[k]
                 for (i = 3; i <= ncol; i++) {
                     c = key SUBSEP i; m = cnt[c]
                     for (j = 1; j <= m; j++) a[j] = v[c, j]
                     for (j = 2; j <= m; j++) { x = a[j]; for (l = j - 1; l >= 1 && a[l] > x; l--) a[l + 1] = a[l]; a[l + 1] = x }
                     med = (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-                    printf " | %-20s", sprintf("%s (%s-%s)", fmt(med, i, ratio), fmt(a[1], i, ratio), fmt(a[m], i, ratio))
+                    printf " | %-" w[i] "s", sprintf("%s (%s-%s)", fmt(med, i, ratio), fmt(a[1], i, ratio), fmt(a[m], i, ratio))
                 }
                 printf "\n"
             }

@@ -48,7 +48,16 @@ run_boots() {
     if [ "$BOOTS" = 1 ]; then
         exec "$@"
     fi
-    vm_bench_boots nic-bench "$BOOTS" 'ratio uvfio / best Linux' : summarize "$@" || exit 1
+    local out boot
+    out=$(mktemp -d "${TMPDIR:-/tmp}/nic-bench.XXXXXX")
+    say "$BOOTS boots; each boot's output in $out"
+    for boot in $(seq 1 "$BOOTS"); do
+        say "boot $boot/$BOOTS"
+        "$@" >"$out/boot-$boot.log" 2>&1 || die "boot $boot failed:"$'\n'"$(tail -n 30 "$out/boot-$boot.log")"
+        grep -q 'ratio uvfio / best Linux' "$out/boot-$boot.log" ||
+            die "boot $boot printed no comparison table:"$'\n'"$(tail -n 30 "$out/boot-$boot.log")"
+    done
+    summarize "$out"/boot-*.log
 }
 
 # summarize <boot logs...>: "<model> pair, packets per second" tables -> median (min-max) per

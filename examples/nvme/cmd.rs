@@ -84,14 +84,18 @@ impl Command {
     }
 
     /// Create I/O Completion Queue `qid` of `entries` entries at `iova` (physically
-    /// contiguous), interrupts enabled on MSI-X `vector`.
-    pub fn create_io_cq(qid: u16, entries: u16, iova: u64, vector: u16) -> Command {
+    /// contiguous), with interrupts on MSI-X `vector`, or without interrupts (`None`: the
+    /// driver polls the queue).
+    pub fn create_io_cq(qid: u16, entries: u16, iova: u64, vector: Option<u16>) -> Command {
         const PC: u32 = 1 << 0;
         const IEN: u32 = 1 << 1;
         let mut c = Command::new("Create I/O Completion Queue", admin::CREATE_IO_CQ, 0);
         c.sqe.prp1 = iova;
         c.sqe.cdw10 = u32::from(entries - 1) << 16 | u32::from(qid);
-        c.sqe.cdw11 = u32::from(vector) << 16 | IEN | PC;
+        c.sqe.cdw11 = match vector {
+            Some(v) => u32::from(v) << 16 | IEN | PC,
+            None => PC,
+        };
         c
     }
 

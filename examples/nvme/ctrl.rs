@@ -16,7 +16,7 @@ use crate::Res;
 
 /// Admin queue entries (both queues).
 pub const ADMIN_ENTRIES: u16 = 32;
-/// The I/O queue pair's id.
+/// The id of the first I/O queue pair (the others follow).
 const IO_QID: u16 = 1;
 /// How long a command may take before the driver gives up on it. Generous: under TCG the
 /// emulated controller is slow, and a real one may be waking from a low-power state.
@@ -67,7 +67,8 @@ pub struct Controller {
     /// I/O commands completed, and the batches (doorbell writes) they came in.
     io_commands: (u64, u64),
     admin: QueuePair,
-    io: Option<QueuePair>,
+    /// The I/O queue pairs, ids 1, 2, ...: empty until created.
+    io: Vec<QueuePair>,
     /// One page for Identify data.
     identify: DmaBuffer,
     space: DmaSpace,
@@ -133,7 +134,7 @@ impl Controller {
             bus_master: None,
             io_vector,
             admin,
-            io: None,
+            io: Vec::new(),
             identify: DmaBuffer::new(space, PAGE_SIZE)?,
             space: space.clone(),
             shutdown_timeout: cap.timeout(),
@@ -298,27 +299,63 @@ impl Controller {
         NamespaceId::parse(&self.identify(cns::NAMESPACE, nsid)?)
     }
 
-    /// Creates the I/O queue pair: asks for one queue of each kind (Set Features, as the
-    /// specification wants before any is created), then the CQ with interrupts on the I/O
-    /// vector, then the SQ. Returns the numbers of SQs and CQs the controller would allow.
+    /// Creates one I/O queue pair whose completions signal the I/O vector. Returns the
+    /// numbers of SQs and CQs the controller would allow.
     pub fn create_io_queues(&mut self, entries: u16) -> Res<(u32, u32)> {
-        let granted = self.admin(&Command::set_queue_count(1, 1))?.result;
-        let queue = QueuePair::new(&self.space, self.cap, IO_QID, entries)?;
-        let vector = self.io_vector as u16;
-        let (sq, cq) = (queue.sq_iova(), queue.cq_iova());
-        self.admin(&Command::create_io_cq(IO_QID, entries, cq, vector))?;
-        // From here on the controller uses the memory: keep it until the queues are deleted
-        // or the controller is disabled.
-        self.io = Some(queue);
-        self.admin(&Command::create_io_sq(IO_QID, entries, sq, IO_QID))?;
-        Ok(((granted & 0xffff) + 1, (granted >> 16) + 1))
+        self.create_queue_pairs(1, entries, true)
+    }
+
+    /// Creates `count` I/O queue pairs (ids 1..=count) of `entries` entries each: asks for
+    /// that many queues of each kind (Set Features, as the specification wants before any is
+    /// created) and fails if the controller grants fewer, then for each pair the CQ (with
+    /// interrupts on the I/O vector, or none: `interrupts` false, for a driver that polls),
+    /// then the SQ. `entries` is checked against CAP.MQES. Returns the numbers of SQs and CQs
+    /// the controller would allow.
+    pub fn create_queue_pairs(
+        &mut self,
+        count: u16,
+        entries: u16,
+        interrupts: bool,
+    ) -> Res<(u32, u32)> {
+        if count == 0 || !self.io.is_empty() {
+            return Err(format!(
+                "{count} I/O queue pairs asked for, {} exist already",
+                self.io.len()
+            )
+            .into());
+        }
+        let granted = self.admin(&Command::set_queue_count(count, count))?.result;
+        let (sqs, cqs) = ((granted & 0xffff) + 1, (granted >> 16) + 1);
+        if sqs.min(cqs) < u32::from(count) {
+            return Err(format!(
+                "{count} I/O queue pairs asked for, the controller grants {sqs} SQs and {cqs} CQs"
+            )
+            .into());
+        }
+        let vector = interrupts.then_some(self.io_vector as u16);
+        for qid in IO_QID..IO_QID + count {
+            let queue = QueuePair::new(&self.space, self.cap, qid, entries)?;
+            let (sq, cq) = (queue.sq_iova(), queue.cq_iova());
+            self.admin(&Command::create_io_cq(qid, entries, cq, vector))?;
+            // From here on the controller uses the memory: keep it until the queues are
+            // deleted or the controller is disabled.
+            self.io.push(queue);
+            self.admin(&Command::create_io_sq(qid, entries, sq, qid))?;
+        }
+        Ok((sqs, cqs))
+    }
+
+    /// BAR0 (for the doorbells) and the I/O queue pairs, for a driver loop of its own
+    /// (`--bench`).
+    pub fn queue_pairs(&mut self) -> (&Region, &mut [QueuePair]) {
+        (&self.bar0, &mut self.io)
     }
 
     /// Submits `commands` on the I/O queue with one doorbell write and waits for all of them
     /// on the I/O vector. Returns the completions in the order of `commands`, whatever their
     /// status: what a failed status means is the caller's business.
     pub fn io(&mut self, commands: &[Command]) -> Res<Vec<Completion>> {
-        let queue = self.io.as_mut().ok_or("no I/O queue")?;
+        let queue = self.io.first_mut().ok_or("no I/O queue")?;
         let mut cids = Vec::with_capacity(commands.len());
         for c in commands {
             cids.push(queue.push(c)?);
@@ -342,12 +379,14 @@ impl Controller {
     /// commits its caches), disable (CC.EN = 0, wait for RDY = 0), bus mastering off. The
     /// controller is then as vfio-pci handed it over and the next run can start from scratch.
     pub fn shutdown(mut self) -> Res<ShutdownReport> {
-        let deleted_io_queues = self.io.is_some();
-        if self.io.is_some() {
-            self.admin(&Command::delete_io_sq(IO_QID))?;
-            self.admin(&Command::delete_io_cq(IO_QID))?;
-            self.io = None;
+        let deleted_io_queues = !self.io.is_empty();
+        // Every SQ before its CQ: a CQ with an SQ still on it cannot be deleted.
+        let qids: Vec<u16> = self.io.iter().map(QueuePair::qid).collect();
+        for &qid in &qids {
+            self.admin(&Command::delete_io_sq(qid))?;
+            self.admin(&Command::delete_io_cq(qid))?;
         }
+        self.io.clear();
         let start = Instant::now();
         let cc = self.bar0.read_u32(regs::CC)?;
         self.bar0.write_u32(regs::CC, cc | regs::CC_SHN_NORMAL)?;

@@ -15,7 +15,13 @@
 //!
 //! tests/vm/cargo-vm run --example nvme                  # in the emulated IOMMU host
 //! tests/vm/cargo-vm run --example nvme -- --repeat 2    # two bring-ups and shutdowns
+//! tests/vm/nvme-bench.sh [--boots N]                    # against Linux's nvme driver + fio
 //! ```
+//!
+//! `nvme --bench [...]` is the benchmark instead: 4 KiB random reads and writes at several
+//! queue depths over one or more I/O queue pairs, this driver (polled) against the kernel's
+//! `nvme` driver driven by `fio` on the same controller; its options and method are in
+//! `bench.rs`, the Linux half in `fio.rs`.
 //!
 //! On a real IOMMU host, bind the controller to vfio-pci first (it must not hold a mounted
 //! file system). The test blocks are read first and written back at the end, so a run that
@@ -31,7 +37,8 @@
 //!   entries proven plain data by zerocopy's derives, command ids, phase tracking, batched doorbells,
 //!   and PRP lists from a [`uvfio::DmaPool`] (no system call per command);
 //! - `cmd`: command builders, status codes and the Identify structures;
-//! - `ctrl`: bring-up, admin commands, the I/O queue pair, interrupts, the way down.
+//! - `ctrl`: bring-up, admin commands, the I/O queue pairs, interrupts, the way down;
+//! - `bench` and `fio`: `--bench`, this driver against Linux's.
 //!
 //! Bring-up is the specification's: enable memory decoding and bus mastering; MSI-X on two
 //! vectors (the admin queue always signals vector 0, the I/O completion queue is created on
@@ -72,8 +79,10 @@
 // make safe.
 #![deny(unsafe_code)]
 
+mod bench;
 mod cmd;
 mod ctrl;
+mod fio;
 mod queue;
 mod regs;
 
@@ -595,6 +604,9 @@ fn human(bytes: u64) -> String {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--bench") {
+        return bench::main(std::env::args().skip(2));
+    }
     let opts = match parse_args() {
         Ok(o) => o,
         Err(e) => {
@@ -636,7 +648,7 @@ fn main() -> ExitCode {
 
 /// The DMA space of `mode`. `noiommu` (VFIO's no-IOMMU mode) needs the `unsafe` constructor.
 #[allow(unsafe_code)] // VFIO's no-IOMMU mode cannot be made safe.
-fn open_space(mode: IommuMode) -> uvfio::Result<DmaSpace> {
+pub(crate) fn open_space(mode: IommuMode) -> uvfio::Result<DmaSpace> {
     if mode == IommuMode::NoIommu {
         // SAFETY: this driver gives its device only the addresses of its own DMA buffers and
         // pools, each while it lives, and stops it (its DMA finished, or the device reset or

@@ -184,6 +184,11 @@ impl QueuePair {
         self.qid
     }
 
+    /// Entries of each of the two queues; at most one less can be in flight.
+    pub fn entries(&self) -> u16 {
+        self.entries
+    }
+
     /// The IOVA of the submission queue, for ASQ or Create I/O Submission Queue.
     pub fn sq_iova(&self) -> u64 {
         self.sq.iova()

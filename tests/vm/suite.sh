@@ -41,6 +41,9 @@ EXAMPLES=(
     "edu --iommu @MODE@"
     # Two bring-ups and shutdowns in one process; the VM's NVMe drive keeps writes (runner.sh).
     "nvme --iommu @MODE@ --repeat 2 --expect-persistent"
+    # The benchmark's own half, briefly (two polled queue pairs, two depths, read and write):
+    # tests/vm/nvme-bench.sh is the comparison with Linux's nvme driver and fio.
+    "nvme --bench --iommu @MODE@ --queues 2 --qd 1,4 --seconds 0.2 --reps 1 --span-mib 1 --no-linux"
     # NIC A sends, NIC B checks every frame (mixed sizes): the e1000 pair polling, twice in a row,
     # and the e1000e pair with MSI-X interrupts. The comparison with Linux's drivers is
     # tests/vm/nic-bench.sh (not part of the suite: it measures, it does not check).

@@ -25,7 +25,8 @@ struct Cli {
     /// IOMMU: vtd (emulated Intel VT-d) or none (VFIO's no-IOMMU mode; full flavour).
     #[arg(long, env = "UVFIO_VM_IOMMU", value_parser = ["vtd", "none"])]
     iommu: Option<String>,
-    /// The device config to use instead of the nearest uvfio-vm.toml.
+    /// The device config to use instead of the nearest uvfio-vm.toml (an empty value: the
+    /// default set).
     #[arg(long, env = "UVFIO_VM_CONFIG")]
     config: Option<PathBuf>,
     /// Print the guest console (init's messages, the kernel's warnings) after each run.

@@ -25,10 +25,12 @@ struct Cli {
     /// IOMMU: vtd (emulated Intel VT-d) or none (VFIO's no-IOMMU mode; full flavour).
     #[arg(long, env = "UVFIO_VM_IOMMU", value_parser = ["vtd", "none"])]
     iommu: Option<String>,
-    /// The device config to use instead of the nearest uvfio-vm.toml (an empty value: the
-    /// default set).
+    /// The device config to use instead of the nearest uvfio-vm.toml.
     #[arg(long, env = "UVFIO_VM_CONFIG")]
     config: Option<PathBuf>,
+    /// Boot the default device set even where a uvfio-vm.toml is found (UVFIO_VM_NO_CONFIG=1).
+    #[arg(long, conflicts_with = "config")]
+    no_config: bool,
     /// Print the guest console (init's messages, the kernel's warnings) after each run.
     #[arg(long)]
     console: bool,
@@ -120,12 +122,18 @@ fn set_env(cli: &Cli) {
     if cli.timings {
         set("UVFIO_VM_TIMINGS", "1");
     }
+    if cli.no_config {
+        set("UVFIO_VM_NO_CONFIG", "1");
+    }
 }
 
-/// The config in effect: --config / UVFIO_VM_CONFIG, else the nearest uvfio-vm.toml.
+/// The config in effect: none with --no-config, else --config / UVFIO_VM_CONFIG, else the
+/// nearest uvfio-vm.toml.
 fn config_path(cli: &Cli) -> Result<Option<PathBuf>, Error> {
+    if std::env::var_os("UVFIO_VM_NO_CONFIG").is_some_and(|v| v == "1") {
+        return Ok(None);
+    }
     match &cli.config {
-        Some(p) if p.as_os_str().is_empty() => Ok(None),
         Some(p) => std::path::absolute(p)
             .map(Some)
             .map_err(|e| Error::io(format!("resolving {}", p.display()), e)),

@@ -11,7 +11,9 @@
 #      vfio_type1v2_iommu on both, and iommufd_compat_type1, iommufd_compat_type1v2 and iommufd
 #      on full), one boot that runs the hardware tests and every example in that mode:
 #      UVFIO_VM_FLAVOR=<flavour> tests/vm/suite.sh <mode>
-#   4. on full, VFIO's no-IOMMU mode (UVFIO_VM_IOMMU=none): every hardware test (those that need
+#   4. on debian, tests/downstream.sh: a crate made from tests/downstream/template, with its own
+#      uvfio-vm.toml, runs its tests in the VM through `cargo install`ed uvfio-vm;
+#   5. on full, VFIO's no-IOMMU mode (UVFIO_VM_IOMMU=none): every hardware test (those that need
 #      an IOMMU skip visibly) and every example with --iommu noiommu (tests/vm/suite.sh noiommu).
 # UVFIO_VM_FLAVORS="debian" (or "full") runs one flavour only, UVFIO_IOMMU_MODES="<mode> ..." only
 # those modes (of the ones the flavour has); with UVFIO_VM_KERNEL set (a kernel of your own) the
@@ -89,6 +91,10 @@ for flavor in "${FLAVORS[@]}"; do
         fi
         stage "vm $flavor $mode: hw tests + examples" "${vm[@]}" tests/vm/suite.sh "$mode"
     done
+    # A crate outside uvfio with its own device config, run through the installed uvfio-vm.
+    if [ "$flavor" = debian ]; then
+        stage "vm debian: downstream crate via the installed uvfio-vm" "${vm[@]}" tests/downstream.sh
+    fi
     if [ "$flavor" = full ] && { [ -z "${UVFIO_IOMMU_MODES:-}" ] || [[ " $UVFIO_IOMMU_MODES " == *" noiommu "* ]]; }; then
         stage "vm full noiommu: hw tests + examples" env UVFIO_VM_FLAVOR=full tests/vm/suite.sh noiommu
     fi

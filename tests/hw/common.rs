@@ -1,7 +1,7 @@
 //! Shared helpers of the `hw` tests: where the emulated IOMMU host's devices are.
 //!
 //! The guest's `/init` (tests/vm/init) binds each test device to vfio-pci and exports its PCI
-//! address as `UVFIO_TEST_<NAME>` (see tests/vm/runner.sh for the device set). Outside that VM
+//! address as `UVFIO_TEST_<NAME>` (see tests/vm/devices.sh for the device set). Outside that VM
 //! the variables are missing and every helper here panics with instructions: a hardware test
 //! must never pass without its hardware.
 

@@ -1,6 +1,6 @@
 //! Hardware tests of IOMMU groups with more than one device, in the emulated IOMMU host.
 //!
-//! tests/vm/runner.sh puts two conventional PCI-to-PCI bridges on the root bus. Everything behind
+//! tests/vm/devices.sh puts two conventional PCI-to-PCI bridges on the root bus. Everything behind
 //! such a bridge shares the bridge's requester ID, so the bridge and its devices form one group:
 //! - `UVFIO_TEST_SHARED_GROUP`: two `edu` behind the first bridge, both on vfio-pci;
 //! - `UVFIO_TEST_NONVIABLE`: a `pci-testdev` on vfio-pci behind the second bridge, next to an

@@ -32,7 +32,7 @@ struct IommuDestroy {
     id: u32,
 }
 
-/// The mdev instances the guest's init creates on the full flavour (tests/vm/runner.sh).
+/// The mdev instances the guest's init creates on the full flavour (tests/vm/devices.sh).
 const MDEV_VARS: &[(&str, &str)] = &[
     ("UVFIO_TEST_MTTY_A", "mtty-2"),
     ("UVFIO_TEST_MTTY_B", "mtty-2"),

@@ -406,7 +406,7 @@ fn nvme_cc_cleared_by(nvme: &uvfio::Device, reset: impl FnOnce() -> uvfio::Resul
         Err(e) if e.errno() == Errno::ENOTTY => panic!(
             "{e}: Linux waits for Data Link Layer Link Active on the root port after a bus \
              reset of a link faster than 5 GT/s, and QEMU 7.2's pcie-root-port never sets it; \
-             give the root port x-speed=5 (tests/vm/runner.sh), or run with \
+             give the root port x-speed=5 (tests/vm/devices.sh), or run with \
              UVFIO_VM_EXTRA_ARGS='-global pcie-root-port.x-speed=5'"
         ),
         Err(e) => panic!("{e}"),

@@ -30,6 +30,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/vm/lib.sh
 . "$HERE/lib.sh"
+# shellcheck source=tests/vm/bench-lib.sh
+. "$HERE/bench-lib.sh"
 
 say() { echo "nvme-bench: $*" >&2; }
 die() {

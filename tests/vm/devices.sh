@@ -1,0 +1,1 @@
+../../crates/uvfio-vm/vm/devices.sh

@@ -366,20 +366,7 @@ fn summary_map(container: &Container) {
         }
         t.elapsed().as_secs_f64() * 1e6 / f64::from(PER_ROUND)
     };
-    let (mut raw, mut ours, mut ratio) = (vec![], vec![], vec![]);
-    for round in 0..ROUNDS {
-        let (r, o) = if round % 2 == 0 {
-            let r = time_raw();
-            (r, time_ours())
-        } else {
-            let o = time_ours();
-            (time_raw(), o)
-        };
-        raw.push(r);
-        ours.push(o);
-        ratio.push(o / r);
-    }
-    let (raw_us, ours_us, r) = (median(&mut raw), median(&mut ours), median(&mut ratio));
+    let (ours_us, raw_us, r) = paired_rounds(ROUNDS, time_ours, time_raw);
     println!(
         "summary map+unmap 4 KiB, {ROUNDS} paired rounds of {PER_ROUND}: raw {raw_us:.2} us, \
          uvfio {ours_us:.2} us, median per-round ratio {r:.3} (must be <= 1.05)"
@@ -468,7 +455,7 @@ fn summary_pure() {
         let mut a = populated(live);
         let mut f = populated_first_fit(live);
         let (mut ra, mut rf) = (Rng(7), Rng(7));
-        let mut ours = || {
+        let ours = || {
             let t = Instant::now();
             for _ in 0..PER_ROUND {
                 let block = a.allocate(ra.size(), AddressLimit::NONE).expect("space");
@@ -476,7 +463,7 @@ fn summary_pure() {
             }
             t.elapsed().as_secs_f64() * 1e9 / f64::from(PER_ROUND)
         };
-        let mut base = || {
+        let base = || {
             let t = Instant::now();
             for _ in 0..PER_ROUND {
                 let size = rf.size();
@@ -485,20 +472,7 @@ fn summary_pure() {
             }
             t.elapsed().as_secs_f64() * 1e9 / f64::from(PER_ROUND)
         };
-        let (mut t_ours, mut t_base, mut ratio) = (vec![], vec![], vec![]);
-        for round in 0..ROUNDS {
-            let (o, b) = if round % 2 == 0 {
-                let o = ours();
-                (o, base())
-            } else {
-                let b = base();
-                (ours(), b)
-            };
-            t_ours.push(o);
-            t_base.push(b);
-            ratio.push(o / b);
-        }
-        let (o, b, r) = (median(&mut t_ours), median(&mut t_base), median(&mut ratio));
+        let (o, b, r) = paired_rounds(ROUNDS, ours, base);
         println!(
             "summary IOVA alloc+free at {live} live, {ROUNDS} paired rounds of {PER_ROUND}: \
              uvfio {o:.0} ns, BTreeMap first fit {b:.0} ns, median per-round ratio {r:.3}"
@@ -516,6 +490,29 @@ fn summary_pure() {
         "result dma/iova/growth_1k_to_100k {:.3}",
         per_op[2] / per_op[0]
     );
+}
+
+/// `rounds` paired rounds of two timed sides (each closure returns its time for one round),
+/// alternating which goes first: the median time of `a`, of `b`, and of the per-round `a / b`.
+fn paired_rounds(
+    rounds: usize,
+    mut a: impl FnMut() -> f64,
+    mut b: impl FnMut() -> f64,
+) -> (f64, f64, f64) {
+    let (mut ta, mut tb, mut ratio) = (vec![], vec![], vec![]);
+    for round in 0..rounds {
+        let (x, y) = if round % 2 == 0 {
+            let x = a();
+            (x, b())
+        } else {
+            let y = b();
+            (a(), y)
+        };
+        ta.push(x);
+        tb.push(y);
+        ratio.push(x / y);
+    }
+    (median(&mut ta), median(&mut tb), median(&mut ratio))
 }
 
 /// The median of `v` (sorted in place).

@@ -30,6 +30,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/vm/lib.sh
 . "$HERE/lib.sh"
+# shellcheck source=tests/vm/bench-lib.sh
+. "$HERE/bench-lib.sh"
 CACHE=$(vm_cache_dir)
 NIC_MODULES=(e1000 e1000e pktgen)
 
@@ -54,16 +56,8 @@ run_boots() {
     if [ "$BOOTS" = 1 ]; then
         exec "$@"
     fi
-    local out boot
-    out=$(mktemp -d "${TMPDIR:-/tmp}/nic-bench.XXXXXX")
-    say "$BOOTS boots; each boot's output in $out"
-    for boot in $(seq 1 "$BOOTS"); do
-        say "boot $boot/$BOOTS"
-        "$@" >"$out/boot-$boot.log" 2>&1 || die "boot $boot failed:"$'\n'"$(tail -n 30 "$out/boot-$boot.log")"
-        grep -q 'ratio uvfio polling / best Linux' "$out/boot-$boot.log" ||
-            die "boot $boot printed no comparison table:"$'\n'"$(tail -n 30 "$out/boot-$boot.log")"
-    done
-    summarize "$out"/boot-*.log
+    vm_bench_boots nic-bench "$BOOTS" 'ratio uvfio polling / best Linux' : summarize "$@" ||
+        die "the boots did not all give a comparison table (above)"
 }
 
 # summarize <boot logs...>: the tables of each log ("<model> pair, packets per second ..." and
